@@ -1,0 +1,1 @@
+"""The core: trace stack, tracers, the primitive table, the Var tape, pytrees, errors."""

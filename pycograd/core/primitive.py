@@ -1,0 +1,72 @@
+"""The primitive table: one declaration per primitive, holding every rule it has.
+
+A primitive is the unit every interpreter understands. Its ``impl`` computes on plain
+arrays (and, through numpy's protocols, on lower-level tracers); ``vjps[i]`` maps the
+output cotangent to the cotangent of argument ``i``. The other slots (``jvp``, ``batch``,
+``shape``, ``lower``) are filled by the interpreters that need them. Rules are written with
+numpy calls on possibly-traced values, so every rule is itself differentiable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class Primitive:
+    """One operation and all of its rules.
+
+    ``differentiable=False`` marks ops whose output carries no gradient (comparisons,
+    ``floor``, ``argmax`` ...): the reverse interpreter returns their result untraced.
+    """
+
+    __slots__ = ("name", "impl", "vjps", "differentiable", "jvp", "batch", "shape", "lower")
+
+    def __init__(self, name: str, impl: Callable, differentiable: bool = True):
+        self.name = name
+        self.impl = impl
+        self.vjps: Any = ()
+        self.differentiable = differentiable
+        self.jvp: Callable | None = None
+        self.batch: Callable | None = None
+        self.shape: Callable | None = None
+        self.lower: dict[str, Callable] = {}
+
+    def bind(self, *args: Any, **params: Any) -> Any:
+        from pycograd.core.trace import bind
+
+        return bind(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+def primitive(name: str, impl: Callable, *vjps: Any, differentiable: bool = True) -> Primitive:
+    """Declare and register a primitive with its implementation and per-argument VJPs
+    (a ``PerArgument`` for variadic primitives)."""
+    if name in REGISTRY:
+        raise ValueError(f"primitive {name!r} is already registered")
+    p = Primitive(name, impl, differentiable)
+    p.vjps = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], PerArgument) else vjps
+    REGISTRY[name] = p
+    return p
+
+
+class PerArgument:
+    """The VJP list of a variadic primitive (einsum, concatenate): one rule
+    ``rule(i, g, ans, *args, **params)`` serves every argument position ``i``."""
+
+    __slots__ = ("rule", "_cache")
+
+    def __init__(self, rule: Callable):
+        self.rule = rule
+        self._cache: dict[int, Callable] = {}
+
+    def __getitem__(self, i: int) -> Callable:
+        r = self._cache.get(i)
+        if r is None:
+            r = self._cache[i] = lambda *a, **k: self.rule(i, *a, **k)
+        return r

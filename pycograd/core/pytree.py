@@ -1,0 +1,101 @@
+"""Pytrees: nested tuples, lists, dicts, namedtuples and ``None`` whose leaves are arrays.
+
+Transforms flatten their arguments to a list of leaves, work on the leaves, and rebuild
+results of the same structure, so gradients mirror the arguments they belong to. Other
+containers join with ``register_pytree_node``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+
+class TreeDef(NamedTuple):
+    """Structure of a pytree: ``kind`` is None for a leaf, else the node's type."""
+
+    kind: type | None
+    aux: Any
+    children: tuple
+
+    @property
+    def num_leaves(self) -> int:
+        if self.kind is None:
+            return 1
+        return sum(c.num_leaves for c in self.children)
+
+
+LEAF = TreeDef(None, None, ())
+
+_NODES: dict[type, tuple[Callable, Callable]] = {
+    tuple: (lambda t: (t, None), lambda _, cs: tuple(cs)),
+    list: (lambda t: (t, None), lambda _, cs: list(cs)),
+    dict: (lambda d: (tuple(d.values()), tuple(d.keys())), lambda ks, cs: dict(zip(ks, cs))),
+    type(None): (lambda _: ((), None), lambda _, cs: None),
+}
+
+
+def register_pytree_node(cls: type, flatten: Callable[[Any], tuple[tuple, Any]],
+                         unflatten: Callable[[Any, list], Any]) -> None:
+    """Make ``cls`` a pytree node: ``flatten(x) -> (children, aux)``,
+    ``unflatten(aux, children) -> x``."""
+    _NODES[cls] = (flatten, unflatten)
+
+
+def _node(x: Any) -> tuple[Callable, Callable] | None:
+    rules = _NODES.get(type(x))
+    if rules is None and isinstance(x, tuple) and hasattr(x, "_fields"):
+        cls = type(x)
+        return (lambda t: (tuple(t), None), lambda _, cs: cls(*cs))
+    return rules
+
+
+def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
+    leaves: list = []
+
+    def go(x: Any) -> TreeDef:
+        rules = _node(x)
+        if rules is None:
+            leaves.append(x)
+            return LEAF
+        children, aux = rules[0](x)
+        return TreeDef(type(x), (aux, rules[1]), tuple(go(c) for c in children))
+
+    return leaves, go(tree)
+
+
+def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
+    it = iter(leaves)
+
+    def go(td: TreeDef) -> Any:
+        if td.kind is None:
+            return next(it)
+        aux, unflatten = td.aux
+        return unflatten(aux, [go(c) for c in td.children])
+
+    return go(treedef)
+
+
+def tree_leaves(tree: Any) -> list:
+    return tree_flatten(tree)[0]
+
+
+def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
+    """Apply ``f`` leafwise over ``tree`` and trees of the same structure in ``rest``."""
+    leaves, td = tree_flatten(tree)
+    others = [tree_flatten(r) for r in rest]
+    for r_leaves, r_td in others:
+        if _shape(r_td) != _shape(td):
+            raise ValueError(f"tree_map: structures differ: {_shape(td)} vs {_shape(r_td)}")
+    return tree_unflatten(td, [f(*xs) for xs in zip(leaves, *(r for r, _ in others))])
+
+
+def _shape(td: TreeDef) -> Any:
+    """A comparable description of a structure (types and keys, not functions)."""
+    if td.kind is None:
+        return "*"
+    return (td.kind.__name__, td.aux[0], tuple(_shape(c) for c in td.children))
+
+
+def tree_structure(tree: Any) -> Any:
+    return _shape(tree_flatten(tree)[1])

@@ -1,0 +1,142 @@
+"""The ndarray surface of every tracer: numpy's two protocols, the Python operators and
+the array methods people use. Attached to ``Tracer`` here so that the core stays about
+the interpreter stack. Operators bind primitives directly: no protocol round trip on the
+hot path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.errors import NoRuleError, TracerConversionError
+from pycograd.core.trace import Tracer, bind
+from pycograd.numpy_api import functions as F
+from pycograd.numpy_api.ufuncs import PRIMS, array_ufunc
+
+_NO_PARAMS: dict = {}
+
+
+def _array_function(self: Any, func: Any, types: tuple, args: tuple, kwargs: dict) -> Any:
+    rule = F.HANDLED.get(func)
+    if rule is None:
+        mod = getattr(func, "__module__", "numpy") or "numpy"
+        mod = "np" if mod in ("numpy", "numpy.core.multiarray") else mod
+        raise NoRuleError(
+            f"{mod}.{func.__name__} has no differentiation rule in pycograd (called on a traced "
+            "value); express it with differentiable numpy ops, or wrap it with "
+            "pycograd.custom_vjp")
+    return rule(*args, **kwargs)
+
+
+def _binary(ufunc: np.ufunc) -> tuple:
+    prim = PRIMS[ufunc]
+
+    def op(self: Any, other: Any) -> Any:
+        return bind(prim, (self, other), _NO_PARAMS)
+
+    def rop(self: Any, other: Any) -> Any:
+        return bind(prim, (other, self), _NO_PARAMS)
+
+    return op, rop
+
+
+def _unary(ufunc: np.ufunc) -> Any:
+    prim = PRIMS[ufunc]
+    return lambda self: bind(prim, (self,), _NO_PARAMS)
+
+
+def _conversion(kind: str) -> Any:
+    def convert(self: Any, *args: Any) -> Any:
+        raise TracerConversionError(
+            f"{kind} of a traced value (shape {self.shape}) would silently drop its gradient. "
+            "Keep it an array and use numpy ops (np.sin, not math.sin, outside a transform); "
+            "to read the number without its gradient, use pycograd.stop_gradient(x)")
+    return convert
+
+
+def _setitem(self: Any, idx: Any, value: Any) -> None:
+    raise TypeError(
+        "traced arrays are immutable: `x[i] = v` would lose the gradient. Build a new array "
+        "instead, e.g. x = np.where(mask, v, x), or np.concatenate / np.stack of the pieces")
+
+
+def _iter(self: Any) -> Any:
+    if not self.shape:
+        raise TypeError("iteration over a 0-d traced array")
+    return (self[i] for i in range(self.shape[0]))
+
+
+def _len(self: Any) -> int:
+    if not self.shape:
+        raise TypeError("len() of unsized (0-d) traced array")
+    return self.shape[0]
+
+
+def _shape_args(shape: tuple) -> Any:
+    return shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
+SURFACE = {
+    "__array_ufunc__": array_ufunc,
+    "__array_function__": _array_function,
+    "__array__": _conversion("np.asarray()/np.array()"),
+    "__float__": _conversion("float()"),
+    "__int__": _conversion("int()"),
+    "__complex__": _conversion("complex()"),
+    "__index__": _conversion("use as an index"),
+    "item": _conversion(".item()"),
+    "tolist": _conversion(".tolist()"),
+    "__setitem__": _setitem,
+    "__getitem__": F.getitem,
+    "__iter__": _iter,
+    "__len__": _len,
+    "ndim": property(lambda self: len(self.shape)),
+    "size": property(lambda self: int(np.prod(self.shape))),
+    "T": property(lambda self: F.transpose(self)),
+    "mT": property(lambda self: F.swapaxes(self, -1, -2)),
+    "reshape": lambda self, *shape, order="C": F.reshape(self, _shape_args(shape), order),
+    "transpose": lambda self, *axes: F.transpose(self, _shape_args(axes) or None),
+    "swapaxes": F.swapaxes,
+    "flatten": lambda self, order="C": F.ravel(self, order),
+    "ravel": F.ravel,
+    "squeeze": F.squeeze,
+    "sum": F.sum,
+    "prod": F.prod,
+    "mean": F.mean,
+    "var": F.var,
+    "std": F.std,
+    "max": F.max,
+    "min": F.min,
+    "clip": F.clip,
+    "dot": F.dot,
+    "round": F.round,
+    "astype": F.astype,
+    "copy": lambda self, order="C": self,
+    "argmax": lambda self, *a, **k: np.argmax(self, *a, **k),
+    "argmin": lambda self, *a, **k: np.argmin(self, *a, **k),
+    "all": lambda self, *a, **k: np.all(self, *a, **k),
+    "any": lambda self, *a, **k: np.any(self, *a, **k),
+    "__neg__": _unary(np.negative),
+    "__pos__": _unary(np.positive),
+    "__abs__": _unary(np.absolute),
+    "__lt__": _binary(np.less)[0],
+    "__le__": _binary(np.less_equal)[0],
+    "__gt__": _binary(np.greater)[0],
+    "__ge__": _binary(np.greater_equal)[0],
+    "__eq__": _binary(np.equal)[0],
+    "__ne__": _binary(np.not_equal)[0],
+    "__hash__": None,
+}
+for _name, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                   ("truediv", np.divide), ("pow", np.power), ("matmul", np.matmul)]:
+    SURFACE[f"__{_name}__"], SURFACE[f"__r{_name}__"] = _binary(_uf)
+
+
+def install() -> None:
+    for name, impl in SURFACE.items():
+        setattr(Tracer, name, impl)
+    Tracer.__bool__ = _conversion("bool()")
+
+
+install()

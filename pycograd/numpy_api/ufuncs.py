@@ -1,0 +1,45 @@
+"""``np.<ufunc>(...)`` on traced values: ``__call__`` binds the ufunc's primitive, and the
+``reduce`` / ``outer`` methods of the ufuncs that have a reduction map onto primitives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.errors import NoRuleError
+from pycograd.core.primitive import Primitive
+from pycograd.core.trace import bind
+from pycograd.numpy_api import functions as F
+from pycograd.ops.elementwise import UFUNC_PRIMS
+from pycograd.ops.linalg import matmul_p
+
+PRIMS: dict[np.ufunc, Primitive] = {**UFUNC_PRIMS, np.matmul: matmul_p}
+REDUCTIONS = {np.add: F.sum, np.multiply: F.prod, np.maximum: F.max, np.minimum: F.min}
+_NO_PARAMS: dict = {}
+
+
+def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    """``Tracer.__array_ufunc__``."""
+    name = ufunc.__name__
+    if method == "__call__":
+        prim = PRIMS.get(ufunc)
+        if prim is None:
+            raise NoRuleError(
+                f"np.{name} has no differentiation rule in pycograd (called on a traced value); "
+                "use a differentiable formulation, or wrap it with pycograd.custom_vjp")
+        dtype = kwargs.pop("dtype", None)
+        if kwargs:
+            raise NoRuleError(
+                f"np.{name}(..., {', '.join(k + '=' for k in kwargs)}) is not differentiable; "
+                f"write y = np.{name}(x) and combine the result with np.where if needed")
+        r = bind(prim, inputs, _NO_PARAMS)
+        return r if dtype is None else F.astype(r, dtype)
+    if method == "reduce" and ufunc in REDUCTIONS:
+        (a,) = inputs
+        return REDUCTIONS[ufunc](a, kwargs.pop("axis", 0), **kwargs)
+    if method == "outer" and ufunc in PRIMS:
+        a, b = inputs
+        return ufunc(F.reshape(a, np.shape(a) + (1,) * np.ndim(b)), b)
+    raise NoRuleError(f"np.{name}.{method} has no differentiation rule in pycograd "
+                      "(called on a traced value)")

@@ -1,0 +1,114 @@
+"""Elementwise primitives: every numpy ufunc we differentiate, declared as one table.
+
+A unary rule is ``g, ans, x -> cotangent``; a binary rule gets ``g, ans, x, y`` and
+undoes broadcasting with ``unbroadcast``. Rules use numpy calls, which dispatch to
+whatever tracer ``g``/``x`` are, so every rule is differentiable in turn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.primitive import Primitive, primitive
+from pycograd.ops.broadcasting import unbroadcast
+
+UFUNC_PRIMS: dict[np.ufunc, Primitive] = {}
+
+
+def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True) -> Primitive:
+    p = primitive(uf.__name__, uf, *vjps, differentiable=differentiable)
+    UFUNC_PRIMS[uf] = p
+    return p
+
+
+_LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
+
+# d/dx of each unary ufunc, written as the cotangent map  g -> g * f'(x).
+UNARY = {
+    np.negative: lambda g, ans, x: -g,
+    np.positive: lambda g, ans, x: g,
+    np.absolute: lambda g, ans, x: g * np.sign(x),
+    np.square: lambda g, ans, x: g * (2 * x),
+    np.sqrt: lambda g, ans, x: g / (2 * ans),
+    np.cbrt: lambda g, ans, x: g / (3 * ans * ans),
+    np.reciprocal: lambda g, ans, x: -g * (ans * ans),
+    np.exp: lambda g, ans, x: g * ans,
+    np.exp2: lambda g, ans, x: g * (ans * _LN2),
+    np.expm1: lambda g, ans, x: g * (ans + 1),
+    np.log: lambda g, ans, x: g / x,
+    np.log2: lambda g, ans, x: g / (x * _LN2),
+    np.log10: lambda g, ans, x: g / (x * _LN10),
+    np.log1p: lambda g, ans, x: g / (x + 1),
+    np.sin: lambda g, ans, x: g * np.cos(x),
+    np.cos: lambda g, ans, x: -g * np.sin(x),
+    np.tan: lambda g, ans, x: g * (1 + ans * ans),
+    np.arcsin: lambda g, ans, x: g / np.sqrt(1 - x * x),
+    np.arccos: lambda g, ans, x: -g / np.sqrt(1 - x * x),
+    np.arctan: lambda g, ans, x: g / (1 + x * x),
+    np.sinh: lambda g, ans, x: g * np.cosh(x),
+    np.cosh: lambda g, ans, x: g * np.sinh(x),
+    np.tanh: lambda g, ans, x: g * (1 - ans * ans),
+    np.arcsinh: lambda g, ans, x: g / np.sqrt(x * x + 1),
+    np.arccosh: lambda g, ans, x: g / np.sqrt(x * x - 1),
+    np.arctanh: lambda g, ans, x: g / (1 - x * x),
+}
+
+
+def _balanced(g: Any, x: Any, y: Any) -> Any:
+    """``g`` where ``x`` wins the max/min, split evenly on ties (as JAX does)."""
+    wins, ties = x > y, x == y
+    if type(ties) is np.ndarray and not ties.any():
+        return g * wins
+    return g * wins + (g * 0.5) * ties
+
+
+def _power_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    return unbroadcast(g * y * x ** np.where(y == 0, 1, y - 1), np.shape(x))
+
+
+def _power_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    return unbroadcast(g * ans * np.log(np.where(x == 0, 1, x)), np.shape(y))
+
+
+BINARY = {
+    np.add: (lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
+             lambda g, ans, x, y: unbroadcast(g, np.shape(y))),
+    np.subtract: (lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
+                  lambda g, ans, x, y: unbroadcast(-g, np.shape(y))),
+    np.multiply: (lambda g, ans, x, y: unbroadcast(g * y, np.shape(x)),
+                  lambda g, ans, x, y: unbroadcast(g * x, np.shape(y))),
+    np.divide: (lambda g, ans, x, y: unbroadcast(g / y, np.shape(x)),
+                lambda g, ans, x, y: unbroadcast(-g * ans / y, np.shape(y))),
+    np.power: (_power_dx, _power_dy),
+    np.maximum: (lambda g, ans, x, y: unbroadcast(_balanced(g, x, y), np.shape(x)),
+                 lambda g, ans, x, y: unbroadcast(_balanced(g, y, x), np.shape(y))),
+    np.minimum: (lambda g, ans, x, y: unbroadcast(_balanced(g, y, x), np.shape(x)),
+                 lambda g, ans, x, y: unbroadcast(_balanced(g, x, y), np.shape(y))),
+}
+
+# Piecewise constant or boolean-valued: their results carry no gradient.
+NO_GRADIENT = (
+    np.sign, np.floor, np.ceil, np.rint, np.trunc,
+    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
+    np.isfinite, np.isinf, np.isnan, np.signbit,
+)
+
+for _uf, _vjp in UNARY.items():
+    _ufunc(_uf, _vjp)
+for _uf, _vjps in BINARY.items():
+    _ufunc(_uf, *_vjps)
+for _uf in NO_GRADIENT:
+    _ufunc(_uf, differentiable=False)
+
+astype = primitive("astype", lambda x, dtype: x.astype(dtype),
+                   lambda g, ans, x, dtype: g.astype(x.dtype))
+stop_gradient_p = primitive("stop_gradient", lambda x: x, differentiable=False)
+round_p = primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False)
+
+
+def stop_gradient(x: Any) -> Any:
+    """``x`` with no gradient flowing back through it, under every transform."""
+    return stop_gradient_p.bind(x)

@@ -1,0 +1,67 @@
+"""Reductions: sum, max/min (ties split evenly) and prod, sharing one axis convention.
+
+``axis`` is ``None`` or a sorted tuple of non-negative ints (``numpy_api`` normalizes it),
+so each rule can put the reduced axes back with ``keep`` before broadcasting.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.primitive import primitive
+from pycograd.core.trace import Tracer
+from pycograd.core.var import Var
+
+
+def keep(r: Any, shape: tuple, axis: tuple | None, keepdims: bool) -> Any:
+    """Reinsert reduced axes (as size 1) into a reduction result, so it broadcasts."""
+    if keepdims or axis is None:
+        return r
+    return np.reshape(r, tuple(1 if i in axis else d for i, d in enumerate(shape)))
+
+
+def _sum_vjp(g: Any, ans: Any, x: Any, axis: tuple | None, keepdims: bool) -> Any:
+    shape = np.shape(x)
+    return np.broadcast_to(keep(g, shape, axis, keepdims), shape)
+
+
+def _extremum_vjp(g: Any, ans: Any, x: Any, axis: tuple | None, keepdims: bool) -> Any:
+    shape = np.shape(x)
+    hits = x == keep(ans, shape, axis, keepdims)
+    return keep(g, shape, axis, keepdims) * hits / np.sum(hits, axis=axis, keepdims=True)
+
+
+def _concrete(x: Any) -> Any:
+    while isinstance(x, Var):
+        x = x.value
+    return x
+
+
+def _prod_vjp(g: Any, ans: Any, x: Any, axis: tuple | None, keepdims: bool) -> Any:
+    shape = np.shape(x)
+    gk = keep(g, shape, axis, keepdims)
+    cx = _concrete(x)
+    if not isinstance(cx, Tracer) and np.all(cx != 0):
+        return gk * (keep(ans, shape, axis, keepdims) / x)
+    # Some factor is zero: form each element's product of the *other* factors exactly.
+    red = tuple(range(len(shape))) if axis is None else axis
+    rest = [i for i in range(len(shape)) if i not in red]
+    perm = rest + list(red)
+    n = math.prod(shape[i] for i in red)
+    flat = np.reshape(np.transpose(x, perm), tuple(shape[i] for i in rest) + (n,))
+    others = np.prod(np.where(np.eye(n, dtype=bool), 1, flat[..., None, :]), axis=-1)
+    others = np.reshape(others, tuple(shape[i] for i in perm))
+    return gk * np.transpose(others, tuple(np.argsort(perm)))
+
+
+sum_p = primitive("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+                  _sum_vjp)
+max_p = primitive("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+                  _extremum_vjp)
+min_p = primitive("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+                  _extremum_vjp)
+prod_p = primitive("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+                   _prod_vjp)

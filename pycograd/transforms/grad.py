@@ -1,0 +1,199 @@
+"""Reverse mode: ``vjp``, ``grad``, ``value_and_grad``.
+
+Each call opens a fresh tape one level above the current top of the stack, lifts the
+differentiable leaves of the chosen arguments onto it as ``Var``s, runs the function, and
+runs backward from the output. Integer and boolean leaves are passed through untouched and
+get ``None`` as their gradient; float leaves the output does not depend on get zeros.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.errors import ArgnumsError, NonScalarOutputError
+from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.core.trace import Tracer, new_trace
+from pycograd.core.var import ReverseTrace, Var, backward
+from pycograd.numpy_api.transparent import routed
+
+
+def _differentiable(x: Any) -> bool:
+    if isinstance(x, (float, complex)) and not isinstance(x, bool):
+        return True
+    dt = getattr(x, "dtype", None)
+    return dt is not None and dt.kind in "fc"
+
+
+def _lift(x: Any, trace: ReverseTrace) -> Any:
+    if not _differentiable(x):
+        return x
+    if isinstance(x, (float, complex)):
+        x = np.asarray(x)
+    return Var(x, trace)
+
+
+def _lower(x: Any, trace: ReverseTrace) -> Any:
+    """The value of ``x`` one level below ``trace`` (``x`` itself if it is not on it)."""
+    return x.value if isinstance(x, Var) and x._trace is trace else x
+
+
+def _cotangent_for(leaf: Any, ct: Any) -> Any:
+    """Shape the raw cotangent of an input leaf like the leaf: its dtype, a writable array,
+    zeros where the output did not depend on it."""
+    if not isinstance(leaf, Var):
+        return None
+    if ct is None:
+        return np.zeros_like(leaf.value)
+    dt = leaf.value.dtype
+    if ct.dtype != dt:
+        ct = ct.astype(dt)
+    if type(ct) is np.ndarray and not ct.flags.writeable:
+        ct = ct.copy()
+    return ct
+
+
+def _normalize_argnums(argnums: Any, argnum: Any) -> Any:
+    if argnum is not None:
+        if argnums is not None:
+            raise ArgnumsError("pass argnums= or its alias argnum=, not both")
+        return argnum
+    return argnums
+
+
+def _check_argnums(argnums: Any, nargs: int, fname: str) -> tuple[int, ...]:
+    nums = range(nargs) if argnums is None else (
+        (argnums,) if isinstance(argnums, int) else tuple(argnums))
+    out = []
+    for i in nums:
+        if not isinstance(i, int) or not -nargs <= i < nargs:
+            raise ArgnumsError(
+                f"{fname}: argnums={argnums!r} does not fit a call with {nargs} positional "
+                f"argument(s); use integers in range({nargs})")
+        out.append(i % nargs)
+    return tuple(out)
+
+
+def _run(f: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...]) -> tuple:
+    """Run ``f`` on a fresh tape with the leaves of ``args[nums]`` lifted onto it."""
+    with new_trace(ReverseTrace) as trace:
+        args = list(args)
+        lifted = []
+        for i in nums:
+            leaves, td = tree_flatten(args[i])
+            boxed = [_lift(x, trace) for x in leaves]
+            lifted.append((boxed, td))
+            args[i] = tree_unflatten(td, boxed)
+        out = routed(f)(*args, **kwargs)
+    return trace, out, lifted
+
+
+def _grads(lifted: list, found: dict[int, Any]) -> list:
+    return [tree_unflatten(td, [_cotangent_for(x, found.get(id(x))) for x in boxed])
+            for boxed, td in lifted]
+
+
+def _scalar_output(out: Any, trace: ReverseTrace, fname: str) -> Any:
+    shape = np.shape(out)
+    if shape != ():
+        raise NonScalarOutputError(
+            f"{fname} needs f to return a scalar, but it returned an array of shape {shape}; "
+            "reduce it (e.g. np.sum or np.mean), or use vjp / jacrev for non-scalar outputs")
+    dt = getattr(out, "dtype", np.dtype(type(out)))
+    if dt.kind == "c":
+        raise NonScalarOutputError(
+            f"{fname} needs a real scalar output, got {dt}; take np.real or np.abs of it")
+    return out
+
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] | None = None,
+                   has_aux: bool = False, *, argnum: int | None = None) -> Callable:
+    """``f -> (lambda *args: (f(*args), gradient))``.
+
+    ``argnums=None`` gives a tuple with one gradient per positional argument (the seed's
+    ``value, (g,) = value_and_grad(f)(x)``); an int gives the bare gradient; a tuple gives a
+    tuple. With ``has_aux``, ``f`` returns ``(value, aux)`` and the result is
+    ``((value, aux), gradient)``.
+    """
+    argnums = _normalize_argnums(argnums, argnum)
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
+        nums = _check_argnums(argnums, len(args), "value_and_grad")
+        trace, out, lifted = _run(f, args, kwargs, nums)
+        aux = None
+        if has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError("has_aux=True needs f to return a pair (output, aux)")
+            out, aux = out
+        _scalar_output(out, trace, "grad")
+        if isinstance(out, Var) and out._trace is trace:
+            found = backward([out], [np.ones_like(out.value)])
+        else:
+            found = {}
+        grads = _grads(lifted, found)
+        g = grads[0] if isinstance(argnums, int) else tuple(grads)
+        value = _lower(out, trace)
+        if has_aux:
+            return (value, _strip(aux, trace)), g
+        return value, g
+
+    return value_and_grad_f
+
+
+def grad(f: Callable, argnums: int | Sequence[int] | None = None, has_aux: bool = False, *,
+         argnum: int | None = None) -> Callable:
+    """The gradient of a scalar function; see ``value_and_grad`` for ``argnums``."""
+    vg = value_and_grad(f, argnums, has_aux, argnum=argnum)
+
+    @functools.wraps(f)
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        value, g = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return grad_f
+
+
+def _strip(tree: Any, trace: ReverseTrace) -> Any:
+    leaves, td = tree_flatten(tree)
+    return tree_unflatten(td, [_lower(x, trace) for x in leaves])
+
+
+def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
+    """``(f(*primals), vjp_fn)``: ``vjp_fn(ct)`` returns one cotangent per primal.
+
+    ``vjp_fn`` may be called many times; the tape lives as long as ``vjp_fn`` does.
+    """
+    trace, out, lifted = _run(f, primals, {}, tuple(range(len(primals))))
+    aux = None
+    if has_aux:
+        out, aux = out
+    out_leaves, out_td = tree_flatten(out)
+    primal_out = tree_unflatten(out_td, [_lower(x, trace) for x in out_leaves])
+
+    def vjp_fn(ct: Any) -> tuple:
+        ct_leaves, ct_td = tree_flatten(ct)
+        if len(ct_leaves) != len(out_leaves):
+            raise ValueError(f"vjp_fn: cotangent has {len(ct_leaves)} leaves, the output "
+                             f"has {len(out_leaves)}")
+        roots, cts = [], []
+        for o, c in zip(out_leaves, ct_leaves):
+            if isinstance(o, Var) and o._trace is trace:
+                if np.shape(c) != o.shape:
+                    raise ValueError(f"vjp_fn: cotangent of shape {np.shape(c)} for an output "
+                                     f"of shape {o.shape}")
+                roots.append(o)
+                cts.append(c)
+        found = backward(roots, cts, retain=True) if roots else {}
+        return tuple(_grads(lifted, found))
+
+    if has_aux:
+        return primal_out, vjp_fn, _strip(aux, trace)
+    return primal_out, vjp_fn
+
+
+def is_traced(x: Any) -> bool:
+    return isinstance(x, Tracer)
