@@ -16,14 +16,21 @@ from typing import Any
 class Primitive:
     """One operation and all of its rules.
 
-    ``differentiable=False`` marks ops whose output carries no gradient (comparisons,
-    ``floor``, ``argmax`` ...): the reverse interpreter returns their result untraced.
+    ``prim.bind(*args, **params)`` applies it (defined next to the stack, in ``core.trace``).
+    ``calls_user_code`` marks primitives that carry a user function (checkpoint), whose
+    numpy errors must surface as they are. ``differentiable=False`` marks ops whose output
+    carries no gradient (comparisons, ``floor``, ``argmax`` ...): the reverse interpreter
+    returns their result untraced.
     """
 
-    __slots__ = ("name", "impl", "vjps", "differentiable", "jvp", "batch", "shape", "lower")
+    __slots__ = ("name", "impl", "vjps", "differentiable", "calls_user_code", "family", "jvp",
+                 "batch", "shape", "lower")
 
-    def __init__(self, name: str, impl: Callable, differentiable: bool = True):
+    def __init__(self, name: str, impl: Callable, differentiable: bool = True,
+                 calls_user_code: bool = False):
         self.name = name
+        self.calls_user_code = calls_user_code
+        self.family: str | None = None
         self.impl = impl
         self.vjps: Any = ()
         self.differentiable = differentiable
@@ -32,11 +39,6 @@ class Primitive:
         self.shape: Callable | None = None
         self.lower: dict[str, Callable] = {}
 
-    def bind(self, *args: Any, **params: Any) -> Any:
-        from pycograd.core.trace import bind
-
-        return bind(self, args, params)
-
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
 
@@ -44,13 +46,14 @@ class Primitive:
 REGISTRY: dict[str, Primitive] = {}
 
 
-def primitive(name: str, impl: Callable, *vjps: Any, differentiable: bool = True) -> Primitive:
+def primitive(name: str, impl: Callable, *vjps: Any, differentiable: bool = True,
+              calls_user_code: bool = False) -> Primitive:
     """Declare and register a primitive with its implementation and per-argument VJPs
-    (a ``PerArgument`` for variadic primitives)."""
+    (a ``PerArgument`` for variadic primitives, a ``Joint`` for one rule giving all)."""
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is already registered")
-    p = Primitive(name, impl, differentiable)
-    p.vjps = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], PerArgument) else vjps
+    p = Primitive(name, impl, differentiable, calls_user_code)
+    p.vjps = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], (PerArgument, Joint)) else vjps
     REGISTRY[name] = p
     return p
 
@@ -70,3 +73,15 @@ class PerArgument:
         if r is None:
             r = self._cache[i] = lambda *a, **k: self.rule(i, *a, **k)
         return r
+
+
+class Joint:
+    """The VJP of a primitive whose argument cotangents come from one computation
+    (a recomputed checkpoint, a user's custom rule): ``rule(wanted, g, ans, *args,
+    **params)`` returns a tuple with one cotangent (or None) per argument; only the
+    argument positions in ``wanted`` are read, so the rule may skip the others."""
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: Callable):
+        self.rule = rule

@@ -7,7 +7,7 @@ containers join with ``register_pytree_node``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 
@@ -51,29 +51,32 @@ def _node(x: Any) -> tuple[Callable, Callable] | None:
 
 
 def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
+    """The leaves of ``tree`` in order, and its structure."""
     leaves: list = []
+    return leaves, _flatten(tree, leaves)
 
-    def go(x: Any) -> TreeDef:
-        rules = _node(x)
-        if rules is None:
-            leaves.append(x)
-            return LEAF
-        children, aux = rules[0](x)
-        return TreeDef(type(x), (aux, rules[1]), tuple(go(c) for c in children))
 
-    return leaves, go(tree)
+def _flatten(x: Any, leaves: list) -> TreeDef:
+    # Module-level recursion, not a nested closure: a self-referencing closure is a reference
+    # cycle that would keep the leaves (tape nodes included) alive until the cyclic GC runs.
+    rules = _node(x)
+    if rules is None:
+        leaves.append(x)
+        return LEAF
+    children, aux = rules[0](x)
+    return TreeDef(type(x), (aux, rules[1]), tuple(_flatten(c, leaves) for c in children))
 
 
 def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
-    it = iter(leaves)
+    """Rebuild a tree of structure ``treedef`` from ``leaves``."""
+    return _unflatten(treedef, iter(leaves))
 
-    def go(td: TreeDef) -> Any:
-        if td.kind is None:
-            return next(it)
-        aux, unflatten = td.aux
-        return unflatten(aux, [go(c) for c in td.children])
 
-    return go(treedef)
+def _unflatten(td: TreeDef, it: Iterator) -> Any:
+    if td.kind is None:
+        return next(it)
+    aux, unflatten = td.aux
+    return unflatten(aux, [_unflatten(c, it) for c in td.children])
 
 
 def tree_leaves(tree: Any) -> list:
@@ -84,7 +87,7 @@ def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
     """Apply ``f`` leafwise over ``tree`` and trees of the same structure in ``rest``."""
     leaves, td = tree_flatten(tree)
     others = [tree_flatten(r) for r in rest]
-    for r_leaves, r_td in others:
+    for _, r_td in others:
         if _shape(r_td) != _shape(td):
             raise ValueError(f"tree_map: structures differ: {_shape(td)} vs {_shape(r_td)}")
     return tree_unflatten(td, [f(*xs) for xs in zip(leaves, *(r for r, _ in others))])

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from pycograd.core.errors import LeakedTracerError, ShapeError
 from pycograd.core.primitive import Primitive
 
@@ -20,13 +22,24 @@ from pycograd.core.primitive import Primitive
 class Trace:
     """One interpreter level. Subclasses implement ``process``."""
 
-    __slots__ = ("level",)
+    __slots__ = ("level", "alive")
 
     def __init__(self, level: int):
         self.level = level
+        self.alive = True
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         raise NotImplementedError
+
+    def process_custom_vjp(self, fun: Any, fwd: Any, bwd: Any, args: tuple) -> Any:
+        """A function with a user VJP rule; interpreters that do not differentiate in
+        reverse just run it."""
+        return fun(*args)
+
+    def process_custom_jvp(self, fun: Any, rule: Any, args: tuple) -> Any:
+        """A function with a user JVP rule; interpreters that do not differentiate just
+        run it."""
+        return fun(*args)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} level={self.level}>"
@@ -53,10 +66,11 @@ def new_trace(cls: type, *args: Any) -> Iterator[Any]:
         yield trace
     finally:
         _STACK.pop()
+        trace.alive = False
 
 
-def bind(prim: Primitive, args: tuple, params: dict) -> Any:
-    """Apply ``prim``: to the top trace among ``args`` if any is traced, else to ``impl``."""
+def find_top(args: Any, what: str = "an op") -> Trace | None:
+    """The highest-level trace among ``args``' tracers (None if none is traced)."""
     top = None
     for a in args:
         if isinstance(a, Tracer):
@@ -65,28 +79,40 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
                 top = t
             elif t is not top and t.level == top.level:
                 raise LeakedTracerError(
-                    f"{prim.name}: got values from two different transforms at level "
+                    f"{what}: got values from two different transforms at level "
                     f"{t.level} ({t!r} and {top!r}); a traced value escaped the function it "
-                    "was created in (e.g. stored in a global or closure). Return it instead."
-                )
+                    "was created in (e.g. stored in a global or closure). Return it instead.")
+    return top
+
+
+def bind(prim: Primitive, args: Any, params: dict) -> Any:
+    """Apply ``prim``: to the top trace among ``args`` if any is traced, else to ``impl``."""
+    top = find_top(args, prim.name)
     if top is not None:
+        if not top.alive and top.level:
+            raise LeakedTracerError(
+                f"{prim.name}: got a traced value from a transform that has already returned "
+                f"({top!r}); a traced value escaped the function it was created in (e.g. "
+                "appended to a global list). Return it from the function instead.")
         return top.process(prim, args, params)
+    return apply_impl(prim, args, params)
+
+
+def apply_impl(prim: Primitive, args: Any, params: dict) -> Any:
+    """Run ``prim`` on untraced values, turning numpy's shape complaints into ShapeError."""
     try:
         return prim.impl(*args, **params)
     except ValueError as e:
-        if isinstance(e, ShapeError):
+        if isinstance(e, ShapeError) or prim.calls_user_code:
             raise
         raise shape_error(prim, args, params, e) from e
 
 
-def _shape_of(a: Any) -> tuple | None:
-    s = getattr(a, "shape", None)
-    return tuple(s) if s is not None else None
-
-
 def shape_error(prim: Primitive, args: tuple, params: dict, cause: Exception) -> ShapeError:
-    shapes = [s for s in map(_shape_of, args) if s is not None]
-    desc = " and ".join(str(s) for s in shapes) if shapes else "(scalars)"
+    desc = " and ".join(str(np.shape(a)) for a in args)
     extra = {k: v for k, v in params.items() if k in ("axis", "axes", "shape", "spec")}
     where = f" with {extra}" if extra else ""
     return ShapeError(f"{prim.name}: incompatible shapes {desc}{where} ({cause})")
+
+
+Primitive.bind = lambda self, *args, **params: bind(self, args, params)

@@ -12,12 +12,14 @@ soon as the last node is dropped; ``backward`` also releases each node as it pas
 from __future__ import annotations
 
 from itertools import count
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
-from pycograd.core.primitive import Primitive
-from pycograd.core.trace import Trace, Tracer
+from pycograd.core.errors import NonScalarOutputError
+from pycograd.core.primitive import Joint, Primitive
+from pycograd.core.trace import Trace, Tracer, apply_impl, bind
 
 _seq = count()
 
@@ -30,21 +32,28 @@ class ReverseTrace(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         vals = []
         parents = []
+        lower = False
         for i, a in enumerate(args):
             if a.__class__ is Var and a._trace is self:
-                vals.append(a.value)
                 parents.append((i, a))
-            else:
-                vals.append(a)
-        ans = prim.bind(*vals, **params)
-        if not prim.differentiable or not _inexact(ans):
-            return ans
-        return Var(ans, self, prim, vals, params, parents)
+                a = a.value
+            if not lower and a.__class__ is not np.ndarray and isinstance(a, Tracer):
+                lower = True
+            vals.append(a)
+        ans = bind(prim, vals, params) if lower else apply_impl(prim, vals, params)
+        if prim.differentiable and ans.dtype.kind in "fcV":
+            return Var(ans, self, prim, vals, params, parents)
+        return ans
 
+    def process_custom_vjp(self, fun: Any, fwd: Any, bwd: Any, args: tuple) -> Any:
+        from pycograd.transforms.custom import reverse_custom_vjp
 
-def _inexact(x: Any) -> bool:
-    dt = getattr(x, "dtype", None)
-    return dt is not None and dt.kind in "fcV"
+        return reverse_custom_vjp(self, fun, fwd, bwd, args)
+
+    def process_custom_jvp(self, fun: Any, rule: Any, args: tuple) -> Any:
+        from pycograd.transforms.custom import reverse_custom_jvp
+
+        return reverse_custom_jvp(self, fun, rule, args)
 
 
 EAGER = ReverseTrace(0)
@@ -57,7 +66,7 @@ class Var(Tracer):
     view of backprop; the transforms (``grad`` & co.) make their own on a fresh tape.
     """
 
-    __slots__ = ("value", "grad", "_prim", "_args", "_params", "_parents", "_seq")
+    __slots__ = ("value", "grad", "_prim", "_args", "_params", "_parents", "_seq", "_ct")
 
     def __init__(self, value: Any, trace: ReverseTrace | None = None, prim: Primitive | None = None,
                  args: list | None = None, params: dict | None = None, parents: list = ()):
@@ -73,13 +82,23 @@ class Var(Tracer):
         self._params = params
         self._parents = parents
         self._seq = next(_seq)
+        self._ct = None
+
+    @property
+    def shape(self) -> tuple:
+        return self.value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
 
     def backward(self, g: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf ``Var`` it depends on."""
         if g is None:
             if np.ndim(self.value) != 0:
-                from pycograd.core.errors import NonScalarOutputError
-
                 raise NonScalarOutputError(
                     f"backward() needs a scalar, got shape {np.shape(self.value)}; "
                     "pass the output cotangent: v.backward(g) with g.shape == v.shape")
@@ -91,14 +110,11 @@ class Var(Tracer):
         return f"Var({self.value!r})"
 
 
-def backward(roots: list[Var], cts: list[Any], retain: bool = False,
-             leaves: bool = False) -> dict[int, Any]:
-    """Propagate output cotangents ``cts`` back through the tape below ``roots``.
+_by_seq = attrgetter("_seq")
 
-    Returns ``{id(leaf): cotangent}`` for every reached leaf (a ``Var`` with no parents),
-    or ``{id(leaf): (leaf, cotangent)}`` with ``leaves=True``. Unless ``retain``, each
-    node is released as soon as its cotangent has been passed on.
-    """
+
+def _reachable(roots: list[Var]) -> list[Var]:
+    """Every node below ``roots``, latest first (a reverse topological order)."""
     nodes: list[Var] = []
     seen: set[int] = set()
     stack = list(roots)
@@ -108,48 +124,57 @@ def backward(roots: list[Var], cts: list[Any], retain: bool = False,
             continue
         seen.add(id(v))
         nodes.append(v)
-        if v._parents is None:
+        parents = v._parents
+        if parents is None:
             raise RuntimeError(
                 "backward through a graph that was already freed by an earlier backward; "
                 "pass retain_graph=True to the first backward() to keep it")
-        for _, p in v._parents:
+        for _, p in parents:
             if id(p) not in seen:
                 stack.append(p)
     nodes.sort(key=_by_seq, reverse=True)
+    return nodes
 
-    grads: dict[int, Any] = {}
-    for r, g in zip(roots, cts):
-        k = id(r)
-        grads[k] = g if k not in grads else grads[k] + g
+
+def backward(roots: list[Var], cts: list[Any], retain: bool = False,
+             leaves: bool = False) -> dict[int, Any]:
+    """Propagate output cotangents ``cts`` back through the tape below ``roots``.
+
+    Returns ``{id(leaf): cotangent}`` for every reached leaf (a ``Var`` with no parents),
+    or ``{id(leaf): (leaf, cotangent)}`` with ``leaves=True``. Unless ``retain``, each
+    node is released as soon as its cotangent has been passed on.
+    """
+    nodes = _reachable(roots)
     out: dict[int, Any] = {}
-    for v in nodes:
-        g = grads.pop(id(v), None)
-        parents = v._parents
-        if not parents:
+    try:
+        for r, g in zip(roots, cts):
+            r._ct = g if r._ct is None else r._ct + g
+        for v in nodes:
+            g = v._ct
+            v._ct = None
+            parents = v._parents
+            if not parents:
+                if g is not None:
+                    out[id(v)] = (v, g) if leaves else g
+                continue
             if g is not None:
-                out[id(v)] = (v, g) if leaves else g
-            continue
-        if g is not None:
-            prim, args, params, ans = v._prim, v._args, v._params, v.value
-            for i, p in parents:
-                rule = prim.vjps[i]
-                if rule is None:
-                    continue
-                ct = rule(g, ans, *args, **params)
-                if ct is None:
-                    continue
-                k = id(p)
-                old = grads.get(k)
-                grads[k] = ct if old is None else old + ct
-        if not retain:
-            v._args = v._params = v._prim = v._parents = None
+                vjps, args, params, ans = v._prim.vjps, v._args, v._params, v.value
+                if vjps.__class__ is Joint:
+                    joint = vjps.rule(tuple(i for i, _ in parents), g, ans, *args, **params)
+                for i, p in parents:
+                    if vjps.__class__ is Joint:
+                        ct = joint[i]
+                    else:
+                        rule = vjps[i]
+                        if rule is None:
+                            continue
+                        ct = rule(g, ans, *args, **params)
+                    if ct is not None:
+                        old = p._ct
+                        p._ct = ct if old is None else old + ct
+            if not retain:
+                v._args = v._params = v._prim = v._parents = None
+    finally:
+        for v in nodes:
+            v._ct = None
     return out
-
-
-def _by_seq(v: Var) -> int:
-    return v._seq
-
-
-Var.shape = property(lambda self: self.value.shape)
-Var.dtype = property(lambda self: self.value.dtype)
-Var.__bool__ = lambda self: bool(self.value)

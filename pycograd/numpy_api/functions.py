@@ -23,7 +23,7 @@ from pycograd.ops.elementwise import astype as astype_p
 from pycograd.ops.elementwise import round_p, stop_gradient
 from pycograd.ops.indexing import getitem_p
 from pycograd.ops.linalg import einsum_p
-from pycograd.ops.reductions import max_p, min_p, prod_p, sum_p
+from pycograd.ops.reductions import cumsum_p, max_p, min_p, prod_p, sum_p
 from pycograd.ops.shape import broadcast_to_p, concatenate_p, reshape_p, transpose_p
 
 HANDLED: dict[Callable, Callable] = {}
@@ -226,17 +226,20 @@ def broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
     return broadcast_to_p.bind(array, shape=shape)
 
 
+_SEVERAL = type(np.atleast_1d(0, 0))  # list before numpy 2, tuple since
+
+
 @implements(np.atleast_1d)
 def atleast_1d(*arys: Any) -> Any:
     res = [a if np.ndim(a) >= 1 else reshape(a, (1,)) for a in arys]
-    return res[0] if len(res) == 1 else res
+    return res[0] if len(res) == 1 else _SEVERAL(res)
 
 
 @implements(np.atleast_2d)
 def atleast_2d(*arys: Any) -> Any:
     res = [a if np.ndim(a) >= 2 else reshape(a, (1,) * (2 - np.ndim(a)) + np.shape(a))
            for a in arys]
-    return res[0] if len(res) == 1 else res
+    return res[0] if len(res) == 1 else _SEVERAL(res)
 
 
 @implements(np.atleast_3d)
@@ -245,7 +248,7 @@ def atleast_3d(*arys: Any) -> Any:
         nd, s = np.ndim(a), np.shape(a)
         return a if nd >= 3 else reshape(a, {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}[nd])
     res = [up(a) for a in arys]
-    return res[0] if len(res) == 1 else res
+    return res[0] if len(res) == 1 else _SEVERAL(res)
 
 
 @implements(np.concatenate)
@@ -295,17 +298,31 @@ def hstack(tup: Sequence, *, dtype: Any = None, casting: str = "same_kind") -> A
 @implements(np.split)
 def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
     n = np.shape(ary)[axis]
-    if isinstance(indices_or_sections, (int, np.integer)):
-        if n % indices_or_sections:
-            raise ShapeError(f"split: array of size {n} along axis {axis} does not divide into "
-                             f"{indices_or_sections} equal sections (use np.array_split)")
-        step = n // indices_or_sections
-        bounds = list(range(0, n + 1, step))
+    if np.ndim(indices_or_sections) == 0 and n % builtins.max(int(indices_or_sections), 1):
+        raise ShapeError(f"split: array of size {n} along axis {axis} does not divide into "
+                         f"{indices_or_sections} equal sections (use np.array_split)")
+    return array_split(ary, indices_or_sections, axis)
+
+
+@implements(np.array_split)
+def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    """numpy's own cut points: ``ary[b[i]:b[i+1]]`` along ``axis`` with
+    ``b = [0, *indices, n]`` (plain slices, so negative and unsorted indices mean what
+    they mean to numpy); ``k`` sections give the first ``n % k`` one extra element."""
+    ax = _single_axis(axis, np.ndim(ary), "array_split")
+    n = np.shape(ary)[ax]
+    if np.ndim(indices_or_sections) == 0:
+        k = int(indices_or_sections)
+        if k <= 0:
+            raise ValueError("number sections must be larger than 0.")
+        sizes = [n // k + 1] * (n % k) + [n // k] * (k - n % k)
+        bounds = [0]
+        for size in sizes:
+            bounds.append(bounds[-1] + size)
     else:
-        bounds = [0] + [builtins.min(int(i), n) for i in indices_or_sections] + [n]
-    ax = _single_axis(axis, np.ndim(ary), "split")
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
     pre = (slice(None),) * ax
-    return [ary[pre + (slice(lo, builtins.max(lo, hi)),)] for lo, hi in zip(bounds, bounds[1:])]
+    return [ary[pre + (slice(lo, hi),)] for lo, hi in zip(bounds, bounds[1:])]
 
 
 # ---- selection --------------------------------------------------------------------
@@ -363,8 +380,9 @@ _LETTERS = string.ascii_letters
 def normalize_einsum(subscripts: str, shapes: list[tuple]) -> str:
     """Rewrite an einsum spec into explicit letters with an output, no ellipsis.
 
-    Ellipsis dims get fresh letters; a size-1 dim that numpy would broadcast gets a letter
-    of its own (summed over size 1, which changes nothing) so all sizes per letter agree.
+    Ellipsis dims get fresh letters; a size-1 dim that numpy would broadcast (inside the
+    ellipsis or under a named label) gets a letter of its own (summed over size 1, which
+    changes nothing) so all sizes per letter agree.
     """
     s = subscripts.replace(" ", "")
     lhs, out = s.split("->") if "->" in s else (s, None)
@@ -401,8 +419,17 @@ def normalize_einsum(subscripts: str, shapes: list[tuple]) -> str:
     if out is None:
         counts = {c: letters.count(c) for c in letters}
         out = "".join(ell) + "".join(sorted(c for c, k in counts.items() if k == 1))
-    else:
+    elif "..." in out:
         out = out.replace("...", "".join(ell))
+    elif E:
+        raise ShapeError(f"einsum: {subscripts!r} gives the operands' broadcast dimensions no "
+                         "place in the output; write '...' in the output (numpy refuses too)")
+    size: dict[str, int] = {}
+    for sub, shp in zip(new_ins, shapes):
+        for c, d in zip(sub, shp):
+            size[c] = builtins.max(size.get(c, 1), d)
+    new_ins = ["".join(next(fresh) if d == 1 != size[c] and sub.count(c) == 1 else c
+                       for c, d in zip(sub, shp)) for sub, shp in zip(new_ins, shapes)]
     dims: dict[str, int] = {}
     for sub, shp in zip(new_ins, shapes):
         for c, d in zip(sub, shp):
@@ -470,6 +497,256 @@ def vdot(a: Any, b: Any) -> Any:
     return sum(ravel(np.conj(a)) * ravel(b))
 
 
+# ---- composites: numpy functions written with the primitives above ------------------
+
+def _along(a: Any, axis: int, idx: Any) -> Any:
+    """``a`` indexed by ``idx`` (a slice or 1-D index array) along ``axis`` only."""
+    return a[(slice(None),) * axis + (idx,)]
+
+
+@implements(np.flip)
+def flip(m: Any, axis: Any = None) -> Any:
+    axes = normalize_axis(axis, np.ndim(m), "flip")
+    axes = range(np.ndim(m)) if axes is None else axes
+    return m[tuple(slice(None, None, -1) if i in axes else slice(None)
+                   for i in range(np.ndim(m)))] if np.ndim(m) else m
+
+
+@implements(np.fliplr)
+def fliplr(m: Any) -> Any:
+    return flip(m, 1)
+
+
+@implements(np.flipud)
+def flipud(m: Any) -> Any:
+    return flip(m, 0)
+
+
+@implements(np.roll)
+def roll(a: Any, shift: Any, axis: Any = None) -> Any:
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), np.shape(a))
+    shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
+    for s, ax in zip(shifts.tolist(), axes.tolist()):
+        ax = _single_axis(ax, np.ndim(a), "roll")
+        n = np.shape(a)[ax]
+        if n and s % n:
+            a = _along(a, ax, (np.arange(n) - s) % n)
+    return a
+
+
+@implements(np.diagonal)
+def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """numpy's order: the other axes first, the diagonal last."""
+    nd = np.ndim(a)
+    i1, i2 = _single_axis(axis1, nd, "diagonal"), _single_axis(axis2, nd, "diagonal")
+    if i1 == i2:
+        raise ShapeError("diagonal: axis1 and axis2 cannot be the same")
+    n1, n2 = np.shape(a)[i1], np.shape(a)[i2]
+    m = builtins.max(0, builtins.min(n1, n2 - offset) if offset >= 0 else
+                     builtins.min(n1 + offset, n2))
+    rows = np.arange(m) - builtins.min(offset, 0)
+    moved = moveaxis(a, [i1, i2], [-2, -1])
+    return moved[..., rows, rows + offset]
+
+
+@implements(np.trace)
+def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,
+          out: Any = None) -> Any:
+    _unsupported("trace", out=out)
+    return sum(diagonal(a, offset, axis1, axis2), -1, dtype)
+
+
+@implements(np.diag)
+def diag(v: Any, k: int = 0) -> Any:
+    if np.ndim(v) == 2:
+        return diagonal(v, k)
+    if np.ndim(v) != 1:
+        raise ShapeError(f"diag: input must be 1-d or 2-d, got shape {np.shape(v)}")
+    n = np.shape(v)[0]
+    size = n + abs(k)
+    place = np.zeros((size, size, n), dtype=bool)  # place[i, j, t]: v[t] lands at (i, j)
+    t = np.arange(n)
+    place[t - builtins.min(k, 0), t + builtins.max(k, 0), t] = True
+    return einsum("ijt,t->ij", place, v)
+
+
+@implements(np.triu)
+def triu(m: Any, k: int = 0) -> Any:
+    shape = np.shape(m)
+    return where(np.tri(*shape[-2:], k=k - 1, dtype=bool), 0, m)
+
+
+@implements(np.tril)
+def tril(m: Any, k: int = 0) -> Any:
+    shape = np.shape(m)
+    return where(np.tri(*shape[-2:], k=k, dtype=bool), m, 0)
+
+
+@implements(np.take)
+def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "raise") -> Any:
+    _unsupported("take", out=out)
+    if axis is None:
+        a, axis = ravel(a), 0
+    ax = _single_axis(axis, np.ndim(a), "take")
+    n, idx = np.shape(a)[ax], np.asarray(_detach(indices))
+    if mode == "wrap":
+        idx = idx % n
+    elif mode == "clip":
+        idx = np.clip(idx, 0, n - 1)
+    return a[(slice(None),) * ax + (idx,)]
+
+
+@implements(np.take_along_axis)
+def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
+    idx = np.asarray(_detach(indices))
+    if axis is None:
+        arr, axis = ravel(arr), 0
+    nd = np.ndim(arr)
+    if idx.ndim != nd:
+        raise ShapeError(f"take_along_axis: indices of shape {idx.shape} need as many dims "
+                         f"as the array of shape {np.shape(arr)}")
+    ax = _single_axis(axis, nd, "take_along_axis")
+    grid = list(np.ix_(*[np.arange(d) for d in np.shape(arr)])) if nd else []
+    grid[ax] = idx
+    return arr[tuple(grid)]
+
+
+@implements(np.sort)
+def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
+    """Sorted values, with the gradient routed back through the sorting permutation."""
+    _unsupported("sort", order=order)
+    if axis is None:
+        a, axis = ravel(a), -1
+    idx = np.argsort(_detach(a), axis=axis, kind=kind, **kwargs)
+    return take_along_axis(a, idx, axis)
+
+
+@implements(np.repeat)
+def repeat(a: Any, repeats: Any, axis: Any = None) -> Any:
+    if axis is None:
+        a, axis = ravel(a), 0
+    ax = _single_axis(axis, np.ndim(a), "repeat")
+    return _along(a, ax, np.repeat(np.arange(np.shape(a)[ax]), repeats))
+
+
+@implements(np.tile)
+def tile(A: Any, reps: Any) -> Any:
+    reps = tuple(int(r) for r in np.atleast_1d(reps))
+    d = builtins.max(len(reps), np.ndim(A))
+    A = reshape(A, (1,) * (d - np.ndim(A)) + np.shape(A))
+    reps = (1,) * (d - len(reps)) + reps
+    for ax, r in enumerate(reps):
+        if r != 1:
+            A = _along(A, ax, np.tile(np.arange(np.shape(A)[ax]), r))
+    return A
+
+
+@implements(np.diff)
+def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = np._NoValue,
+         append: Any = np._NoValue) -> Any:
+    if n == 0:
+        return a
+    ax = _single_axis(axis, np.ndim(a), "diff")
+    ends = []
+    for end in (prepend, append):
+        if end is not np._NoValue and np.ndim(end) == 0:
+            shape = list(np.shape(a))
+            shape[ax] = 1
+            end = broadcast_to(end, tuple(shape))
+        ends.append(end)
+    pieces = [e for e in (ends[0], a, ends[1]) if e is not np._NoValue]
+    if len(pieces) > 1:
+        a = concatenate(pieces, ax)
+    for _ in range(n):
+        a = _along(a, ax, slice(1, None)) - _along(a, ax, slice(None, -1))
+    return a
+
+
+@implements(np.cumsum)
+def cumsum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    _unsupported("cumsum", out=out)
+    if axis is None:
+        a, axis = ravel(a), 0
+    r = cumsum_p.bind(a, axis=_single_axis(axis, np.ndim(a), "cumsum"))
+    return r if dtype is None else astype(r, dtype)
+
+
+@implements(np.average)
+def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = False, *,
+            keepdims: bool = False) -> Any:
+    if weights is None:
+        avg = mean(a, axis, keepdims=keepdims)
+        total = np.asarray(_count(a, normalize_axis(axis, np.ndim(a), "average")),
+                           dtype=np.result_type(avg))
+    else:
+        w = weights
+        if np.ndim(w) == 1 and np.ndim(a) > 1:  # 1-d weights along a single axis
+            ax = _single_axis(axis, np.ndim(a), "average")
+            w = reshape(w, tuple(-1 if i == ax else 1 for i in range(np.ndim(a))))
+        w = broadcast_to(w, np.broadcast_shapes(np.shape(w), np.shape(a)))
+        total = sum(w, axis, keepdims=keepdims)
+        avg = sum(a * w, axis, keepdims=keepdims) / total
+    if returned:
+        return avg, broadcast_to(total, np.shape(avg))
+    return avg
+
+
+@implements(np.linalg.norm)
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    """Vector norms (any ``ord``) and the matrix norms that need no decomposition
+    ('fro', 1, -1, inf, -inf)."""
+    nd = np.ndim(x)
+    axes = normalize_axis(axis, nd, "norm")
+    if axes is None and ord is not None and nd > 2:
+        raise ShapeError(f"norm: ord={ord!r} needs a 1-d or 2-d array or an axis, got shape "
+                         f"{np.shape(x)}")
+    matrix = (axes is None and nd == 2 and ord is not None) or (axes is not None
+                                                                 and len(axes) == 2)
+    if ord is None or (ord == "fro" and matrix) or (ord == 2 and not matrix):
+        return np.sqrt(sum(x * x, axes, keepdims=keepdims))
+    if matrix:
+        if ord not in (1, -1, np.inf, -np.inf):
+            raise NoRuleError(f"np.linalg.norm(ord={ord!r}) of a matrix needs a decomposition "
+                              "that pycograd has no rule for")
+        row, col = (0, 1) if axis is None else (int(a) % nd for a in axis)  # order matters
+        axes = (row, col)
+        inner_ax, outer_ax = (row, col) if ord in (1, -1) else (col, row)
+        sums = sum(np.abs(x), inner_ax, keepdims=True)
+        pick = max if ord > 0 else min
+        r = pick(sums, outer_ax, keepdims=True)
+        return r if keepdims else reshape(r, tuple(d for i, d in enumerate(np.shape(r))
+                                                   if i not in axes))
+    if isinstance(ord, str):
+        raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
+    if ord == np.inf:
+        return max(np.abs(x), axes, keepdims=keepdims)
+    if ord == -np.inf:
+        return min(np.abs(x), axes, keepdims=keepdims)
+    if ord == 0:
+        return astype(sum(x != 0, axes, keepdims=keepdims), np.result_type(x, np.float64))
+    if ord == 1:
+        return sum(np.abs(x), axes, keepdims=keepdims)
+    return sum(np.abs(x) ** ord, axes, keepdims=keepdims) ** (1.0 / ord)
+
+
+@implements(np.append)
+def append(arr: Any, values: Any, axis: Any = None) -> Any:
+    if axis is None:
+        return concatenate([ravel(arr), ravel(values)], 0)
+    return concatenate([arr, values], axis)
+
+
+@implements(np.column_stack)
+def column_stack(tup: Sequence) -> Any:
+    return concatenate([reshape(a, (-1, 1)) if np.ndim(a) < 2 else a for a in tup], 1)
+
+
+@implements(np.dstack)
+def dstack(tup: Sequence) -> Any:
+    return concatenate([atleast_3d(a) for a in tup], 2)
+
+
 # ---- values without a gradient ----------------------------------------------------
 
 def _detached(f: Callable) -> Callable:
@@ -481,17 +758,39 @@ def _detached(f: Callable) -> Callable:
 
 def _detach(x: Any) -> Any:
     if isinstance(x, Tracer):
-        return stop_gradient(x)
+        v = stop_gradient(x)
+        if isinstance(v, Tracer):
+            raise NoRuleError(f"this numpy function has no rule for {type(v).__name__} "
+                              "values (e.g. under vmap or eval_shape) yet")
+        return v
     if isinstance(x, (list, tuple)):
         return type(x)(_detach(v) for v in x)
     return x
 
 
 for _f in (np.argmax, np.argmin, np.argsort, np.all, np.any, np.nonzero, np.count_nonzero,
-           np.isclose, np.allclose, np.array_equal, np.searchsorted, np.zeros_like,
-           np.ones_like, np.empty_like, np.full_like, np.iscomplexobj, np.isrealobj,
-           np.result_type, np.can_cast, np.array_repr, np.array_str):
+           np.isclose, np.allclose, np.array_equal, np.searchsorted, np.iscomplexobj,
+           np.isrealobj, np.can_cast, np.array_repr, np.array_str):
     HANDLED[_f] = _detached(_f)
+
+
+def _like(make: Callable) -> Callable:
+    """``np.zeros_like`` & co: the value depends only on the (logical) shape and dtype, so
+    they work unchanged under every transform."""
+    def like(a: Any, dtype: Any = None, order: str = "K", subok: bool = True,
+             shape: Any = None, **kwargs: Any) -> Any:
+        return make(np.shape(a) if shape is None else shape,
+                    dtype=np.result_type(a) if dtype is None else dtype, **kwargs)
+    return like
+
+
+HANDLED[np.zeros_like] = _like(np.zeros)
+HANDLED[np.ones_like] = _like(np.ones)
+HANDLED[np.empty_like] = _like(np.zeros)
+HANDLED[np.full_like] = lambda a, fill_value, dtype=None, **kw: np.full(
+    np.shape(a), fill_value, dtype=np.result_type(a) if dtype is None else dtype)
+HANDLED[np.result_type] = lambda *args: np.result_type(
+    *[a.dtype if isinstance(a, Tracer) else a for a in args])
 
 HANDLED[np.shape] = lambda a: a.shape
 HANDLED[np.ndim] = lambda a: a.ndim

@@ -20,13 +20,21 @@ _NO_PARAMS: dict = {}
 def _array_function(self: Any, func: Any, types: tuple, args: tuple, kwargs: dict) -> Any:
     rule = F.HANDLED.get(func)
     if rule is None:
-        mod = getattr(func, "__module__", "numpy") or "numpy"
-        mod = "np" if mod in ("numpy", "numpy.core.multiarray") else mod
         raise NoRuleError(
-            f"{mod}.{func.__name__} has no differentiation rule in pycograd (called on a traced "
+            f"{_qualname(func)} has no differentiation rule in pycograd (called on a traced "
             "value); express it with differentiable numpy ops, or wrap it with "
             "pycograd.custom_vjp")
     return rule(*args, **kwargs)
+
+
+def _qualname(func: Any) -> str:
+    """``np.linalg.det`` for numpy's functions, ``module.name`` for others."""
+    mod = getattr(func, "__module__", None) or "numpy"
+    if mod in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray"):
+        mod = "numpy"
+    if mod == "numpy" or mod.startswith("numpy."):
+        mod = "np" + mod[len("numpy"):]
+    return f"{mod}.{func.__name__}"
 
 
 def _binary(ufunc: np.ufunc) -> tuple:
@@ -46,12 +54,32 @@ def _unary(ufunc: np.ufunc) -> Any:
     return lambda self: bind(prim, (self,), _NO_PARAMS)
 
 
-def _conversion(kind: str) -> Any:
-    def convert(self: Any, *args: Any) -> Any:
+_TO_NUMBER = ("keep x an array and use numpy ops on it (np.sin(x), not math.sin(x)); "
+              "to read the number without its gradient, write {what}(pycograd.stop_gradient(x))")
+
+# What each conversion would do, and what to write instead.
+CONVERSIONS = {
+    "__array__": ("np.asarray(x) / np.array(x)",
+                  "pass x itself to numpy functions (they accept traced values); build arrays "
+                  "from traced pieces with np.stack / np.concatenate; for the value without its "
+                  "gradient, write pycograd.stop_gradient(x)"),
+    "__float__": ("float(x)", _TO_NUMBER.format(what="float")),
+    "__int__": ("int(x)", _TO_NUMBER.format(what="int")),
+    "__complex__": ("complex(x)", _TO_NUMBER.format(what="complex")),
+    "item": ("x.item()", _TO_NUMBER.format(what="float")),
+    "tolist": ("x.tolist()", "keep x an array; for the values without their gradient, write "
+               "pycograd.stop_gradient(x).tolist()"),
+    "__index__": ("using x as an index or a size",
+                  "indices must be integers, which carry no gradient: index with an integer "
+                  "array, or compute the index with np.argmax / np.searchsorted"),
+}
+
+
+def _conversion(kind: str, fix: str) -> Any:
+    def convert(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise TracerConversionError(
-            f"{kind} of a traced value (shape {self.shape}) would silently drop its gradient. "
-            "Keep it an array and use numpy ops (np.sin, not math.sin, outside a transform); "
-            "to read the number without its gradient, use pycograd.stop_gradient(x)")
+            f"{kind}, where x is a traced value (shape {self.shape}), would silently drop its "
+            f"gradient; instead, {fix}")
     return convert
 
 
@@ -80,13 +108,7 @@ def _shape_args(shape: tuple) -> Any:
 SURFACE = {
     "__array_ufunc__": array_ufunc,
     "__array_function__": _array_function,
-    "__array__": _conversion("np.asarray()/np.array()"),
-    "__float__": _conversion("float()"),
-    "__int__": _conversion("int()"),
-    "__complex__": _conversion("complex()"),
-    "__index__": _conversion("use as an index"),
-    "item": _conversion(".item()"),
-    "tolist": _conversion(".tolist()"),
+    **{name: _conversion(*why) for name, why in CONVERSIONS.items()},
     "__setitem__": _setitem,
     "__getitem__": F.getitem,
     "__iter__": _iter,
@@ -136,7 +158,9 @@ for _name, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
 def install() -> None:
     for name, impl in SURFACE.items():
         setattr(Tracer, name, impl)
-    Tracer.__bool__ = _conversion("bool()")
+    Tracer.__bool__ = _conversion(
+        "bool(x)", "branch on a comparison (x > 0 gives a plain bool array) or select with "
+        "np.where(cond, a, b)")
 
 
 install()

@@ -1,9 +1,507 @@
-"""The pyccolo transparent layer (placeholder until routing lands): returns f unchanged."""
+"""The pyccolo transparent layer: what numpy's protocols cannot reach.
+
+``__array_ufunc__`` / ``__array_function__`` make ``np.sin(v)`` differentiate anywhere, but two
+things in user code bypass them: scalar ``math.*`` (C code that calls ``float(v)``) and
+``np.array([...traced...])`` (which asks each element for ``__array__``). ``routed(f)`` returns a
+copy of ``f`` whose call sites pyccolo weaves with a ``before_call`` event; its handler swaps the
+callee: ``math.sin`` for a dispatcher to ``np.sin`` (``scalar_math``), ``np.array`` for a builder
+that stacks traced elements (``constructors``), and a user helper for its own routed copy,
+instrumented on demand, so helpers at any depth are routed too.
+
+Cost model. Whether a function needs routing is decided once per code object, by reading its
+bytecode (global and attribute names, nested code objects, local imports) against its globals,
+transitively through user helpers; closures and defaults are looked at per call. A function
+that needs nothing is returned as is (``routed(f) is f``): a dict lookup on the hot path. In a
+routed function only call sites whose callee may need swapping are woven (a static pyccolo
+predicate leaves ``np.sum(...)``, ``len(...)`` ... alone), so pyccolo's per-event cost is paid
+only where it buys something.
+
+Why not ``pyccolo.instrumented``: it recompiles ``inspect.getsource(f)`` at module level, which
+turns a closure's free variables into globals, re-applies decorators, and cannot tell apart two
+lambdas on one line. ``source.recompile`` finds the def / lambda in the module's AST, keeps its
+free variables free and checks the plain copy against the original bytecode (stale source is
+never run); pyccolo's own ``AstRewriter`` does the weaving, and the woven code runs inside
+pyccolo's tracing context, where pyccolo dispatches the events to our handler. Code without
+source (a ``<string>`` exec) stays unrouted, with a warning when it needs routing.
+
+Limits: a generator (or coroutine) consumed after the routed call has returned runs outside the
+tracing context, so unrouted (pyccolo's woven code falls back to the original statements).
+Helpers reached only through attributes of objects built at run time (``self.helper(x)``) are
+routed when the caller is routed, but cannot make an otherwise plain caller routed.
+
+Threads: pyccolo's tracing state is process-wide, so the outermost routed call holds a lock;
+routed calls nested in it (helpers, ``grad(grad(f))``) run without re-entering it.
+"""
 
 from __future__ import annotations
 
+import ast
+import builtins
+import dis
+import functools
+import math
+import os
+import sys
+import sysconfig
+import threading
+import warnings
+import weakref
 from collections.abc import Callable
+from types import CodeType, FunctionType, MethodType, ModuleType
+from typing import Any
 
+import numpy as np
+
+import pycograd
+from pycograd.numpy_api.constructors import CONSTRUCTOR_NAMES, CONSTRUCTOR_ROUTES
+from pycograd.numpy_api.scalar_math import MATH_NAMES, MATH_ROUTES
+from pycograd.numpy_api.source import is_woven, local_names, recompile
+
+ROUTES: dict[Callable, Callable] = {**MATH_ROUTES, **CONSTRUCTOR_ROUTES}
+"""Callee -> its routed replacement."""
+
+_ROUTE_TYPES = frozenset(type(k) for k in ROUTES)
+_MISSING = object()
+_UNKNOWN = object()
+
+
+def _routed_callee(fn: Any) -> Any:
+    """The replacement for a callee in ROUTES, or ``None`` (unhashable callees included)."""
+    if type(fn) in _ROUTE_TYPES:
+        try:
+            return ROUTES.get(fn)
+        except TypeError:
+            return None
+    return None
+
+
+# ---- which code is the user's -----------------------------------------------------
+
+_PKG_DIR = os.path.dirname(pycograd.__file__) + os.sep
+_USER_DIRS = (os.path.join(_PKG_DIR, "examples") + os.sep,)
+_LIB_DIRS = tuple({sysconfig.get_paths()[k] + os.sep
+                   for k in ("stdlib", "platstdlib", "purelib", "platlib")} | {_PKG_DIR})
+_USER_FILE: dict[str, bool] = {}
+_USER_MODULE: dict[str, bool] = {}
+
+
+def _is_user(code: CodeType) -> bool:
+    """User code (routable): not the standard library, site-packages, or pycograd itself."""
+    return _is_user_file(code.co_filename)
+
+
+def _is_user_module(name: str) -> bool:
+    r = _USER_MODULE.get(name)
+    if r is None:
+        f = getattr(sys.modules.get(name), "__file__", None)
+        r = _USER_MODULE[name] = f is not None and _is_user_file(f)
+    return r
+
+
+def _is_user_file(fn: str) -> bool:
+    r = _USER_FILE.get(fn)
+    if r is None:
+        r = _USER_FILE[fn] = fn.startswith(_USER_DIRS) or not (
+            fn.startswith(_LIB_DIRS) or fn.startswith("<frozen"))
+    return r
+
+
+# ---- deciding: does a function need routing? ------------------------------------------
+
+class _Plan:
+    """What is known about one code object: whether its globals make it need routing, what
+    that verdict depends on, and (lazily) its woven code."""
+
+    __slots__ = ("code", "globals", "needs", "deps", "attrs", "plain", "library", "icode",
+                 "routed")
+
+    def __init__(self, code: CodeType, glob: dict, needs: bool, deps: tuple, attrs: frozenset):
+        self.code, self.globals, self.needs, self.deps, self.attrs = code, glob, needs, deps, attrs
+        self.plain = not needs and not deps
+        self.library = not _is_user(code)
+        self.icode: Any = _UNKNOWN
+        self.routed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def valid(self) -> bool:
+        for ns, name, value in self.deps:
+            if ns.get(name, _MISSING) is not value:
+                return False
+        return True
+
+
+_PLANS: dict[int, _Plan] = {}
+"""Plans by ``id(code)`` (hashing a code object hashes its contents: too slow for the hot path);
+an entry counts only while ``plan.code is code``."""
+_LOCK = threading.RLock()
+
+
+def _scan(code: CodeType) -> tuple[set, set, set]:
+    """Global names, attribute names and locally imported modules of ``code`` and the code
+    nested in it."""
+    names, attrs, imports = set(), set(), set()
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        for ins in dis.get_instructions(c):
+            op = ins.opname
+            if op in ("LOAD_GLOBAL", "LOAD_NAME"):
+                names.add(ins.argval)
+            elif op in ("LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM"):
+                attrs.add(ins.argval)
+            elif op == "IMPORT_NAME":
+                imports.add(ins.argval.partition(".")[0])
+        todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    return names, attrs, imports
+
+
+def _value_needs(v: Any, attrs: frozenset, deps: list | None, walk: _Walk | None) -> bool:
+    """Whether calling through ``v`` (a global, cell or default of the function) can reach a
+    routed callee. Appends to ``deps`` what the answer depends on."""
+    if isinstance(v, ModuleType):
+        if v is math:
+            return not attrs.isdisjoint(MATH_NAMES)
+        if v is np:
+            return not attrs.isdisjoint(CONSTRUCTOR_NAMES)
+        f = getattr(v, "__file__", None)
+        if f is None or not _is_user_file(f):
+            return False
+        found = False
+        for a in attrs:
+            w = v.__dict__.get(a)
+            if callable(w) and not isinstance(w, ModuleType):
+                if deps is not None:
+                    deps.append((v.__dict__, a, w))
+                found = _value_needs(w, attrs, deps, walk) or found
+        return found
+    if _routed_callee(v) is not None:
+        return True
+    if type(v) is MethodType:
+        v = v.__func__
+    if type(v) is FunctionType and _is_user(v.__code__):
+        plan = _plan_for(v, walk)
+        if plan is None:
+            return False
+        if deps is not None:
+            deps.extend(plan.deps)
+        return plan.needs or _extras_need(v, plan)
+    cls = v if isinstance(v, type) else type(v)
+    if not _is_user_module(cls.__module__):
+        return False
+    for a in attrs | _CALLING:
+        m = _class_attr(cls, a)
+        if type(m) is FunctionType and _value_needs(m, attrs, deps, walk):
+            return True
+    return False
+
+
+_CALLING = frozenset({"__call__", "__init__"})
+
+
+def _class_attr(cls: type, name: str) -> Any:
+    """A method of a user class (for objects and classes reached from a function), with
+    static and class methods unwrapped."""
+    for k in cls.__mro__:
+        m = k.__dict__.get(name, _MISSING)
+        if m is not _MISSING:
+            return getattr(m, "__func__", m)
+    return None
+
+
+def _analyze(code: CodeType, glob: dict, walk: _Walk) -> _Plan:
+    """The plan of ``code``, from its globals and local imports."""
+    if is_woven(code):
+        plan = _Plan(code, glob, True, (), frozenset())
+        plan.icode = code
+        return plan
+    if not _is_user(code):
+        return _Plan(code, glob, False, (), frozenset())
+    names, attrs, imports = _scan(code)
+    attrs = frozenset(attrs)
+    deps: list = []
+    walk.visiting.add(code)
+    needs = False
+    for name in names:
+        v = glob.get(name, _MISSING)
+        if v is _MISSING:
+            continue
+        if isinstance(v, (FunctionType, MethodType)):
+            deps.append((glob, name, v))
+        needs = _value_needs(v, attrs, deps, walk) or needs
+    for mod in imports:
+        needs = _value_needs(sys.modules.get(mod), attrs, None, walk) or needs
+    walk.visiting.discard(code)
+    return _Plan(code, glob, needs, tuple(deps), attrs)
+
+
+class _Walk:
+    """State of one transitive analysis: the code objects on the path (recursion), and whether
+    a cycle was cut short (then only the root's verdict is final)."""
+
+    __slots__ = ("visiting", "cut")
+
+    def __init__(self) -> None:
+        self.visiting: set = set()
+        self.cut = False
+
+
+def _plan_for(f: FunctionType, walk: _Walk | None = None) -> _Plan | None:
+    """The valid plan of ``f`` (computed now if missing or stale); ``None`` on a cycle."""
+    code = f.__code__
+    plan = _PLANS.get(id(code))
+    if (plan is not None and plan.code is code and plan.globals is f.__globals__
+            and (not plan.deps or plan.valid())):
+        return plan
+    if walk is not None and code in walk.visiting:
+        walk.cut = True
+        return None
+    with _LOCK:
+        root = walk is None
+        walk = _Walk() if root else walk
+        plan = _analyze(code, f.__globals__, walk)
+        if root or not walk.cut:
+            _PLANS[id(code)] = plan
+    return plan
+
+
+_INERT = frozenset({int, float, complex, bool, str, bytes, type(None), np.ndarray, np.float64})
+
+
+def _extras_need(f: FunctionType, plan: _Plan) -> bool:
+    """Whether a closure cell or a default argument of ``f`` makes it need routing."""
+    cells = f.__closure__
+    if cells:
+        for c in cells:
+            try:
+                v = c.cell_contents
+            except ValueError:
+                continue
+            if type(v) not in _INERT and _value_needs(v, plan.attrs, None, None):
+                return True
+    defaults = f.__defaults__
+    if defaults:
+        for v in defaults:
+            if type(v) not in _INERT and _value_needs(v, plan.attrs, None, None):
+                return True
+    return False
+
+
+# ---- weaving: pyccolo rewrites the call sites ----------------------------------------
+
+class _Scope(threading.local):
+    """The function being woven: its globals and local names, for the static predicate."""
+
+    globals: dict | None = None
+    locals: frozenset = frozenset()
+
+
+_SCOPE = _Scope()
+
+
+def _static_value(expr: ast.expr) -> Any:
+    """What ``expr`` (a callee) evaluates to, when that is knowable before running it."""
+    if isinstance(expr, ast.Name):
+        if expr.id in _SCOPE.locals:
+            return _UNKNOWN
+        v = _SCOPE.globals.get(expr.id, _MISSING)
+        return builtins.__dict__.get(expr.id, _UNKNOWN) if v is _MISSING else v
+    if isinstance(expr, ast.Attribute):
+        base = _static_value(expr.value)
+        if isinstance(base, ModuleType):
+            return getattr(base, expr.attr, _UNKNOWN)
+    return _UNKNOWN
+
+
+def _may_route(v: Any) -> bool:
+    if v is _UNKNOWN or _routed_callee(v) is not None:
+        return True
+    if type(v) is MethodType:
+        v = v.__func__
+    if type(v) is FunctionType:  # a global helper: rebinding it re-plans (and re-weaves) us
+        return _needs(v) is not None
+    return not isinstance(v, (type, np.ufunc, ModuleType, type(len), type(np.sum)))
+
+
+def _weave_call(node: ast.AST) -> bool:
+    """Static pyccolo predicate: weave a ``before_call`` event into this call site?"""
+    if _SCOPE.globals is None or not isinstance(node, ast.Call):
+        return False
+    return _may_route(_static_value(node.func))
+
+
+@functools.cache
+def tracer() -> Any:
+    """The pyccolo tracer that swaps callees at woven call sites (pyccolo is imported on first
+    use: a third of ``import pycograd`` otherwise, for code that may never need it)."""
+    import pyccolo as pyc
+
+    class RoutingTracer(pyc.BaseTracer):
+        should_patch_meta_path = False
+        global_guards_enabled = False
+        requires_ast_bookkeeping = False
+        instrument_all_files = True
+        multiple_threads_allowed = True
+        has_sys_trace_events = False  # only woven events: never install a sys.settrace hook
+
+        @pyc.register_handler(pyc.before_call, when=_weave_call, static=True)
+        def swap_callee(self, ret: Any, *_: Any, **__: Any) -> Any:
+            return _replacement(ret)
+
+    return RoutingTracer.instance()
+
+
+def _replacement(fn: Any) -> Any:
+    """What a woven call site calls instead of ``fn`` (``fn`` itself when nothing applies)."""
+    t = type(fn)
+    if t is FunctionType:
+        return _instance(fn) or fn
+    if t is MethodType:
+        func = fn.__func__
+        if type(func) is FunctionType:
+            inst = _instance(func)
+            return fn if inst is None else MethodType(inst, fn.__self__)
+        return fn
+    r = _routed_callee(fn)
+    if r is not None:
+        return r
+    call = _call_method(t)
+    if call is not None:
+        inst = _instance(call)
+        if inst is not None:
+            return MethodType(inst, fn)
+    return fn
+
+
+def _call_method(t: type) -> FunctionType | None:
+    """The Python ``__call__`` of a class (a callable model object), if it has one."""
+    for k in t.__mro__:
+        c = k.__dict__.get("__call__")
+        if c is not None:
+            return c if type(c) is FunctionType else None
+    return None
+
+
+def _needs(f: FunctionType) -> _Plan | None:
+    plan = _plan_for(f)
+    if plan is None or plan.library or not (plan.needs or ((f.__closure__ or f.__defaults__)
+                                           and _extras_need(f, plan))):
+        return None
+    return plan
+
+
+def _instance(f: FunctionType) -> FunctionType | None:
+    """``f`` with woven code (no tracing context of its own), or ``None`` if it needs none."""
+    plan = _needs(f)
+    if plan is None:
+        return None
+    pair = plan.routed.get(f)
+    if pair is None:
+        pair = _bind(f, plan)
+        if pair is None:
+            return None
+    return pair[0]
+
+
+def _bind(f: FunctionType, plan: _Plan) -> tuple | None:
+    with _LOCK:
+        if plan.icode is _UNKNOWN:
+            plan.icode = _weave(plan.code, f.__globals__)
+            if plan.icode is None:
+                warnings.warn(
+                    f"pycograd cannot route math.* / np.array calls in {f.__qualname__}: its "
+                    "source is not available; traced values reaching them will raise",
+                    stacklevel=4)
+        if plan.icode is None:
+            return None
+        inst = FunctionType(plan.icode, f.__globals__, f.__name__, f.__defaults__,
+                            f.__closure__)
+        inst.__kwdefaults__ = f.__kwdefaults__
+        pair = (inst, _entry(inst, f))
+        plan.routed[f] = pair
+        return pair
+
+
+_OWNER: list = [None]
+
+
+def _entry(inst: FunctionType, f: FunctionType) -> Callable:
+    """The routed function handed to callers: runs ``inst`` inside the tracing context."""
+    get_ident = threading.get_ident
+
+    def routed_call(*args: Any, **kwargs: Any) -> Any:
+        if _OWNER[0] == get_ident():
+            return inst(*args, **kwargs)
+        with _LOCK:
+            _OWNER[0] = get_ident()
+            done = tracer().tracing_non_context()  # pyccolo's tracing_enabled(), sans generators
+            try:
+                return inst(*args, **kwargs)
+            finally:
+                done()
+                _OWNER[0] = None
+
+    for a in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(routed_call, a, getattr(f, a))
+    return routed_call
+
+
+def _weave(code: CodeType, glob: dict) -> CodeType | None:
+    """``code`` with pyccolo's ``before_call`` events woven into the call sites that
+    ``_weave_call`` picks, or ``None`` when its source is not available."""
+
+    def rewrite(module: ast.Module) -> ast.Module:
+        _SCOPE.globals, _SCOPE.locals = glob, local_names(code)
+        try:
+            t = tracer()
+            with t.tracing_disabled():
+                rewriter = t.make_ast_rewriter(path=code.co_filename, tracers=[t])
+                rewriter.gc_bookkeeping = False  # leave other woven code's bookkeeping alone
+                return rewriter.visit(module)
+        finally:
+            _SCOPE.globals = None
+
+    return recompile(code, glob, rewrite)
+
+
+# ---- entry points --------------------------------------------------------------------
 
 def routed(f: Callable) -> Callable:
+    """``f`` with scalar ``math.*`` and ``np.array``-style constructors routed to
+    differentiable numpy in it and in the user helpers it calls; ``f`` itself when it
+    needs none (the common case, a cached check per code object)."""
+    if type(f) is not FunctionType:
+        return _routed_other(f)
+    code = f.__code__
+    plan = _PLANS.get(id(code))
+    if (plan is not None and plan.plain and plan.code is code and plan.globals is f.__globals__
+            and f.__closure__ is None and f.__defaults__ is None):
+        return f
+    plan = _needs(f)
+    if plan is None:
+        return f
+    pair = plan.routed.get(f) or _bind(f, plan)
+    return f if pair is None else pair[1]
+
+
+def _routed_other(f: Any) -> Any:
+    if type(f) is MethodType:
+        r = routed(f.__func__)
+        return f if r is f.__func__ else MethodType(r, f.__self__)
+    if type(f) is functools.partial:
+        r = routed(f.func)
+        return f if r is f.func else functools.partial(r, *f.args, **f.keywords)
+    call = _call_method(type(f))
+    if call is not None:
+        r = routed(call)
+        return f if r is call else MethodType(r, f)
     return f
+
+
+def transparent(f: Callable) -> Callable:
+    """Decorator form of ``routed``, for functions called with traced arguments from code that
+    pycograd does not route (library code, callbacks): ``@transparent def f(x): ...``."""
+
+    @functools.wraps(f)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return routed(f)(*args, **kwargs)
+
+    return call

@@ -21,9 +21,11 @@ _NO_PARAMS: dict = {}
 
 def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
     """``Tracer.__array_ufunc__``."""
-    name = ufunc.__name__
     if method == "__call__":
         prim = PRIMS.get(ufunc)
+        if not kwargs and prim is not None:
+            return bind(prim, inputs, _NO_PARAMS)
+        name = ufunc.__name__
         if prim is None:
             raise NoRuleError(
                 f"np.{name} has no differentiation rule in pycograd (called on a traced value); "
@@ -41,5 +43,5 @@ def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs:
     if method == "outer" and ufunc in PRIMS:
         a, b = inputs
         return ufunc(F.reshape(a, np.shape(a) + (1,) * np.ndim(b)), b)
-    raise NoRuleError(f"np.{name}.{method} has no differentiation rule in pycograd "
+    raise NoRuleError(f"np.{ufunc.__name__}.{method} has no differentiation rule in pycograd "
                       "(called on a traced value)")

@@ -24,12 +24,15 @@ def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True) -> Primitive:
 
 
 _LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
+_RAD, _DEG = float(np.pi / 180), float(180 / np.pi)
 
 # d/dx of each unary ufunc, written as the cotangent map  g -> g * f'(x).
 UNARY = {
     np.negative: lambda g, ans, x: -g,
     np.positive: lambda g, ans, x: g,
+    np.conjugate: lambda g, ans, x: np.conjugate(g),
     np.absolute: lambda g, ans, x: g * np.sign(x),
+    np.fabs: lambda g, ans, x: g * np.sign(x),
     np.square: lambda g, ans, x: g * (2 * x),
     np.sqrt: lambda g, ans, x: g / (2 * ans),
     np.cbrt: lambda g, ans, x: g / (3 * ans * ans),
@@ -53,6 +56,10 @@ UNARY = {
     np.arcsinh: lambda g, ans, x: g / np.sqrt(x * x + 1),
     np.arccosh: lambda g, ans, x: g / np.sqrt(x * x - 1),
     np.arctanh: lambda g, ans, x: g / (1 - x * x),
+    np.deg2rad: lambda g, ans, x: g * _RAD,
+    np.radians: lambda g, ans, x: g * _RAD,
+    np.rad2deg: lambda g, ans, x: g * _DEG,
+    np.degrees: lambda g, ans, x: g * _DEG,
 }
 
 
@@ -62,6 +69,17 @@ def _balanced(g: Any, x: Any, y: Any) -> Any:
     if type(ties) is np.ndarray and not ties.any():
         return g * wins
     return g * wins + (g * 0.5) * ties
+
+
+def _nan_loses(y: Any, fill: float) -> Any:
+    """``y`` with NaNs replaced by ``fill``, for fmax/fmin, which return the other operand
+    where one is NaN (only compared, so it carries no gradient)."""
+    return np.where(np.isnan(y), fill, y)
+
+
+def _remainder_dy(rounding: Any) -> Any:
+    """``x - r(x / y) * y`` has ``d/dy = -r(x / y)``, with ``r`` floor (mod) or trunc (fmod)."""
+    return lambda g, ans, x, y: unbroadcast(-g * rounding(x / y), np.shape(y))
 
 
 def _power_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -86,6 +104,28 @@ BINARY = {
                  lambda g, ans, x, y: unbroadcast(_balanced(g, y, x), np.shape(y))),
     np.minimum: (lambda g, ans, x, y: unbroadcast(_balanced(g, y, x), np.shape(x)),
                  lambda g, ans, x, y: unbroadcast(_balanced(g, x, y), np.shape(y))),
+    np.fmax: (lambda g, ans, x, y: unbroadcast(_balanced(g, x, _nan_loses(y, -np.inf)),
+                                               np.shape(x)),
+              lambda g, ans, x, y: unbroadcast(_balanced(g, y, _nan_loses(x, -np.inf)),
+                                               np.shape(y))),
+    np.fmin: (lambda g, ans, x, y: unbroadcast(_balanced(g, _nan_loses(y, np.inf), x),
+                                               np.shape(x)),
+              lambda g, ans, x, y: unbroadcast(_balanced(g, _nan_loses(x, np.inf), y),
+                                               np.shape(y))),
+    np.float_power: (_power_dx, _power_dy),
+    np.arctan2: (lambda g, ans, x, y: unbroadcast(g * y / (x * x + y * y), np.shape(x)),
+                 lambda g, ans, x, y: unbroadcast(-g * x / (x * x + y * y), np.shape(y))),
+    np.hypot: (lambda g, ans, x, y: unbroadcast(g * x / ans, np.shape(x)),
+               lambda g, ans, x, y: unbroadcast(g * y / ans, np.shape(y))),
+    np.logaddexp: (lambda g, ans, x, y: unbroadcast(g * np.exp(x - ans), np.shape(x)),
+                   lambda g, ans, x, y: unbroadcast(g * np.exp(y - ans), np.shape(y))),
+    np.logaddexp2: (lambda g, ans, x, y: unbroadcast(g * np.exp2(x - ans), np.shape(x)),
+                    lambda g, ans, x, y: unbroadcast(g * np.exp2(y - ans), np.shape(y))),
+    np.remainder: (lambda g, ans, x, y: unbroadcast(g, np.shape(x)), _remainder_dy(np.floor)),
+    np.fmod: (lambda g, ans, x, y: unbroadcast(g, np.shape(x)), _remainder_dy(np.trunc)),
+    # |x| with the sign of y: piecewise constant in y.
+    np.copysign: (lambda g, ans, x, y: unbroadcast(g * np.sign(x) * np.sign(ans), np.shape(x)),
+                  None),
 }
 
 # Piecewise constant or boolean-valued: their results carry no gradient.
@@ -93,7 +133,7 @@ NO_GRADIENT = (
     np.sign, np.floor, np.ceil, np.rint, np.trunc,
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
     np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
-    np.isfinite, np.isinf, np.isnan, np.signbit,
+    np.isfinite, np.isinf, np.isnan, np.signbit, np.floor_divide, np.heaviside,
 )
 
 for _uf, _vjp in UNARY.items():

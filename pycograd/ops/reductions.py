@@ -1,7 +1,9 @@
-"""Reductions: sum, max/min (ties split evenly) and prod, sharing one axis convention.
+"""Reductions: sum, max/min (ties split evenly), prod and the running sum, sharing one axis
+convention.
 
-``axis`` is ``None`` or a sorted tuple of non-negative ints (``numpy_api`` normalizes it),
-so each rule can put the reduced axes back with ``keep`` before broadcasting.
+``axis`` is ``None`` or a sorted tuple of non-negative ints (``numpy_api`` normalizes it;
+``cumsum`` takes one non-negative int), so each rule can put the reduced axes back with
+``keep`` before broadcasting.
 """
 
 from __future__ import annotations
@@ -65,3 +67,11 @@ min_p = primitive("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims
                   _extremum_vjp)
 prod_p = primitive("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
                    _prod_vjp)
+
+
+def _cumsum_vjp(g: Any, ans: Any, x: Any, axis: int) -> Any:
+    """Each input reaches every later output: the reversed running sum of ``g``."""
+    return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
+
+
+cumsum_p = primitive("cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp)

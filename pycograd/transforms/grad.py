@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import ArgnumsError, NonScalarOutputError
+from pycograd.core.errors import ArgnumsError, NonScalarOutputError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
 from pycograd.core.var import ReverseTrace, Var, backward
@@ -32,7 +32,7 @@ def _lift(x: Any, trace: ReverseTrace) -> Any:
     if not _differentiable(x):
         return x
     if isinstance(x, (float, complex)):
-        x = np.asarray(x)
+        x = np.asarray(x)[()]  # a numpy scalar, so its gradient comes back a scalar too
     return Var(x, trace)
 
 
@@ -41,18 +41,27 @@ def _lower(x: Any, trace: ReverseTrace) -> Any:
     return x.value if isinstance(x, Var) and x._trace is trace else x
 
 
-def _cotangent_for(leaf: Any, ct: Any) -> Any:
-    """Shape the raw cotangent of an input leaf like the leaf: its dtype, a writable array,
-    zeros where the output did not depend on it."""
+def _cotangent_for(leaf: Any, ct: Any, taken: set[int]) -> Any:
+    """Shape the raw cotangent of an input leaf like the leaf: its dtype, zeros where the
+    output did not depend on it, an array the caller owns (writable, shared with no other
+    gradient or cotangent, ids in ``taken``) for an array leaf, a numpy scalar for a scalar."""
     if not isinstance(leaf, Var):
         return None
+    value = leaf.value
+    dt = value.dtype
     if ct is None:
-        return np.zeros_like(leaf.value)
-    dt = leaf.value.dtype
+        return np.zeros_like(value) if isinstance(value, np.ndarray) else dt.type(0)
     if ct.dtype != dt:
         ct = ct.astype(dt)
-    if type(ct) is np.ndarray and not ct.flags.writeable:
+    if isinstance(ct, Tracer):
+        return ct
+    if not isinstance(value, np.ndarray):
+        return dt.type(ct)
+    if isinstance(ct, np.generic):
+        ct = np.array(ct)
+    elif isinstance(ct, np.ndarray) and (not ct.flags.writeable or id(ct) in taken):
         ct = ct.copy()
+    taken.add(id(ct))
     return ct
 
 
@@ -64,16 +73,20 @@ def _normalize_argnums(argnums: Any, argnum: Any) -> Any:
     return argnums
 
 
+def _is_int(i: Any) -> bool:
+    return isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+
+
 def _check_argnums(argnums: Any, nargs: int, fname: str) -> tuple[int, ...]:
     nums = range(nargs) if argnums is None else (
-        (argnums,) if isinstance(argnums, int) else tuple(argnums))
+        tuple(argnums) if isinstance(argnums, (tuple, list)) else (argnums,))
     out = []
     for i in nums:
-        if not isinstance(i, int) or not -nargs <= i < nargs:
+        if not _is_int(i) or not -nargs <= i < nargs:
             raise ArgnumsError(
                 f"{fname}: argnums={argnums!r} does not fit a call with {nargs} positional "
                 f"argument(s); use integers in range({nargs})")
-        out.append(i % nargs)
+        out.append(int(i) % nargs)
     return tuple(out)
 
 
@@ -91,12 +104,26 @@ def _run(f: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...]) -> tuple
     return trace, out, lifted
 
 
-def _grads(lifted: list, found: dict[int, Any]) -> list:
-    return [tree_unflatten(td, [_cotangent_for(x, found.get(id(x))) for x in boxed])
+def _grads(lifted: list, found: dict[int, Any], cts: Sequence = ()) -> list:
+    taken = {id(c) for c in cts}
+    return [tree_unflatten(td, [_cotangent_for(x, found.get(id(x)), taken) for x in boxed])
             for boxed, td in lifted]
 
 
-def _scalar_output(out: Any, trace: ReverseTrace, fname: str) -> Any:
+def _scalar_output(out: Any, fname: str) -> Any:
+    """``out`` checked to be a real scalar; a 1-tuple is unwrapped, so that ``grad(grad(f))``
+    works although ``grad(f)`` returns a tuple of one gradient per argument."""
+    if isinstance(out, (tuple, list)):
+        if len(out) != 1:
+            raise NonScalarOutputError(
+                f"{fname} needs f to return a scalar, but it returned a {type(out).__name__} "
+                f"of {len(out)} values; return one scalar (pass has_aux=True to return "
+                "(value, aux)), or use vjp for several outputs")
+        return _scalar_output(out[0], fname)
+    if not (hasattr(out, "shape") or isinstance(out, (int, float, complex))):
+        raise NonScalarOutputError(
+            f"{fname} needs f to return a scalar array or number, but it returned "
+            f"{type(out).__name__}")
     shape = np.shape(out)
     if shape != ():
         raise NonScalarOutputError(
@@ -126,17 +153,15 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] | None = None,
         trace, out, lifted = _run(f, args, kwargs, nums)
         aux = None
         if has_aux:
-            if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise TypeError("has_aux=True needs f to return a pair (output, aux)")
-            out, aux = out
-        _scalar_output(out, trace, "grad")
-        if isinstance(out, Var) and out._trace is trace:
-            found = backward([out], [np.ones_like(out.value)])
+            out, aux = _split_aux(out)
+        root = _scalar_output(out, "grad")
+        if isinstance(root, Var) and root._trace is trace:
+            found = backward([root], [np.ones_like(root.value)])
         else:
             found = {}
         grads = _grads(lifted, found)
-        g = grads[0] if isinstance(argnums, int) else tuple(grads)
-        value = _lower(out, trace)
+        g = grads[0] if _is_int(argnums) else tuple(grads)
+        value = _strip(out, trace)
         if has_aux:
             return (value, _strip(aux, trace)), g
         return value, g
@@ -157,6 +182,13 @@ def grad(f: Callable, argnums: int | Sequence[int] | None = None, has_aux: bool 
     return grad_f
 
 
+def _split_aux(out: Any) -> tuple:
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"has_aux=True needs f to return a pair (output, aux), but it "
+                        f"returned {type(out).__name__}")
+    return out[0], out[1]
+
+
 def _strip(tree: Any, trace: ReverseTrace) -> Any:
     leaves, td = tree_flatten(tree)
     return tree_unflatten(td, [_lower(x, trace) for x in leaves])
@@ -170,25 +202,25 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     trace, out, lifted = _run(f, primals, {}, tuple(range(len(primals))))
     aux = None
     if has_aux:
-        out, aux = out
+        out, aux = _split_aux(out)
     out_leaves, out_td = tree_flatten(out)
     primal_out = tree_unflatten(out_td, [_lower(x, trace) for x in out_leaves])
 
     def vjp_fn(ct: Any) -> tuple:
         ct_leaves, ct_td = tree_flatten(ct)
         if len(ct_leaves) != len(out_leaves):
-            raise ValueError(f"vjp_fn: cotangent has {len(ct_leaves)} leaves, the output "
+            raise ShapeError(f"vjp_fn: cotangent has {len(ct_leaves)} leaves, the output "
                              f"has {len(out_leaves)}")
         roots, cts = [], []
         for o, c in zip(out_leaves, ct_leaves):
             if isinstance(o, Var) and o._trace is trace:
                 if np.shape(c) != o.shape:
-                    raise ValueError(f"vjp_fn: cotangent of shape {np.shape(c)} for an output "
+                    raise ShapeError(f"vjp_fn: cotangent of shape {np.shape(c)} for an output "
                                      f"of shape {o.shape}")
                 roots.append(o)
                 cts.append(c)
         found = backward(roots, cts, retain=True) if roots else {}
-        return tuple(_grads(lifted, found))
+        return tuple(_grads(lifted, found, ct_leaves))
 
     if has_aux:
         return primal_out, vjp_fn, _strip(aux, trace)

@@ -1,0 +1,85 @@
+"""Recurrent cells with PyTorch's weight layout and gate order, and ``scan`` to run any
+cell over a sequence (an unrolled Python loop: the tape records each step)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.nn.activations import sigmoid
+from pycograd.nn.linear import linear
+
+
+def rnn_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None,
+             nonlinearity: str = "tanh") -> Any:
+    """``act(x W_ih^T + b_ih + h W_hh^T + b_hh)``; ``nonlinearity`` is 'tanh' or 'relu'."""
+    z = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)
+    if nonlinearity == "tanh":
+        return np.tanh(z)
+    if nonlinearity == "relu":
+        return np.where(z > 0, z, 0.0)
+    raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+
+
+def gru_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> Any:
+    """GRU step, gates stacked ``(r, z, n)`` in ``w_ih`` ``(3H, I)`` and ``w_hh`` ``(3H, H)``:
+    ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = (1 - z) * n + z * h``."""
+    xr, xz, xn = np.split(linear(x, w_ih, b_ih), 3, axis=-1)
+    hr, hz, hn = np.split(linear(h, w_hh, b_hh), 3, axis=-1)
+    r = sigmoid(xr + hr)
+    z = sigmoid(xz + hz)
+    n = np.tanh(xn + r * hn)
+    return n + z * (h - n)
+
+
+def lstm_cell(x: Any, state: tuple[Any, Any], w_ih: Any, w_hh: Any, b_ih: Any = None,
+              b_hh: Any = None) -> tuple[Any, Any]:
+    """LSTM step on ``state = (h, c)``, gates stacked ``(i, f, g, o)`` in ``w_ih`` ``(4H, I)``
+    and ``w_hh`` ``(4H, H)``; returns the new ``(h, c)``."""
+    h, c = state
+    i, f, g, o = np.split(linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh), 4, axis=-1)
+    c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    return sigmoid(o) * np.tanh(c), c
+
+
+def _take(x: Any, t: int, axis: int) -> Any:
+    return x[(slice(None),) * axis + (t,)]
+
+
+def scan(cell: Callable, init: Any, xs: Any, axis: int = 0,
+         has_output: bool = False) -> tuple[Any, Any]:
+    """Run ``cell`` over ``xs`` along ``axis`` (time first by default); ``xs`` may be a pytree
+    of arrays sharing that axis. Returns ``(final_carry, outputs)``, the outputs stacked
+    along ``axis``.
+
+    By default ``cell(carry, x_t) -> carry`` and the output of a step is the carry itself,
+    or its first element for a tuple carry (an LSTM's ``h`` in ``(h, c)``), so
+    ``scan(lambda h, x: gru_cell(x, h, *w), h0, xs)`` just works. With ``has_output=True``
+    the cell returns ``(carry, y)`` (JAX's convention) and the ``y``s (a pytree) are stacked.
+    """
+    leaves, tree = tree_flatten(xs)
+    if not leaves:
+        raise ValueError("scan: xs has no arrays to scan over")
+    steps = {np.shape(a)[axis] for a in leaves}
+    if len(steps) != 1:
+        raise ValueError(f"scan: the arrays in xs disagree on the length of axis {axis}: "
+                         f"{sorted(steps)}")
+    carry, ys = init, []
+    for t in range(steps.pop()):
+        out = cell(carry, tree_unflatten(tree, [_take(a, t, axis % np.ndim(a)) for a in leaves]))
+        if has_output:
+            carry, y = out
+        else:
+            carry = out
+            y = carry[0] if isinstance(carry, tuple) else carry
+        ys.append(y)
+    if not ys:
+        return carry, None
+    y_tree = tree_flatten(ys[0])[1]
+    y_leaves = [tree_flatten(y)[0] for y in ys]
+    stacked = [np.stack([yl[j] for yl in y_leaves], axis=axis % (np.ndim(y_leaves[0][j]) + 1))
+               for j in range(len(y_leaves[0]))]
+    return carry, tree_unflatten(y_tree, stacked)

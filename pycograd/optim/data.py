@@ -1,0 +1,80 @@
+"""Minibatches: ``batches`` yields one epoch, ``DataLoader`` re-iterates with a fresh
+shuffle each epoch. Shuffling draws from a ``pycograd.random`` key, so the order is the
+same on every run and platform for the same key."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from pycograd import random as prandom
+
+
+def _check(arrays: tuple, batch_size: int, window: int | None) -> tuple[list[np.ndarray], int]:
+    if not arrays:
+        raise ValueError("batches: give at least one array")
+    if batch_size < 1:
+        raise ValueError(f"batches: batch_size must be positive, got {batch_size}")
+    arrays_ = [np.asarray(a) for a in arrays]
+    if window is not None:
+        if len(arrays_) != 1 or arrays_[0].ndim != 1:
+            raise ValueError("batches: window=T takes exactly one 1-D token stream")
+        if window < 1 or len(arrays_[0]) <= window:
+            raise ValueError(f"batches: a stream of {len(arrays_[0])} tokens has no window of "
+                             f"{window} inputs plus a next-token target")
+        return arrays_, (len(arrays_[0]) - 1) // window
+    n = len(arrays_[0])
+    if any(len(a) != n for a in arrays_):
+        raise ValueError(f"batches: arrays differ in length: {[len(a) for a in arrays_]}")
+    return arrays_, n
+
+
+def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
+    return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+def batches(*arrays: Any, batch_size: int, key: Any = None, shuffle: bool = True,
+            drop_last: bool = False, window: int | None = None) -> Iterator[tuple]:
+    """One pass over ``arrays`` (sliced together along axis 0) as tuples of minibatches.
+
+    ``shuffle`` permutes the examples with ``key`` (default ``key(0)``: pass a new key per
+    epoch for a new order). ``drop_last`` drops a final short batch. ``window=T`` takes a
+    single 1-D token stream, cuts it into non-overlapping windows of ``T`` tokens, and
+    yields ``(inputs, targets)`` of shape ``(batch, T)`` with ``targets`` the inputs shifted
+    by one token (the next-token objective)."""
+    arrays_, n = _check(arrays, batch_size, window)
+    order = prandom.permutation(0 if key is None else key, n) if shuffle else None
+    for b in range(num_batches(n, batch_size, drop_last)):
+        lo, hi = b * batch_size, min((b + 1) * batch_size, n)
+        idx = slice(lo, hi) if order is None else order[lo:hi]
+        if window is not None:
+            starts = np.arange(n)[idx] * window
+            pos = starts[:, None] + np.arange(window)
+            yield arrays_[0][pos], arrays_[0][pos + 1]
+        else:
+            yield tuple(a[idx] for a in arrays_)
+
+
+class DataLoader:
+    """``batches`` as a re-iterable: each ``iter()`` is a new epoch whose shuffle uses
+    ``fold_in(key, epoch)``."""
+
+    def __init__(self, *arrays: Any, batch_size: int, key: Any = None, shuffle: bool = True,
+                 drop_last: bool = False, window: int | None = None):
+        self.arrays, self.n = _check(arrays, batch_size, window)
+        self.batch_size, self.shuffle, self.drop_last, self.window = (
+            batch_size, shuffle, drop_last, window)
+        self.key = prandom.key(0) if key is None else key
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return num_batches(self.n, self.batch_size, self.drop_last)
+
+    def __iter__(self) -> Iterator[tuple]:
+        k = prandom.fold_in(self.key, self.epoch)
+        self.epoch += 1
+        return batches(*self.arrays, batch_size=self.batch_size, key=k, shuffle=self.shuffle,
+                       drop_last=self.drop_last, window=self.window)

@@ -1,0 +1,304 @@
+"""First-order optimizers: SGD (momentum, Nesterov), Adam, AdamW, RMSprop, Adagrad.
+
+One ``step(params, grads)`` serves two kinds of parameters:
+
+* **A plain pytree** of arrays (dict / list / tuple / namedtuple), functionally:
+  ``w = Adam(lr=1e-3).step(w, g)`` returns a new pytree of the same structure and leaves
+  ``w`` untouched. ``g`` mirrors ``w``; a ``None`` in ``g`` (a leaf or a whole subtree)
+  skips those leaves. Optimizer state is keyed by leaf position, so later calls must pass
+  trees of the same structure.
+* **A parameter container** (ParamDict), in place. The protocol: ``params.trainable()``
+  returns a dict ``name -> ndarray`` of the entries an optimizer may change, and
+  ``params.assign(name, new_value)`` stores a new value for one of them. ``grads`` is a
+  dict ``name -> array or None``; ``None`` (frozen entries) and absent names are skipped,
+  a non-``None`` gradient for a name that is not trainable is an error unless the container
+  has ``canonical(name)`` mapping it (a tied alias) to a trainable name, whose update it
+  then shares. State is keyed by name. ``step`` returns ``params`` itself.
+
+``lr`` is a float or a schedule ``step -> lr`` (see ``schedules``); the step passed is the
+0-based count of updates made so far. ``weight_decay`` is L2 added to the gradient, except
+in AdamW where it is decoupled (the weights shrink by ``lr * weight_decay`` each step).
+``clip_norm`` clips the gradients' global norm before the update.
+
+State is a flat dict of arrays (``state_dict()`` / ``load_state_dict()``), so it saves with
+``np.savez`` and loads with ``allow_pickle=False``; ``save_checkpoint`` stores it alongside
+the parameters in one file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.pytree import _node, tree_flatten, tree_unflatten
+from pycograd.optim.clip import clip_grad_norm
+
+LR = float | Callable[[int], float]
+
+
+def is_param_container(params: Any) -> bool:
+    """Whether ``params`` follows the in-place protocol (``trainable()`` and ``assign``)."""
+    return callable(getattr(params, "trainable", None)) and callable(
+        getattr(params, "assign", None))
+
+
+def _flatten_like(treedef: Any, tree: Any, out: list) -> list:
+    """Append the leaves of ``tree`` laid out like ``treedef`` to ``out``; a ``None`` where
+    ``treedef`` has a leaf or a subtree gives ``None`` for each of its leaves."""
+    if tree is None:
+        out.extend([None] * treedef.num_leaves)
+    elif treedef.kind is None:
+        out.append(tree)
+    else:
+        rules = _node(tree)
+        children = rules[0](tree)[0] if rules is not None else None
+        if (children is None or type(tree) is not treedef.kind
+                or len(children) != len(treedef.children)):
+            raise ValueError(
+                f"gradients do not mirror the parameters: expected a {treedef.kind.__name__} "
+                f"with {len(treedef.children)} entries, got {type(tree).__name__}")
+        for c_td, c in zip(treedef.children, children):
+            _flatten_like(c_td, c, out)
+    return out
+
+
+def _by_trainable_name(params: Any, current: dict, grads: Any) -> dict[str, Any]:
+    """The non-None gradients keyed by the trainable names. A name outside ``current`` is
+    accepted when ``params.canonical(name)`` (a tied alias) maps it into ``current``."""
+    canonical = getattr(params, "canonical", None)
+    picked: dict[str, Any] = {}
+    unknown = []
+    for name, g in grads.items():
+        if g is None:
+            continue
+        target = name
+        if name not in current and canonical is not None:
+            try:
+                target = canonical(name)
+            except KeyError:
+                pass
+        if target not in current:
+            unknown.append(name)
+        elif target == name or target not in picked:
+            picked[target] = g
+    if unknown:
+        raise KeyError(f"gradients for entries that are not trainable: {unknown}")
+    return picked
+
+
+class Optimizer:
+    """Base class: holds ``lr``, the step count and per-parameter slots (moment arrays).
+    Subclasses name their ``slots`` and write ``update`` for one array."""
+
+    slots: tuple[str, ...] = ()
+    coupled_weight_decay = True
+
+    def __init__(self, lr: LR, weight_decay: float = 0.0, clip_norm: float | None = None):
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip_norm = clip_norm
+        self.steps = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    def current_lr(self) -> float:
+        """The learning rate the next update will use."""
+        return float(self.lr(self.steps)) if callable(self.lr) else float(self.lr)
+
+    def init_slot(self, slot: str, w: np.ndarray) -> np.ndarray:
+        return np.zeros_like(w)
+
+    def update(self, w: np.ndarray, g: np.ndarray, s: dict[str, np.ndarray], lr: float,
+               t: int) -> np.ndarray:
+        """The new value of ``w`` given its gradient ``g``; updates its slots ``s`` in place.
+        ``t`` is the 1-based number of this update."""
+        raise NotImplementedError
+
+    def step(self, params: Any, grads: Any) -> Any:
+        """Apply one update; see the module docstring for the two forms of ``params``."""
+        if is_param_container(params):
+            current = params.trainable()
+            picked = _by_trainable_name(params, current, grads)
+            names = [n for n in current if n in picked]
+            new = self._apply([(n, current[n], picked[n]) for n in names])
+            for n, v in zip(names, new):
+                params.assign(n, v)
+            return params
+        leaves, treedef = tree_flatten(params)
+        g_leaves = _flatten_like(treedef, grads, [])
+        items = [(str(i), w, g) for i, (w, g) in enumerate(zip(leaves, g_leaves))]
+        live = [it for it in items if it[2] is not None]
+        new = dict(zip((k for k, _, _ in live), self._apply(live)))
+        return tree_unflatten(treedef, [new.get(k, w) for k, w, _ in items])
+
+    def _apply(self, items: list[tuple[str, Any, Any]]) -> list[np.ndarray]:
+        if self.clip_norm is not None:
+            clipped, _ = clip_grad_norm([g for _, _, g in items], self.clip_norm)
+            items = [(k, w, g) for (k, w, _), g in zip(items, clipped)]
+        lr = self.current_lr()
+        self.steps += 1
+        out = []
+        for k, w, g in items:
+            w = np.asarray(w)
+            g = np.asarray(g, dtype=w.dtype)
+            if g.shape != w.shape:
+                raise ValueError(f"gradient for {k!r} has shape {g.shape}, parameter {w.shape}")
+            s = self.state.get(k)
+            if s is None:
+                s = self.state[k] = {name: self.init_slot(name, w) for name in self.slots}
+            elif any(v.shape != w.shape for v in s.values()):
+                raise ValueError(f"optimizer state for {k!r} does not match a parameter of "
+                                 f"shape {w.shape}: was it created for other parameters?")
+            if self.weight_decay and self.coupled_weight_decay:
+                g = g + self.weight_decay * w
+            out.append(np.asarray(self.update(w, g, s, lr, self.steps), dtype=w.dtype))
+        return out
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A flat dict of arrays: ``step``, ``optimizer`` (the class name) and one
+        ``"slot/key"`` entry per moment array."""
+        out = {"step": np.asarray(self.steps, np.int64),
+               "optimizer": np.asarray(type(self).__name__)}
+        for k, slots in self.state.items():
+            for name, v in slots.items():
+                out[f"{name}/{k}"] = v
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        kind = str(np.asarray(state.get("optimizer", type(self).__name__)))
+        if kind != type(self).__name__:
+            raise ValueError(f"state was saved by {kind}, cannot load it into "
+                             f"{type(self).__name__}")
+        if "step" not in state:
+            raise KeyError("optimizer state has no 'step' entry")
+        slots: dict[str, dict[str, np.ndarray]] = {}
+        for name, v in state.items():
+            if name in ("step", "optimizer"):
+                continue
+            slot, _, k = name.partition("/")
+            if slot not in self.slots or not k:
+                raise KeyError(f"unexpected entry {name!r} in {type(self).__name__} state "
+                               f"(slots are {self.slots})")
+            slots.setdefault(k, {})[slot] = np.array(v)
+        for k, s in slots.items():
+            if set(s) != set(self.slots):
+                raise KeyError(f"state for {k!r} has slots {sorted(s)}, expected "
+                               f"{sorted(self.slots)}")
+        self.steps = int(np.asarray(state["step"]))
+        self.state = slots
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the state to an ``.npz`` file (no pickle)."""
+        np.savez(path, **self.state_dict())
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Restore the state written by ``save``."""
+        with np.load(path, allow_pickle=False) as f:
+            self.load_state_dict({k: f[k] for k in f.files})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr!r}, step={self.steps})"
+
+
+class SGD(Optimizer):
+    """``w -= lr * g``; with momentum, ``buf = momentum * buf + g`` and the step uses ``buf``
+    (or ``g + momentum * buf`` with Nesterov), as in PyTorch with no dampening."""
+
+    def __init__(self, lr: LR, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, clip_norm: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm)
+        if nesterov and momentum <= 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        self.momentum, self.nesterov = momentum, nesterov
+        self.slots = ("buf",) if momentum else ()
+
+    def update(self, w, g, s, lr, t):
+        if self.momentum:
+            s["buf"] = self.momentum * s["buf"] + g
+            g = g + self.momentum * s["buf"] if self.nesterov else s["buf"]
+        return w - lr * g
+
+
+class Momentum(SGD):
+    """SGD with momentum 0.9 by default."""
+
+    def __init__(self, lr: LR, momentum: float = 0.9, nesterov: bool = False,
+                 weight_decay: float = 0.0, clip_norm: float | None = None):
+        super().__init__(lr, momentum, nesterov, weight_decay, clip_norm)
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; ``weight_decay`` is L2 added to the gradient."""
+
+    slots = ("m", "v")
+
+    def __init__(self, lr: LR = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0, clip_norm: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm)
+        self.b1, self.b2, self.eps = b1, b2, eps
+
+    def update(self, w, g, s, lr, t):
+        s["m"] = self.b1 * s["m"] + (1 - self.b1) * g
+        s["v"] = self.b2 * s["v"] + (1 - self.b2) * (g * g)
+        m_hat = s["m"] / (1 - self.b1 ** t)
+        v_hat = s["v"] / (1 - self.b2 ** t)
+        return w - lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``w *= 1 - lr * weight_decay`` before the Adam
+    step, so decay does not pass through the adaptive scaling (Loshchilov & Hutter)."""
+
+    coupled_weight_decay = False
+
+    def __init__(self, lr: LR = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 1e-2, clip_norm: float | None = None):
+        super().__init__(lr, b1, b2, eps, weight_decay, clip_norm)
+
+    def update(self, w, g, s, lr, t):
+        return super().update(w * (1 - lr * self.weight_decay), g, s, lr, t)
+
+
+class RMSprop(Optimizer):
+    """RMSprop as in PyTorch: ``v = alpha * v + (1 - alpha) * g**2``, step
+    ``g / (sqrt(v) + eps)``; ``centered`` subtracts the squared running mean of ``g`` from
+    ``v``; ``momentum`` accumulates the scaled steps."""
+
+    def __init__(self, lr: LR = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0,
+                 clip_norm: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm)
+        self.alpha, self.eps, self.momentum, self.centered = alpha, eps, momentum, centered
+        self.slots = ("v",) + (("g_avg",) if centered else ()) + (("buf",) if momentum else ())
+
+    def update(self, w, g, s, lr, t):
+        s["v"] = self.alpha * s["v"] + (1 - self.alpha) * (g * g)
+        var = s["v"]
+        if self.centered:
+            s["g_avg"] = self.alpha * s["g_avg"] + (1 - self.alpha) * g
+            var = var - s["g_avg"] * s["g_avg"]
+        step = g / (np.sqrt(var) + self.eps)
+        if self.momentum:
+            s["buf"] = self.momentum * s["buf"] + step
+            step = s["buf"]
+        return w - lr * step
+
+
+class Adagrad(Optimizer):
+    """Adagrad: ``acc += g**2``, step ``g / (sqrt(acc) + eps)``."""
+
+    slots = ("acc",)
+
+    def __init__(self, lr: LR = 1e-2, eps: float = 1e-10, initial_accumulator_value: float = 0.0,
+                 weight_decay: float = 0.0, clip_norm: float | None = None):
+        super().__init__(lr, weight_decay, clip_norm)
+        self.eps, self.initial = eps, initial_accumulator_value
+
+    def init_slot(self, slot, w):
+        return np.full_like(w, self.initial)
+
+    def update(self, w, g, s, lr, t):
+        s["acc"] = s["acc"] + g * g
+        return w - lr * g / (np.sqrt(s["acc"]) + self.eps)

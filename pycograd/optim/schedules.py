@@ -1,0 +1,55 @@
+"""Learning-rate schedules: callables ``step -> lr``, where ``step`` is the 0-based index of
+the update about to be made. Any such callable works wherever an optimizer takes ``lr``;
+these are the common shapes, composable through ``linear_warmup(..., then=...)``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+Schedule = Callable[[int], float]
+
+
+def constant(lr: float) -> Schedule:
+    return lambda step: lr
+
+
+def cosine_decay(lr: float, total_steps: int, final: float = 0.0) -> Schedule:
+    """Half a cosine from ``lr`` at step 0 to ``final`` at ``total_steps``, flat after."""
+    if total_steps <= 0:
+        raise ValueError(f"cosine_decay: total_steps must be positive, got {total_steps}")
+
+    def schedule(step: int) -> float:
+        t = min(step, total_steps) / total_steps
+        return final + (lr - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return schedule
+
+
+def linear_warmup(lr: float, warmup_steps: int, then: Schedule | float | None = None) -> Schedule:
+    """Ramp linearly to ``lr`` over ``warmup_steps`` (step ``i`` gets ``lr * (i + 1) /
+    warmup_steps``, so no step is wasted at 0), then follow ``then``: a constant (default
+    ``lr``) or a schedule, which is called with steps counted from the end of the warmup."""
+    after = constant(lr if then is None else then) if not callable(then) else then
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return lr * (step + 1) / warmup_steps
+        return after(step - warmup_steps)
+
+    return schedule
+
+
+def exponential_decay(lr: float, rate: float, steps: int, staircase: bool = False) -> Schedule:
+    """``lr * rate ** (step / steps)``: multiplied by ``rate`` every ``steps`` steps
+    (smoothly, or in jumps with ``staircase=True``)."""
+
+    def schedule(step: int) -> float:
+        return lr * rate ** ((step // steps) if staircase else step / steps)
+
+    return schedule
+
+
+def step_decay(lr: float, drop: float, every: int) -> Schedule:
+    """``lr`` multiplied by ``drop`` once every ``every`` steps."""
+    return exponential_decay(lr, drop, every, staircase=True)

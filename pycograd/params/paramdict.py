@@ -1,0 +1,511 @@
+"""``ParamDict``: named, nested parameters with frozen / tied / buffer entries, gradients of
+an ambient objective, in-place SGD, and non-pickle save / load.
+
+Entries are stored flat under dotted names (``"enc.w"``); each name maps to a ``Param``
+(the array and its kind), and tied names map to the *same* ``Param``, so one array lives
+under both names and its gradient is the sum of both uses. The first non-tied name of an
+entry is its canonical name: the one ``trainable()``, ``state_dict()`` and ``save`` use.
+Arrays passed in are kept, not copied, and updated in place by ``step`` / ``assign`` /
+``load_into``, so every reference to them (a module-level ``w1``, a name bound by
+``bind_globals``) sees the trained values.
+"""
+
+from __future__ import annotations
+
+import functools
+import keyword
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.errors import NonScalarOutputError
+from pycograd.core.pytree import register_pytree_node
+from pycograd.core.trace import Tracer
+from pycograd.numpy_api.transparent import routed
+from pycograd.params import serialize
+from pycograd.params.ambient import Group, bound, plan
+from pycograd.params.markers import Marked
+from pycograd.transforms.grad import value_and_grad
+
+
+class Param:
+    """One stored value and its kind (``"param"``, ``"frozen"`` or ``"buffer"``)."""
+
+    __slots__ = ("value", "kind")
+
+    def __init__(self, value: Any, kind: str):
+        self.value = value
+        self.kind = kind
+
+    @property
+    def trainable(self) -> bool:
+        return self.kind == "param"
+
+    def __repr__(self) -> str:
+        return (f"Param({self.kind}, shape={np.shape(self.value)}, "
+                f"dtype={getattr(self.value, 'dtype', None)})")
+
+
+def _check_name(name: str) -> None:
+    parts = name.split(".") if isinstance(name, str) else [name]
+    for part in parts:
+        if not isinstance(part, str) or not part.isidentifier() or keyword.iskeyword(part):
+            raise ValueError(f"weight name {name!r}: each dotted part must be a Python "
+                             "identifier (weights are referenced by bare name)")
+
+
+def _flatten_spec(spec: Mapping, prefix: str, out: dict) -> None:
+    """Nested mappings (dicts, ParamDicts) and dotted keys -> ``{dotted name: value}``."""
+    if isinstance(spec, ParamDict):
+        for name, p in spec._entries.items():
+            canon = spec._canon[id(p)]
+            value = (Marked("tied", prefix + canon) if canon != name
+                     else p.value if p.kind == "param" else Marked(p.kind, p.value))
+            _put(out, prefix + name, value)
+        return
+    for key, value in spec.items():
+        _check_name(key)
+        if isinstance(value, Mapping):
+            _flatten_spec(value, prefix + key + ".", out)
+        else:
+            _put(out, prefix + key, value)
+
+
+def _put(out: dict, name: str, value: Any) -> None:
+    if name in out:
+        raise ValueError(f"weight {name!r} is given twice")
+    out[name] = value
+
+
+def _as_value(name: str, value: Any, kind: str) -> Any:
+    """The array an entry stores: the caller's own array when possible (so updates reach
+    it), a float array for trainable numbers and lists."""
+    if isinstance(value, Tracer):
+        return value
+    if isinstance(value, np.ndarray):
+        if not value.flags.writeable:
+            value = value.copy()
+    else:
+        value = np.array(value)
+        if kind == "param" and value.dtype.kind in "biu":
+            value = value.astype(np.float64)
+    if kind == "param" and value.dtype.kind not in "fc":
+        raise TypeError(f"trainable weight {name!r} has dtype {value.dtype}; gradients need a "
+                        "float dtype: pass a float array, or mark it frozen[...] / buffer[...]")
+    return value
+
+
+def _build(spec: dict) -> tuple[dict[str, Param], set[str]]:
+    """Create the ``Param``s of a flat spec, resolving ``tied`` by name or by identity;
+    also returns the names that are not ties (the canonical ones)."""
+    params: dict[str, Param] = {}
+    by_id: dict[int, str] = {}
+    ties: dict[str, Any] = {}
+    for name, raw in spec.items():
+        if isinstance(raw, Marked) and raw.kind == "tied":
+            ties[name] = raw.value
+            continue
+        kind, value = (raw.kind, raw.value) if isinstance(raw, Marked) else ("param", raw)
+        if isinstance(value, Marked):
+            raise TypeError(f"weight {name!r}: markers do not nest ({kind}[{value.kind}[...]])")
+        if id(value) in by_id:
+            raise ValueError(f"weights {by_id[id(value)]!r} and {name!r} are the same array; "
+                             f"write {name}=tied[{by_id[id(value)]!r}] to share it, or pass a "
+                             "copy")
+        value = _as_value(name, value, kind)
+        by_id[id(value)] = name
+        params[name] = Param(value, kind)
+    for name in ties:
+        params[name] = _resolve_tie(name, ties, params, by_id)
+    return {name: params[name] for name in spec}, set(spec) - set(ties)
+
+
+def _resolve_tie(name: str, ties: dict, params: dict, by_id: dict) -> Param:
+    chain = [name]
+    target = ties[name]
+    while True:
+        if not isinstance(target, str):
+            if id(target) not in by_id:
+                raise ValueError(f"{name}=tied(array): no other weight holds this array; name "
+                                 "the weight instead: tied['w1']")
+            target = by_id[id(target)]
+        if target in params:
+            return params[target]
+        if target not in ties:
+            raise KeyError(f"{name}=tied[{target!r}]: there is no weight {target!r}")
+        if target in chain:
+            raise ValueError(f"tied weights form a cycle: {' -> '.join(chain + [target])}")
+        chain.append(target)
+        target = ties[target]
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"enc.w": a, "b": c}`` -> ``{"enc": Group(w=a), "b": c}``."""
+    top: dict[str, Any] = {}
+    for name, value in flat.items():
+        head, _, rest = name.partition(".")
+        if rest:
+            top.setdefault(head, {})[rest] = value
+        else:
+            top[head] = value
+    return {k: Group(_nest(v)) if isinstance(v, dict) else v for k, v in top.items()}
+
+
+class ParamDict:
+    """Named parameters: ``ParamDict(w1=..., b1=..., enc={"w": ...}, w_out=tied["enc.w"])``.
+
+    ``weights["w1"]`` is the current array, ``for name in weights`` walks the (dotted)
+    names, ``weights.grad(objective, *data)`` differentiates a forward that reads the weights
+    by bare name, and ``weights.step(grads, lr)`` updates the arrays in place.
+    """
+
+    def __init__(self, entries: Mapping[str, Any] | None = None, /, **kwargs: Any):
+        spec: dict[str, Any] = {}
+        for part in (entries or {}), kwargs:
+            _flatten_spec(part, "", spec)
+        for name in spec:
+            head = name.rpartition(".")[0]
+            while head:
+                if head in spec:
+                    raise ValueError(f"{head!r} is both a weight and a group ({name!r})")
+                head = head.rpartition(".")[0]
+        self._init(*_build(spec))
+
+    def _init(self, entries: dict[str, Param], primary: set[str] | frozenset = frozenset()) -> None:
+        """``primary``: canonical names; an entry without one is known by its first name."""
+        self._entries = entries
+        self._canon: dict[int, str] = {}
+        self._aliases: dict[int, list[str]] = {}
+        for name, p in entries.items():
+            if name in primary:
+                self._canon[id(p)] = name
+            self._aliases.setdefault(id(p), []).append(name)
+        for name, p in entries.items():
+            self._canon.setdefault(id(p), name)
+        self._namespaces: list[dict] = []
+        self._active: list[tuple[dict, Any]] = []
+
+    @classmethod
+    def _from_entries(cls, entries: dict[str, Param],
+                      primary: set[str] | frozenset = frozenset()) -> ParamDict:
+        pd = cls.__new__(cls)
+        pd._init(entries, primary)
+        return pd
+
+    # -- access by name -------------------------------------------------------------
+
+    def entry(self, name: str) -> Param:
+        """The ``Param`` stored under ``name`` (``.value``, ``.kind``)."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(f"no weight {name!r}; the weights are {list(self._entries)}") from None
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._entries:
+            return self._entries[name].value
+        prefix = name + "."
+        group = {k[len(prefix):]: p for k, p in self._entries.items() if k.startswith(prefix)}
+        if group:
+            primary = {n for n, p in group.items() if self._canon[id(p)] == prefix + n}
+            return ParamDict._from_entries(group, primary)
+        return self.entry(name).value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._entries[name].value if name in self._entries else default
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.assign(name, value)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def keys(self) -> list[str]:
+        return list(self._entries)
+
+    def values(self) -> list[Any]:
+        return [p.value for p in self._entries.values()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(n, p.value) for n, p in self._entries.items()]
+
+    def kind(self, name: str) -> str:
+        """``"param"``, ``"frozen"``, ``"buffer"``, or ``"tied"`` for a second name."""
+        p = self.entry(name)
+        return "tied" if self._canon[id(p)] != name else p.kind
+
+    def canonical(self, name: str) -> str:
+        """The name an entry is stored and stepped under (itself unless it is tied)."""
+        return self._canon[id(self.entry(name))]
+
+    def _unique(self) -> Iterator[tuple[str, Param]]:
+        for name, p in self._entries.items():
+            if self._canon[id(p)] == name:
+                yield name, p
+
+    # -- the optimizer protocol -----------------------------------------------------
+
+    def trainable(self) -> dict[str, Any]:
+        """``{canonical name: array}`` of the trainable entries, each array once."""
+        return {n: p.value for n, p in self._unique() if p.kind == "param"}
+
+    def assign(self, name: str, value: Any) -> None:
+        """Write ``value`` into the entry's array in place (so ties and every reference
+        stay consistent). Shapes must match; dtypes cast within their kind."""
+        p = self.entry(name)
+        if isinstance(value, Tracer) or isinstance(p.value, Tracer):
+            raise TypeError(f"assign({name!r}, ...): needs concrete arrays, got a traced "
+                            "value; assign outside the transform")
+        value = np.asarray(value)
+        if value.shape != p.value.shape:
+            raise ValueError(f"assign({name!r}, ...): shape {value.shape} does not match the "
+                             f"weight's shape {p.value.shape}")
+        np.copyto(p.value, value, casting="same_kind")
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{canonical name: array}`` of every stored entry (trainable, frozen, buffer)."""
+        return {n: p.value for n, p in self._unique()}
+
+    def copy(self) -> ParamDict:
+        """A ParamDict with the same names, kinds and ties over copies of the arrays."""
+        new = {id(p): Param(np.array(p.value), p.kind) for _, p in self._unique()}
+        return ParamDict._from_entries({n: new[id(p)] for n, p in self._entries.items()},
+                                       {n for n, _ in self._unique()})
+
+    # -- ambient names ----------------------------------------------------------------
+
+    def _env(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
+        given = dict(values.items()) if values is not None else {}
+        unknown = [n for n in given if n not in self._entries]
+        if unknown:
+            raise KeyError(f"bind: no weight(s) {unknown}; the weights are {list(self)}")
+        flat = {}
+        for name, p in self._entries.items():
+            flat[name] = given[name] if name in given else given.get(self._canon[id(p)], p.value)
+        return _nest(flat)
+
+    @contextmanager
+    def bind(self, values: Mapping[str, Any] | None = None,
+             *functions: Callable) -> Iterator[dict[str, Any]]:
+        """Bind the weight names to ``values`` (name -> any value, traced or not; names left
+        out keep their current arrays, a tied name follows its canonical name) in the
+        registered namespaces and in those the ``functions`` read, for the ``with`` body."""
+        env = self._env(values)
+        namespaces = self._namespaces + [ns for ns, _ in self._active]
+        with bound(env, plan(env, namespaces, functions)):
+            yield env
+
+    def functional(self, objective: Callable) -> Callable:
+        """``objective`` (a forward reading the weights by bare name) as a function of
+        explicit values: ``f(values, *data) = objective(*data)`` with the names bound to
+        ``values``; what ``grad``, ``vmap`` or graph capture take, e.g.
+        ``vmap(grad(weights.functional(loss)), in_axes=(None, 0, 0))(weights.trainable(),
+        X, Y)``. ``objective`` runs routed (``math.*`` and ``np.array`` of traced values
+        work in it), as ``grad`` would run it."""
+        return functools.partial(_call_with_values, self, objective)
+
+    def bind_globals(self, namespace: dict | None = None) -> None:
+        """Expose the weights as names in ``namespace`` (default: the caller's globals) for
+        good: there they are the current arrays, and inside ``grad`` the traced values."""
+        ns = sys._getframe(1).f_globals if namespace is None else namespace
+        ns.update(self._env(None))
+        if not any(ns is n for n in self._namespaces):
+            self._namespaces.append(ns)
+
+    def unbind_globals(self, namespace: dict | None = None) -> None:
+        """Undo ``bind_globals``: remove the names and forget the namespace."""
+        ns = sys._getframe(1).f_globals if namespace is None else namespace
+        self._namespaces = [n for n in self._namespaces if n is not ns]
+        for name in self._env(None):
+            ns.pop(name, None)
+
+    def __enter__(self) -> ParamDict:
+        ns = sys._getframe(1).f_globals
+        env = self._env(None)
+        cm = bound(env, plan(env, [ns], ()))
+        cm.__enter__()
+        self._active.append((ns, cm))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _, cm = self._active.pop()
+        cm.__exit__(*exc)
+
+    # -- gradients and SGD ----------------------------------------------------------
+
+    def grad(self, objective: Callable, *data: Any) -> tuple[Any, dict[str, Any]]:
+        """``(objective(*data), {name: gradient})`` with the weights bound to traced values
+        while ``objective`` runs. Frozen entries and buffers get ``None``; a tied name gets
+        the same (summed) gradient as its canonical name. Changes no weight."""
+        value, g = value_and_grad(_scalar_objective, 0)(self.trainable(), self, objective, *data)
+        return value, {n: g.get(self._canon[id(p)]) if p.kind == "param" else None
+                       for n, p in self._entries.items()}
+
+    def _grad_for(self, grads: Mapping[str, Any], p: Param) -> Any:
+        for name in self._aliases[id(p)]:
+            g = grads.get(name)
+            if g is not None:
+                return g
+        return None
+
+    def step(self, grads: Mapping[str, Any], lr: float) -> None:
+        """In-place SGD, ``w -= lr * g``, over the trainable entries (each tied array
+        once). ``None`` gradients, frozen entries and buffers are left alone."""
+        unknown = [n for n in grads if n not in self._entries]
+        if unknown:
+            raise KeyError(f"step: gradients for unknown weight(s) {unknown}")
+        for name, p in self._unique():
+            if p.kind != "param":
+                continue
+            g = self._grad_for(grads, p)
+            if g is None:
+                continue
+            if isinstance(g, Tracer) or isinstance(p.value, Tracer):
+                raise TypeError(f"step: {name!r} needs concrete arrays, got a traced value")
+            np.subtract(p.value, lr * np.asarray(g), out=p.value, casting="same_kind")
+
+    # -- save / load ----------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write names, kinds, ties and arrays to an ``.npz`` readable without pickle."""
+        meta = [{"name": n, "kind": p.kind,
+                 "tied": self._canon[id(p)] if self._canon[id(p)] != n else None}
+                for n, p in self._entries.items()]
+        state = self.state_dict()
+        traced = [n for n, v in state.items() if isinstance(v, Tracer)]
+        if traced:
+            raise TypeError(f"save: {traced} hold traced values; save outside the transform")
+        serialize.write(path, meta, state)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ParamDict:
+        """A new ParamDict from a file written by ``save``."""
+        meta, arrays = serialize.read(path)
+        spec = {}
+        for e in meta:
+            if e["tied"] is not None:
+                spec[e["name"]] = Marked("tied", e["tied"])
+            elif e["kind"] == "param":
+                spec[e["name"]] = arrays[e["name"]]
+            else:
+                spec[e["name"]] = Marked(e["kind"], arrays[e["name"]])
+        return cls(spec)
+
+    def load_state(self, state: Mapping[str, Any], source: str = "the state") -> None:
+        """Copy ``state`` (stored name -> array, as ``state_dict`` gives) into the arrays in
+        place; one clear error lists every missing, extra, or shape- or dtype-mismatched
+        name, and nothing is changed then."""
+        aliases = {n: self._canon[id(p)] for n, p in self._entries.items()
+                   if self._canon[id(p)] != n}
+        serialize.check_state(self.state_dict(), aliases, state, source)
+        for name, _ in self._unique():
+            self.assign(name, state[name])
+
+    load_state_dict = load_state
+
+    def load_into(self, path: str | os.PathLike) -> None:
+        """Load a file written by ``save`` into these weights, in place (see ``load_state``)."""
+        meta, arrays = serialize.read(path)
+        state = dict(arrays)
+        for e in meta:
+            if e["tied"] is not None and e["tied"] in arrays:
+                state[e["name"]] = arrays[e["tied"]]
+        self.load_state(state, source=os.fspath(path))
+
+    # -- display --------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        if not self._entries:
+            return "ParamDict()"
+        rows = [("name", "kind", "shape", "dtype", "count")]
+        totals = {"param": 0, "frozen": 0, "buffer": 0}
+        for name, p in self._entries.items():
+            canon = self._canon[id(p)]
+            shape, dtype = np.shape(p.value), getattr(p.value, "dtype", "?")
+            if canon != name:
+                rows.append((name, f"tied to {canon}", str(shape), str(dtype), "-"))
+                continue
+            size = int(np.prod(shape, dtype=np.int64))
+            totals[p.kind] += size
+            rows.append((name, p.kind, str(shape), str(dtype), f"{size:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = ["  ".join(c.rjust(w) if i == 4 else c.ljust(w)
+                           for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+        total = sum(totals.values())
+        lines.append(f"total: {total:,} values ({totals['param']:,} trainable, "
+                     f"{totals['frozen']:,} frozen, {totals['buffer']:,} buffer)")
+        return "ParamDict\n" + "\n".join("  " + line for line in lines)
+
+
+def _call_with_values(weights: ParamDict, objective: Callable, values: Mapping[str, Any],
+                      *data: Any, **kwargs: Any) -> Any:
+    """``objective(*data)`` with the weight names bound to ``values``. Module level, taking
+    ``objective`` as an argument rather than closing over it, so that routing sees only the
+    objective it is handed."""
+    with weights.bind(values, objective):
+        return routed(objective)(*data, **kwargs)
+
+
+def _scalar_objective(values: dict, weights: ParamDict, objective: Callable, *data: Any) -> Any:
+    """What ``weights.grad`` differentiates: the objective, checked to return a scalar."""
+    out = _call_with_values(weights, objective, values, *data)
+    if isinstance(out, (tuple, list)) or np.shape(out) != ():
+        what = (f"a {type(out).__name__}" if isinstance(out, (tuple, list))
+                else f"an array of shape {np.shape(out)}")
+        label = getattr(objective, "__qualname__", None) or repr(objective)
+        raise NonScalarOutputError(
+            f"weights.grad: the objective {label} returned {what}; it must return a scalar "
+            "loss (reduce it with np.mean or np.sum)")
+    return out
+
+
+class _Layout:
+    """A ParamDict's structure as a pytree ``aux``: names, kinds, ties, and the values of
+    the non-trainable entries, which ride along as static data. Equality (what tree_map
+    compares) looks at the structure only."""
+
+    __slots__ = ("key", "entries")
+
+    def __init__(self, pd: ParamDict):
+        self.entries = pd._entries
+        self.key = tuple((n, pd.kind(n), pd.canonical(n)) for n in pd._entries)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Layout) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"ParamDict{[n for n, *_ in self.key]}"
+
+
+def _flatten(pd: ParamDict) -> tuple[tuple, _Layout]:
+    return tuple(pd.trainable().values()), _Layout(pd)
+
+
+def _unflatten(layout: _Layout, children: list) -> ParamDict:
+    it = iter(children)
+    new: dict[int, Param] = {}
+    entries = {}
+    for name, _kind, canon in layout.key:
+        old = layout.entries[canon]
+        if id(old) not in new:
+            new[id(old)] = Param(next(it) if old.kind == "param" else old.value, old.kind)
+        entries[name] = new[id(old)]
+    return ParamDict._from_entries(entries, {canon for _, _, canon in layout.key})
+
+
+register_pytree_node(ParamDict, _flatten, _unflatten)
+register_pytree_node(Group, lambda g: (tuple(g.values()), tuple(g.keys())),
+                     lambda keys, cs: Group(dict(zip(keys, cs))))

@@ -1,0 +1,181 @@
+"""``custom_vjp``: a function with a user-written reverse rule, under every transform.
+
+Arguments are flattened to leaves and the outputs packed into one array (see
+``packing``), so the tape sees one node. The reverse interpreter runs the user's ``fwd``
+on the values one level down (so residuals stay traced by any outer transform, and
+higher derivatives see through them) and records a node whose VJP is the user's ``bwd``.
+Interpreters that do not differentiate in reverse just run the function.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.errors import ShapeError
+from pycograd.core.primitive import Joint, primitive
+from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.core.trace import find_top
+from pycograd.transforms.packing import OutputSpec, pack, packed, unpack
+
+
+def _custom_bwd(wanted: tuple, g: Any, ans: Any, *args: Any, bwd: Callable, res: Any,
+                **_: Any) -> Any:
+    return bwd(res, g)
+
+
+custom_vjp_p = primitive("custom_vjp", lambda *args, fun, **_: fun(*args), Joint(_custom_bwd),
+                         calls_user_code=True)
+
+
+class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
+    """Decorate ``f``, then give it a rule with ``f.defvjp(fwd, bwd)``:
+    ``fwd(*args) -> (out, residuals)`` and ``bwd(residuals, g) -> tuple`` with one
+    cotangent per positional argument of ``f`` (None for no gradient)."""
+
+    def __init__(self, fun: Callable):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.fwd: Callable | None = None
+        self.bwd: Callable | None = None
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> custom_vjp:
+        self.fwd, self.bwd = fwd, bwd
+        return self
+
+    def __call__(self, *args: Any) -> Any:
+        if self.fwd is None:
+            raise TypeError(f"custom_vjp function {self.fun.__name__!r} has no rule yet; "
+                            "call .defvjp(fwd, bwd) before using it")
+        leaves, in_tree = tree_flatten(args)
+        top = find_top(leaves, "custom_vjp")
+        if top is None:
+            return self.fun(*args)
+        spec = OutputSpec()
+        flat_fun = packed(self.fun, in_tree, spec)
+        counts = [len(tree_flatten(a)[0]) for a in args]
+
+        def flat_fwd(*xs: Any) -> tuple:
+            out, res = self.fwd(*tree_unflatten(in_tree, list(xs)))
+            out_leaves, out_tree = tree_flatten(out)
+            spec.record(out_tree, out_leaves)
+            return pack(out_leaves), res
+
+        def flat_bwd(res: Any, g: Any) -> list:
+            cts = self.bwd(res, unpack(g, spec))
+            if not isinstance(cts, (tuple, list)) or len(cts) != len(args):
+                raise TypeError(f"custom_vjp bwd of {self.fun.__name__!r} must return a tuple "
+                                f"with one cotangent per argument ({len(args)}), got {cts!r}")
+            flat: list = []
+            for k, (ct, arg, n) in enumerate(zip(cts, args, counts)):
+                if ct is None:
+                    flat.extend([None] * n)
+                    continue
+                ct_leaves = tree_flatten(ct)[0]
+                for c, a in zip(ct_leaves, tree_flatten(arg)[0]):
+                    if c is not None and np.shape(c) != np.shape(a):
+                        raise ShapeError(
+                            f"custom_vjp bwd of {self.fun.__name__!r} returned a cotangent of "
+                            f"shape {np.shape(c)} for argument {k} of shape {np.shape(a)}")
+                flat.extend(ct_leaves)
+            return flat
+
+        flat = top.process_custom_vjp(flat_fun, flat_fwd, flat_bwd, tuple(leaves))
+        return unpack(flat, spec)
+
+
+def reverse_custom_vjp(trace: Any, fun: Callable, fwd: Callable, bwd: Callable,
+                       args: tuple) -> Any:
+    """How the tape processes a custom_vjp call (installed on ``ReverseTrace``)."""
+    from pycograd.core.var import Var
+
+    vals, parents = [], []
+    for i, a in enumerate(args):
+        if isinstance(a, Var) and a._trace is trace:
+            parents.append((i, a))
+            a = a.value
+        vals.append(a)
+    out, res = fwd(*vals)
+    if not parents or np.result_type(out).kind not in "fcV":
+        return out
+    return Var(out, trace, custom_vjp_p, vals, {"fun": fun, "bwd": bwd, "res": res}, parents)
+
+
+class custom_jvp:  # noqa: N801  (a decorator, named like JAX's)
+    """Decorate ``f``, then give it a forward rule with ``@f.defjvp``:
+    ``rule(primals, tangents) -> (out, tangent_out)``, linear in the tangents. Reverse mode
+    transposes that linear map, so ``grad`` uses the rule too."""
+
+    def __init__(self, fun: Callable):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.rule: Callable | None = None
+
+    def defjvp(self, rule: Callable) -> Callable:
+        self.rule = rule
+        return rule
+
+    def __call__(self, *args: Any) -> Any:
+        if self.rule is None:
+            raise TypeError(f"custom_jvp function {self.fun.__name__!r} has no rule yet; "
+                            "decorate one with @f.defjvp")
+        leaves, in_tree = tree_flatten(args)
+        top = find_top(leaves, "custom_jvp")
+        if top is None:
+            return self.fun(*args)
+        spec = OutputSpec()
+        flat_fun = packed(self.fun, in_tree, spec)
+
+        def flat_rule(primals: list, tangents: list) -> tuple:
+            out, t_out = self.rule(tuple(tree_unflatten(in_tree, list(primals))),
+                                   tuple(tree_unflatten(in_tree, list(tangents))))
+            out_leaves, out_tree = tree_flatten(out)
+            spec.record(out_tree, out_leaves)
+            t_leaves = tree_flatten(t_out)[0]
+            return pack(out_leaves), pack([np.broadcast_to(t, np.shape(o)) for t, o
+                                           in zip(t_leaves, out_leaves)])
+
+        return unpack(top.process_custom_jvp(flat_fun, flat_rule, tuple(leaves)), spec)
+
+
+def _transpose_jvp(wanted: tuple, g: Any, ans: Any, *args: Any, rule: Callable,
+                   **_: Any) -> list:
+    """The VJP of a custom JVP rule: reverse-differentiate its (linear) tangent map."""
+    from pycograd.transforms.grad import vjp
+
+    zeros = [np.zeros(np.shape(a), np.result_type(a)) for a in args]
+
+    def tangent_map(*ts: Any) -> Any:
+        full = list(zeros)
+        for i, t in zip(wanted, ts):
+            full[i] = t
+        return rule(list(args), full)[1]
+
+    _, pullback = vjp(tangent_map, *(zeros[i] for i in wanted))
+    cts: list = [None] * len(args)
+    for i, ct in zip(wanted, pullback(g)):
+        cts[i] = ct
+    return cts
+
+
+custom_jvp_p = primitive("custom_jvp", lambda *args, fun, **_: fun(*args),
+                         Joint(_transpose_jvp), calls_user_code=True)
+
+
+def reverse_custom_jvp(trace: Any, fun: Callable, rule: Callable, args: tuple) -> Any:
+    """How the tape processes a custom_jvp call (installed on ``ReverseTrace``)."""
+    from pycograd.core.var import Var
+
+    vals, parents = [], []
+    for i, a in enumerate(args):
+        if isinstance(a, Var) and a._trace is trace:
+            parents.append((i, a))
+            a = a.value
+        vals.append(a)
+    out = fun(*vals)
+    if not parents or np.result_type(out).kind not in "fcV":
+        return out
+    return Var(out, trace, custom_jvp_p, vals, {"fun": fun, "rule": rule}, parents)

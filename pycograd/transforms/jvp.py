@@ -1,0 +1,219 @@
+"""Forward mode: the JVP interpreter, and ``jvp`` / ``linearize`` on it.
+
+A ``JVPTracer`` carries a primal and its tangent (``None`` is a symbolic zero, so ops on
+constants cost nothing extra). Each primitive's JVP comes from its family rule (see
+``pycograd.ops.families``): elementwise, linear, multilinear, reductions and the rest are
+each written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.errors import NoRuleError
+from pycograd.core.primitive import Primitive
+from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.core.trace import Trace, Tracer, bind, new_trace
+from pycograd.numpy_api.transparent import routed
+
+
+class JVPTracer(Tracer):
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, trace: JVPTrace, primal: Any, tangent: Any):
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+    @property
+    def shape(self) -> tuple:
+        return np.shape(self.primal)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.result_type(self.primal)
+
+    def __bool__(self) -> bool:
+        return bool(self.primal)
+
+    def __repr__(self) -> str:
+        return f"JVPTracer(primal={self.primal!r}, tangent={self.tangent!r})"
+
+
+class JVPTrace(Trace):
+    __slots__ = ()
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        primals, tangents = [], []
+        for a in args:
+            if isinstance(a, JVPTracer) and a._trace is self:
+                primals.append(a.primal)
+                tangents.append(a.tangent)
+            else:
+                primals.append(a)
+                tangents.append(None)
+        if not prim.differentiable or all(t is None for t in tangents):
+            return bind(prim, primals, params)
+        if prim.jvp is None:
+            raise NoRuleError(f"{prim.name} has no forward-mode (jvp) rule")
+        out, t_out = prim.jvp(primals, tangents, **params)
+        if t_out is None or np.result_type(out).kind not in "fcV":
+            return out
+        return JVPTracer(self, out, t_out)
+
+    def process_custom_jvp(self, fun: Any, rule: Any, args: tuple) -> Any:
+        primals, tangents = [], []
+        for a in args:
+            mine = isinstance(a, JVPTracer) and a._trace is self
+            primals.append(a.primal if mine else a)
+            tangents.append(a.tangent if mine else None)
+        tangents = [_zeros_like(p) if t is None else t for p, t in zip(primals, tangents)]
+        out, t_out = rule(primals, tangents)
+        return JVPTracer(self, out, t_out)
+
+
+def _zeros_like(x: Any) -> Any:
+    return np.zeros(np.shape(x), dtype=np.result_type(x))
+
+
+def _jvp_flat(f: Callable, primals: list, tangents: list) -> tuple:
+    with new_trace(JVPTrace) as trace:
+        ins = [JVPTracer(trace, p, t) if t is not None else p for p, t in zip(primals, tangents)]
+        out = f(*ins)
+    out_leaves, out_tree = tree_flatten(out)
+    outs, touts = [], []
+    for o in out_leaves:
+        if isinstance(o, JVPTracer) and o._trace is trace:
+            outs.append(o.primal)
+            touts.append(_zeros_like(o.primal) if o.tangent is None else o.tangent)
+        else:
+            outs.append(o)
+            touts.append(_zeros_like(o))
+    return tree_unflatten(out_tree, outs), tree_unflatten(out_tree, touts)
+
+
+def _check_tangent(p: Any, t: Any) -> Any:
+    if np.shape(p) != np.shape(t):
+        raise ValueError(f"jvp: tangent of shape {np.shape(t)} for a primal of shape "
+                         f"{np.shape(p)}; each tangent must match its primal's shape")
+    dt = np.result_type(p)
+    if dt.kind not in "fc":
+        return None
+    return np.asarray(t, dtype=dt) if not isinstance(t, Tracer) else t
+
+
+def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
+    """``(f(*primals), J_f(primals) @ tangents)`` in one forward pass (JAX's ``jvp``)."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp(f, primals, tangents): primals and tangents must be tuples "
+                        "with one entry per positional argument of f")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    p_leaves, p_tree = tree_flatten(tuple(primals))
+    t_leaves, t_tree = tree_flatten(tuple(tangents))
+    if len(p_leaves) != len(t_leaves):
+        raise ValueError("jvp: primals and tangents must have the same tree structure")
+    p_leaves = [np.asarray(p) if isinstance(p, (float, int, complex)) else p for p in p_leaves]
+    t_leaves = [_check_tangent(p, t) for p, t in zip(p_leaves, t_leaves)]
+    g = routed(f)
+    return _jvp_flat(lambda *xs: g(*tree_unflatten(p_tree, list(xs))), p_leaves, t_leaves)
+
+
+def linearize(f: Callable, *primals: Any) -> tuple:
+    """``(f(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the JVP at ``primals``."""
+    out = f(*primals)
+
+    def f_jvp(*tangents: Any) -> Any:
+        return jvp(f, primals, tangents)[1]
+
+    return out, f_jvp
+
+
+# ---- family rules -----------------------------------------------------------------
+
+def _add(a: Any, b: Any) -> Any:
+    return b if a is None else a + b
+
+
+def jvp_elementwise(prim: Primitive) -> Callable:
+    """Elementwise ops have a diagonal Jacobian once broadcast: the VJP rule of argument
+    ``i``, applied to the broadcast tangent with array arguments broadcast to the output
+    shape (so its unbroadcast is a no-op), is that argument's JVP."""
+    def rule(primals: list, tangents: list, **params: Any) -> tuple:
+        out = bind(prim, primals, params)
+        shape = np.shape(out)
+        full = [p if type(p) in (int, float, complex) or np.shape(p) == shape
+                else np.broadcast_to(p, shape) for p in primals]
+        t_out = None
+        for i, t in enumerate(tangents):
+            if t is None or prim.vjps[i] is None:
+                continue
+            t = t if np.shape(t) == shape else np.broadcast_to(t, shape)
+            t_out = _add(t_out, prim.vjps[i](t, out, *full, **params))
+        return out, t_out
+    return rule
+
+
+def jvp_linear(prim: Primitive) -> Callable:
+    """Jointly linear ops (reshape, sum, concatenate, getitem ...): apply the op to the
+    tangents, zeros standing in for constant arguments."""
+    def rule(primals: list, tangents: list, **params: Any) -> tuple:
+        out = bind(prim, primals, params)
+        ts = [_zeros_like(p) if t is None else t for p, t in zip(primals, tangents)]
+        return out, bind(prim, ts, params)
+    return rule
+
+
+def jvp_multilinear(prim: Primitive) -> Callable:
+    """Ops linear in each argument separately (matmul, einsum): the product rule."""
+    def rule(primals: list, tangents: list, **params: Any) -> tuple:
+        out = bind(prim, primals, params)
+        t_out = None
+        for i, t in enumerate(tangents):
+            if t is not None:
+                t_out = _add(t_out, bind(prim, primals[:i] + [t] + primals[i + 1:], params))
+        return out, t_out
+    return rule
+
+
+def jvp_reduction(prim: Primitive) -> Callable:
+    """Each input element feeds exactly one output element, so the Jacobian applied to ``t``
+    is the per-element partials (the VJP of ones) times ``t``, summed over the axes."""
+    from pycograd.numpy_api.functions import sum as np_sum
+
+    def rule(primals: list, tangents: list, axis: Any, keepdims: bool) -> tuple:
+        (x,), (t,) = primals, tangents
+        out = bind(prim, primals, {"axis": axis, "keepdims": keepdims})
+        partials = prim.vjps[0](np.ones_like(out), out, x, axis=axis, keepdims=keepdims)
+        return out, np_sum(partials * t, axis=axis, keepdims=keepdims)
+    return rule
+
+
+def jvp_call(prim: Primitive) -> Callable:
+    """Primitives that carry a function (checkpoint): the JVP of the function itself."""
+    def rule(primals: list, tangents: list, fun: Callable, **params: Any) -> tuple:
+        ts = [_zeros_like(p) if t is None else t for p, t in zip(primals, tangents)]
+        return _jvp_flat(fun, primals, ts)
+    return rule
+
+
+JVP_FAMILIES: dict[str, Callable[[Primitive], Callable]] = {
+    "elementwise": jvp_elementwise,
+    "linear": jvp_linear,
+    "multilinear": jvp_multilinear,
+    "reduction": jvp_reduction,
+    "call": jvp_call,
+}
+
+
+def install_jvp_rules() -> None:
+    from pycograd.core.primitive import REGISTRY
+
+    for prim in REGISTRY.values():
+        family = getattr(prim, "family", None)
+        if prim.jvp is None and family in JVP_FAMILIES:
+            prim.jvp = JVP_FAMILIES[family](prim)
+

@@ -1,0 +1,63 @@
+"""Pack a pytree-to-pytree function into a function of leaves returning ONE array.
+
+Function-carrying primitives (checkpoint, custom rules) then produce a single traced value
+like every other primitive; the outputs are recovered by slicing it, which is
+differentiable, so the tape needs no multi-output nodes. A single output is passed
+through without a copy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.pytree import TreeDef, tree_flatten, tree_unflatten
+
+
+class OutputSpec:
+    """Structure, shapes and dtypes of a packed function's outputs, filled on first call."""
+
+    __slots__ = ("tree", "shapes", "dtypes")
+
+    def __init__(self) -> None:
+        self.tree: TreeDef | None = None
+
+    def record(self, tree: TreeDef, leaves: list) -> None:
+        if not leaves:
+            raise ValueError("a checkpointed or custom-rule function must return an array")
+        shapes = [np.shape(x) for x in leaves]
+        if self.tree is not None and shapes != self.shapes:
+            raise ValueError(f"function outputs changed shape between calls: {self.shapes} "
+                             f"-> {shapes}; checkpointed functions must be deterministic")
+        self.tree, self.shapes = tree, shapes
+        self.dtypes = [np.result_type(x) for x in leaves]
+
+
+def pack(leaves: list) -> Any:
+    if len(leaves) == 1:
+        return leaves[0]
+    return np.concatenate([np.ravel(x) for x in leaves])
+
+
+def unpack(flat: Any, spec: OutputSpec) -> Any:
+    if len(spec.shapes) == 1:
+        return tree_unflatten(spec.tree, [flat])
+    leaves, start = [], 0
+    for shape, dtype in zip(spec.shapes, spec.dtypes):
+        n = math.prod(shape)
+        x = np.reshape(flat[start:start + n], shape)
+        leaves.append(x if np.result_type(x) == dtype else x.astype(dtype))
+        start += n
+    return tree_unflatten(spec.tree, leaves)
+
+
+def packed(f: Callable, in_tree: TreeDef, spec: OutputSpec) -> Callable:
+    """``f`` as a function of the flat leaves of its arguments, returning one array."""
+    def flat_f(*leaves: Any) -> Any:
+        out_leaves, out_tree = tree_flatten(f(*tree_unflatten(in_tree, list(leaves))))
+        spec.record(out_tree, out_leaves)
+        return pack(out_leaves)
+    return flat_f

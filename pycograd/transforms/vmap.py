@@ -1,0 +1,219 @@
+"""``vmap``: the batching interpreter.
+
+A ``BatchTracer`` holds a value with one extra axis (``bdim``) that the function does
+not see. Primitives process batched operands by their family's batching rule
+(elementwise, reduction, call) or by the rule declared with the primitive (structural and
+contraction ops). A primitive without a rule fails naming itself, and ``vmap(...,
+loop_fallback=True)`` offers the slow, explicit alternative: it runs such primitives
+once per example and stacks the results.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.primitive import Primitive
+from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.core.trace import Trace, Tracer, bind, new_trace
+from pycograd.numpy_api.transparent import routed
+
+
+class BatchTracer(Tracer):
+    __slots__ = ("val", "bdim")
+
+    def __init__(self, trace: BatchTrace, val: Any, bdim: int):
+        self._trace = trace
+        self.val = val
+        self.bdim = bdim
+
+    @property
+    def shape(self) -> tuple:
+        s = np.shape(self.val)
+        return s[:self.bdim] + s[self.bdim + 1:]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.result_type(self.val)
+
+    def __repr__(self) -> str:
+        return f"BatchTracer(bdim={self.bdim}, val={self.val!r})"
+
+
+class BatchTrace(Trace):
+    __slots__ = ("axis_size", "loop_fallback")
+
+    def __init__(self, level: int, axis_size: int, loop_fallback: bool = False):
+        super().__init__(level)
+        self.axis_size = axis_size
+        self.loop_fallback = loop_fallback
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        vals, dims = [], []
+        for a in args:
+            if isinstance(a, BatchTracer) and a._trace is self:
+                vals.append(a.val)
+                dims.append(a.bdim)
+            else:
+                vals.append(a)
+                dims.append(None)
+        if all(d is None for d in dims):
+            return bind(prim, vals, params)
+        rule = prim.batch
+        if rule is None:
+            if not self.loop_fallback:
+                raise NoRuleError(
+                    f"vmap: {prim.name} has no batching rule. To run it once per example "
+                    "instead (slow but general), call vmap(f, ..., loop_fallback=True)")
+            rule = functools.partial(batch_loop, prim)
+        out, out_dim = rule(self.axis_size, vals, dims, **params)
+        return out if out_dim is None else BatchTracer(self, out, out_dim)
+
+
+# ---- helpers shared by batching rules ----------------------------------------------
+
+def to_front(x: Any, d: int | None, size: int) -> Any:
+    """``x`` with its batch axis first (broadcast to ``size`` if it has none)."""
+    if d is None:
+        return np.broadcast_to(x, (size,) + np.shape(x))
+    return x if d == 0 else np.moveaxis(x, d, 0)
+
+
+def batch_loop(prim: Primitive, size: int, vals: list, dims: list, **params: Any) -> tuple:
+    """Run ``prim`` per example and stack: the explicit fallback for rule-less primitives."""
+    def pick(v: Any, d: int | None, i: int) -> Any:
+        return v if d is None else np.take(v, i, axis=d) if not isinstance(v, Tracer) else \
+            v[(slice(None),) * d + (i,)]
+    outs = [bind(prim, [pick(v, d, i) for v, d in zip(vals, dims)], params) for i in range(size)]
+    return np.stack(outs), 0
+
+
+def batch_elementwise(prim: Primitive) -> Callable:
+    """Move batch axes first and pad batched operands' ranks so they broadcast as unbatched
+    operands would."""
+    def rule(size: int, vals: list, dims: list, **params: Any) -> tuple:
+        nd = max(np.ndim(v) - (d is not None) for v, d in zip(vals, dims))
+        moved = []
+        for v, d in zip(vals, dims):
+            if d is not None:
+                v = to_front(v, d, size)
+                s = np.shape(v)
+                if len(s) - 1 < nd:
+                    v = np.reshape(v, s[:1] + (1,) * (nd - len(s) + 1) + s[1:])
+            moved.append(v)
+        return bind(prim, moved, params), 0
+    return rule
+
+
+def batch_reduction(prim: Primitive) -> Callable:
+    def rule(size: int, vals: list, dims: list, axis: Any, keepdims: bool) -> tuple:
+        x = to_front(vals[0], dims[0], size)
+        nd = np.ndim(x) - 1
+        ax = tuple(range(1, nd + 1)) if axis is None else tuple(a + 1 for a in axis)
+        return bind(prim, [x], {"axis": ax, "keepdims": keepdims}), 0
+    return rule
+
+
+def batch_call(prim: Primitive) -> Callable:
+    """Function-carrying primitives (checkpoint): the same primitive over the vmapped
+    function, so ``vmap(checkpoint(f)) == checkpoint(vmap(f))``."""
+    def rule(size: int, vals: list, dims: list, fun: Callable, **params: Any) -> tuple:
+        bf = vmap(fun, in_axes=tuple(dims), axis_size=size)
+        return bind(prim, vals, {"fun": bf, **params}), 0
+    return rule
+
+
+BATCH_FAMILIES: dict[str, Callable[[Primitive], Callable]] = {
+    "elementwise": batch_elementwise,
+    "reduction": batch_reduction,
+    "call": batch_call,
+}
+
+
+def install_batch_rules() -> None:
+    from pycograd.core.primitive import REGISTRY
+
+    for prim in REGISTRY.values():
+        if prim.batch is None and prim.family in BATCH_FAMILIES:
+            prim.batch = BATCH_FAMILIES[prim.family](prim)
+
+
+# ---- the transform -----------------------------------------------------------------
+
+def _axes_for(axes: Any, tree: Any, what: str) -> list:
+    """Broadcast an ``in_axes``/``out_axes`` prefix tree over the leaves of ``tree``."""
+    if axes is None or isinstance(axes, int):
+        return [axes] * len(tree_flatten(tree)[0])
+    if isinstance(axes, (tuple, list)) and isinstance(tree, (tuple, list)):
+        if len(axes) != len(tree):
+            raise ValueError(f"vmap: {what} has {len(axes)} entries but there are "
+                             f"{len(tree)} values to map; give one entry (None or an int) each")
+        return [a for ax, t in zip(axes, tree) for a in _axes_for(ax, t, what)]
+    if isinstance(axes, dict) and isinstance(tree, dict):
+        if set(axes) != set(tree):
+            raise ValueError(f"vmap: {what} keys {sorted(axes)} do not match {sorted(tree)}")
+        return [a for k in tree for a in _axes_for(axes[k], tree[k], what)]
+    raise ValueError(f"vmap: {what}={axes!r} does not match the structure of the values; use "
+                     "None, an int, or a tuple/dict shaped like the arguments")
+
+
+def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None = None,
+         loop_fallback: bool = False) -> Callable:
+    """Vectorize ``f`` over a batch axis of its arguments (JAX's ``vmap``).
+
+    ``in_axes``: None (broadcast), an int (negative allowed), or a tree of those matching
+    the positional arguments. ``out_axes`` likewise for the outputs.
+    """
+
+    @functools.wraps(f)
+    def batched(*args: Any) -> Any:
+        if isinstance(in_axes, (tuple, list)) and len(in_axes) != len(args):
+            raise ValueError(f"vmap: in_axes has {len(in_axes)} entries but f was called with "
+                             f"{len(args)} positional arguments")
+        leaves, tree = tree_flatten(args)
+        axes = _axes_for(tuple(in_axes) if isinstance(in_axes, list) else in_axes
+                         if not isinstance(in_axes, (int, type(None))) else in_axes,
+                         args, "in_axes")
+        size, dims = axis_size, []
+        for i, (x, ax) in enumerate(zip(leaves, axes)):
+            if ax is None:
+                dims.append(None)
+                continue
+            shape = np.shape(x)
+            if not -len(shape) <= ax < max(len(shape), 1) or not shape:
+                raise ShapeError(f"vmap: in_axes={ax} for an argument of shape {shape}")
+            ax %= len(shape)
+            if size is None:
+                size = shape[ax]
+            elif shape[ax] != size:
+                raise ShapeError(f"vmap: inconsistent sizes for the mapped axis: {size} and "
+                                 f"{shape[ax]} (argument leaf {i} has shape {shape}, "
+                                 f"in_axes={ax})")
+            dims.append(ax)
+        if size is None:
+            raise ValueError("vmap: no argument is mapped (all in_axes are None); pass "
+                             "axis_size= to say how many copies to make")
+        with new_trace(BatchTrace, size, loop_fallback) as trace:
+            ins = [x if d is None else BatchTracer(trace, np.asarray(x) if not isinstance(
+                x, Tracer) else x, d) for x, d in zip(leaves, dims)]
+            out = routed(f)(*tree_unflatten(tree, ins))
+        out_leaves, out_tree = tree_flatten(out)
+        oaxes = _axes_for(out_axes, out, "out_axes")
+        res = []
+        for o, oa in zip(out_leaves, oaxes):
+            batched_o = isinstance(o, BatchTracer) and o._trace is trace
+            if oa is None:
+                if batched_o:
+                    raise ValueError("vmap: out_axes=None for an output that depends on the "
+                                     "mapped axis")
+                res.append(o)
+                continue
+            v = to_front(o.val, o.bdim, size) if batched_o else to_front(o, None, size)
+            res.append(v if oa % max(np.ndim(v), 1) == 0 else np.moveaxis(v, 0, oa))
+        return tree_unflatten(out_tree, res)
+
+    return batched
