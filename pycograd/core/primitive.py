@@ -3,8 +3,11 @@
 A primitive is the unit every interpreter understands. Its ``impl`` computes on plain
 arrays (and, through numpy's protocols, on lower-level tracers); ``vjps[i]`` maps the
 output cotangent to the cotangent of argument ``i``. The other slots (``jvp``, ``batch``,
-``shape``, ``lower``) are filled by the interpreters that need them. Rules are written with
-numpy calls on possibly-traced values, so every rule is itself differentiable.
+``shape``, ``lower``) come from the primitive's *family* (elementwise, reduction, linear,
+multilinear, cast, call): each interpreter registers one rule per family with
+``family_rules``, and a primitive declares only the rules its family does not give it.
+Rules are written with numpy calls on possibly-traced values, so every rule is itself
+differentiable.
 """
 
 from __future__ import annotations
@@ -44,18 +47,40 @@ class Primitive:
 
 
 REGISTRY: dict[str, Primitive] = {}
+RULE_SLOTS = ("jvp", "batch", "shape")
+FAMILY_RULES: dict[str, dict[str, Callable[[Primitive], Callable]]] = {s: {} for s in RULE_SLOTS}
 
 
 def primitive(name: str, impl: Callable, *vjps: Any, differentiable: bool = True,
-              calls_user_code: bool = False) -> Primitive:
-    """Declare and register a primitive with its implementation and per-argument VJPs
-    (a ``PerArgument`` for variadic primitives, a ``Joint`` for one rule giving all)."""
+              calls_user_code: bool = False, family: str | None = None,
+              jvp: Callable | None = None, batch: Callable | None = None,
+              shape: Callable | None = None) -> Primitive:
+    """Declare and register a primitive: its implementation, per-argument VJPs (a
+    ``PerArgument`` for variadic primitives, a ``Joint`` for one rule giving all), its
+    family, and whichever other rules the family does not supply."""
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is already registered")
     p = Primitive(name, impl, differentiable, calls_user_code)
     p.vjps = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], (PerArgument, Joint)) else vjps
+    p.family, p.jvp, p.batch, p.shape = family, jvp, batch, shape
     REGISTRY[name] = p
+    for slot in RULE_SLOTS:
+        _fill(p, slot)
     return p
+
+
+def family_rules(slot: str, rules: dict[str, Callable[[Primitive], Callable]]) -> None:
+    """An interpreter's rule for each family (``rules[family](prim) -> rule``), given to
+    every primitive of that family that has no rule of its own, now and later."""
+    FAMILY_RULES[slot].update(rules)
+    for p in REGISTRY.values():
+        _fill(p, slot)
+
+
+def _fill(p: Primitive, slot: str) -> None:
+    make = FAMILY_RULES[slot].get(p.family)
+    if make is not None and getattr(p, slot) is None:
+        setattr(p, slot, make(p))
 
 
 class PerArgument:

@@ -1,3 +1,11 @@
 """Primitives by family. Importing this package registers every primitive."""
 
-from pycograd.ops import control, elementwise, indexing, linalg, reductions, shape  # noqa: F401
+from pycograd.ops import (  # noqa: F401
+    control,
+    elementwise,
+    indexing,
+    linalg,
+    reductions,
+    shape,
+    special,
+)

@@ -11,4 +11,5 @@ select_p = primitive(
     "where", np.where, None,
     lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0), np.shape(x)),
     lambda g, ans, c, x, y: unbroadcast(np.where(c, 0, g), np.shape(y)),
+    family="elementwise",
 )

@@ -18,7 +18,7 @@ UFUNC_PRIMS: dict[np.ufunc, Primitive] = {}
 
 
 def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True) -> Primitive:
-    p = primitive(uf.__name__, uf, *vjps, differentiable=differentiable)
+    p = primitive(uf.__name__, uf, *vjps, differentiable=differentiable, family="elementwise")
     UFUNC_PRIMS[uf] = p
     return p
 
@@ -144,9 +144,11 @@ for _uf in NO_GRADIENT:
     _ufunc(_uf, differentiable=False)
 
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),
-                   lambda g, ans, x, dtype: g.astype(x.dtype))
-stop_gradient_p = primitive("stop_gradient", lambda x: x, differentiable=False)
-round_p = primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False)
+                   lambda g, ans, x, dtype: g.astype(x.dtype), family="cast")
+stop_gradient_p = primitive("stop_gradient", lambda x: x, differentiable=False,
+                            family="elementwise")
+round_p = primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False,
+                    family="elementwise")
 
 
 def stop_gradient(x: Any) -> Any:

@@ -14,8 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ShapeError
 from pycograd.core.primitive import PerArgument, primitive
+from pycograd.ops.batching import to_front
 from pycograd.ops.broadcasting import unbroadcast
+from pycograd.ops.shaping import broadcast_shapes, dtype_of, shape_of
 
 
 def _mT(x: Any) -> Any:
@@ -44,7 +47,39 @@ def _matmul_db(g: Any, ans: Any, a: Any, b: Any) -> Any:
     return unbroadcast(gb, np.shape(b))
 
 
-matmul_p = primitive("matmul", np.matmul, _matmul_da, _matmul_db)
+def _matmul_spec(sa: tuple, sb: tuple) -> str:
+    """The einsum spec of ``a @ b`` for operands of shapes ``sa`` and ``sb``."""
+    from pycograd.numpy_api.functions import normalize_einsum
+
+    lhs = "...ij" if len(sa) >= 2 else "j"
+    rhs = "...jk" if len(sb) >= 2 else "j"
+    out = ("..." if max(len(sa), len(sb)) > 2 else "") + ("i" if len(sa) >= 2 else "") + \
+        ("k" if len(sb) >= 2 else "")
+    return normalize_einsum(f"{lhs},{rhs}->{out}", [sa, sb])
+
+
+def _matmul_batch(size: int, vals: list, dims: list) -> tuple:
+    (a, b), (da, db) = vals, dims
+    if db is None and np.ndim(b) == 2:  # x @ W with a batch of x: one big matmul
+        return matmul_p.bind(to_front(a, da, size), b), 0
+    logical = [np.shape(v) if d is None else np.shape(v)[:d] + np.shape(v)[d + 1:]
+               for v, d in zip(vals, dims)]
+    return _einsum_batch(size, vals, dims, _matmul_spec(*logical))
+
+
+def _matmul_shape(args: list) -> tuple:
+    a, b = (shape_of(x) for x in args)
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if not a or not b or a2[-1] != b2[-2]:
+        raise ShapeError(f"matmul: incompatible shapes {a} and {b}")
+    batch = broadcast_shapes("matmul", a2[:-2], b2[:-2])
+    out = batch + ((a2[-2],) if len(a) > 1 else ()) + ((b2[-1],) if len(b) > 1 else ())
+    return out, dtype_of(*args)
+
+
+matmul_p = primitive("matmul", np.matmul, _matmul_da, _matmul_db, family="multilinear",
+                     batch=_matmul_batch, shape=_matmul_shape)
 
 
 def _einsum_impl(*operands: Any, spec: str) -> Any:
@@ -74,4 +109,29 @@ def _einsum_vjp(k: int, g: Any, ans: Any, *operands: Any, spec: str) -> Any:
     return einsum_p.bind(*ops, spec=",".join(subs) + "->" + "".join(target))
 
 
-einsum_p = primitive("einsum", _einsum_impl, PerArgument(_einsum_vjp))
+def _einsum_batch(size: int, vals: list, dims: list, spec: str) -> tuple:
+    """A fresh letter for the batch axis on every batched operand and on the output."""
+    z = next(c for c in string.ascii_letters if c not in spec)
+    lhs, out = spec.split("->")
+    subs = lhs.split(",")
+    ops = []
+    for i, (v, d) in enumerate(zip(vals, dims)):
+        if d is not None:
+            v, subs[i] = to_front(v, d, size), z + subs[i]
+        ops.append(v)
+    return einsum_p.bind(*ops, spec=",".join(subs) + "->" + z + out), 0
+
+
+def _einsum_shape(args: list, spec: str) -> tuple:
+    lhs, out = spec.split("->")
+    sizes: dict = {}
+    for sub, a in zip(lhs.split(","), args):
+        for c, d in zip(sub, shape_of(a)):
+            if sizes.setdefault(c, d) != d:
+                shapes = " and ".join(str(shape_of(x)) for x in args)
+                raise ShapeError(f"einsum: incompatible shapes {shapes} for {spec!r}")
+    return tuple(sizes[c] for c in out), dtype_of(*args)
+
+
+einsum_p = primitive("einsum", _einsum_impl, PerArgument(_einsum_vjp), family="multilinear",
+                     batch=_einsum_batch, shape=_einsum_shape)

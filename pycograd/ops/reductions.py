@@ -16,6 +16,8 @@ import numpy as np
 from pycograd.core.primitive import primitive
 from pycograd.core.trace import Tracer
 from pycograd.core.var import Var
+from pycograd.ops.batching import to_front
+from pycograd.ops.shaping import dtype_of, shape_of
 
 
 def keep(r: Any, shape: tuple, axis: tuple | None, keepdims: bool) -> Any:
@@ -60,13 +62,13 @@ def _prod_vjp(g: Any, ans: Any, x: Any, axis: tuple | None, keepdims: bool) -> A
 
 
 sum_p = primitive("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
-                  _sum_vjp)
+                  _sum_vjp, family="reduction")
 max_p = primitive("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
-                  _extremum_vjp)
+                  _extremum_vjp, family="reduction")
 min_p = primitive("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
-                  _extremum_vjp)
+                  _extremum_vjp, family="reduction")
 prod_p = primitive("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
-                   _prod_vjp)
+                   _prod_vjp, family="reduction")
 
 
 def _cumsum_vjp(g: Any, ans: Any, x: Any, axis: int) -> Any:
@@ -74,4 +76,9 @@ def _cumsum_vjp(g: Any, ans: Any, x: Any, axis: int) -> Any:
     return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
 
 
-cumsum_p = primitive("cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp)
+cumsum_p = primitive(
+    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), _cumsum_vjp, family="linear",
+    batch=lambda size, vals, dims, axis: (
+        cumsum_p.bind(to_front(vals[0], dims[0], size), axis=axis + 1), 0),
+    shape=lambda args, axis: (
+        shape_of(args[0]), np.result_type(np.cumsum(np.ones(1, dtype_of(args[0]))))))

@@ -26,18 +26,10 @@ except ImportError:  # pragma: no cover - exercised only without scipy
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 erf_p = primitive("erf", _erf_impl,
-                  lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))))
+                  lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))),
+                  family="elementwise")
 
 
 def erf(x: Any) -> Any:
     """The error function, differentiable on traced values."""
     return erf_p.bind(x)
-
-
-def _erf_jvp(primals: list, tangents: list) -> tuple:
-    (x,), (t,) = primals, tangents
-    return erf_p.bind(x), t * (_TWO_OVER_SQRT_PI * np.exp(-(x * x)))
-
-
-erf_p.jvp = _erf_jvp
-erf_p.family = "elementwise"

@@ -35,7 +35,7 @@ def _recompute(wanted: tuple, g: Any, ans: Any, *args: Any, fun: Callable) -> li
 
 
 checkpoint_p = primitive("checkpoint", lambda *args, fun: fun(*args), Joint(_recompute),
-                         calls_user_code=True)
+                         calls_user_code=True, family="call")
 
 
 def checkpoint(f: Callable) -> Callable:

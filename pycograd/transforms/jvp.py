@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import NoRuleError
-from pycograd.core.primitive import Primitive
+from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
 from pycograd.numpy_api.transparent import routed
@@ -200,20 +200,11 @@ def jvp_call(prim: Primitive) -> Callable:
     return rule
 
 
-JVP_FAMILIES: dict[str, Callable[[Primitive], Callable]] = {
+family_rules("jvp", {
     "elementwise": jvp_elementwise,
+    "cast": jvp_linear,
     "linear": jvp_linear,
     "multilinear": jvp_multilinear,
     "reduction": jvp_reduction,
     "call": jvp_call,
-}
-
-
-def install_jvp_rules() -> None:
-    from pycograd.core.primitive import REGISTRY
-
-    for prim in REGISTRY.values():
-        family = getattr(prim, "family", None)
-        if prim.jvp is None and family in JVP_FAMILIES:
-            prim.jvp = JVP_FAMILIES[family](prim)
-
+})

@@ -11,18 +11,18 @@ on data values (boolean masks, nonzero) raises ``DataDependentShapeError``.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from pycograd.core.errors import NoRuleError, ShapeError
-from pycograd.core.primitive import Primitive
+from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Trace, Tracer, new_trace
 from pycograd.numpy_api.transparent import routed
-from pycograd.transforms.symbolic import Dim
+from pycograd.ops.shaping import broadcast_shapes, dtype_of, out_dtype, shape_of
 
 
 class DataDependentShapeError(ShapeError):
@@ -103,50 +103,6 @@ class AbstractTrace(Trace):
         return out
 
 
-# ---- helpers for shape rules -------------------------------------------------------
-
-def shape_of(x: Any) -> tuple:
-    if isinstance(x, ShapeDtypeStruct):
-        return x.shape
-    return () if isinstance(x, Dim) else np.shape(x)
-
-
-def stand_in(x: Any) -> Any:
-    """A 0-d array of ``x``'s dtype (python scalars stay as they are: they are weakly typed
-    in numpy's promotion)."""
-    if isinstance(x, (bool, int, float, complex)):
-        return x
-    if isinstance(x, Dim):
-        return 1
-    dt = x.dtype if isinstance(x, ShapeDtypeStruct) else np.result_type(x)
-    return np.ones((), dtype=dt)
-
-
-def out_dtype(prim: Primitive, args: list, params: dict) -> np.dtype:
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        return np.result_type(prim.impl(*[stand_in(a) for a in args], **params))
-
-
-def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
-    """numpy broadcasting that also accepts symbolic dims (which only match themselves or 1)."""
-    nd = max((len(s) for s in shapes), default=0)
-    out = []
-    for i in range(nd):
-        dims = [s[len(s) - nd + i] for s in shapes if len(s) - nd + i >= 0]
-        d = 1
-        for x in dims:
-            if isinstance(x, int) and x == 1:
-                continue
-            if isinstance(d, int) and d == 1:
-                d = x
-            elif d != x:
-                raise ShapeError(f"{op}: incompatible shapes "
-                                 f"{' and '.join(str(tuple(s)) for s in shapes)}")
-        out.append(d)
-    return tuple(out)
-
-
 # ---- family rules -----------------------------------------------------------------
 
 def shape_elementwise(prim: Primitive) -> Callable:
@@ -161,9 +117,7 @@ def shape_reduction(prim: Primitive) -> Callable:
         axes = range(len(shape)) if axis is None else axis
         out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keepdims else \
             tuple(d for i, d in enumerate(shape) if i not in axes)
-        x = args[0]
-        dummy = np.ones((1,) * len(shape), dtype=x.dtype if isinstance(x, ShapeDtypeStruct)
-                        else np.result_type(x))
+        dummy = np.ones((1,) * len(shape), dtype=dtype_of(args[0]))
         return out, np.result_type(prim.impl(dummy, axis=axis, keepdims=keepdims))
     return rule
 
@@ -176,19 +130,12 @@ def shape_call(prim: Primitive) -> Callable:
     return rule
 
 
-SHAPE_FAMILIES: dict[str, Callable[[Primitive], Callable]] = {
+family_rules("shape", {
     "elementwise": shape_elementwise,
+    "cast": shape_elementwise,
     "reduction": shape_reduction,
     "call": shape_call,
-}
-
-
-def install_shape_rules() -> None:
-    from pycograd.core.primitive import REGISTRY
-
-    for prim in REGISTRY.values():
-        if prim.shape is None and prim.family in SHAPE_FAMILIES:
-            prim.shape = SHAPE_FAMILIES[prim.family](prim)
+})
 
 
 # ---- the transforms ----------------------------------------------------------------

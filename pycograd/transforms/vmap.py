@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import NoRuleError, ShapeError
-from pycograd.core.primitive import Primitive
+from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
 from pycograd.numpy_api.transparent import routed
+from pycograd.ops.batching import to_front
 
 
 class BatchTracer(Tracer):
@@ -74,14 +75,7 @@ class BatchTrace(Trace):
         return out if out_dim is None else BatchTracer(self, out, out_dim)
 
 
-# ---- helpers shared by batching rules ----------------------------------------------
-
-def to_front(x: Any, d: int | None, size: int) -> Any:
-    """``x`` with its batch axis first (broadcast to ``size`` if it has none)."""
-    if d is None:
-        return np.broadcast_to(x, (size,) + np.shape(x))
-    return x if d == 0 else np.moveaxis(x, d, 0)
-
+# ---- family rules ------------------------------------------------------------------
 
 def batch_loop(prim: Primitive, size: int, vals: list, dims: list, **params: Any) -> tuple:
     """Run ``prim`` per example and stack: the explicit fallback for rule-less primitives."""
@@ -127,19 +121,12 @@ def batch_call(prim: Primitive) -> Callable:
     return rule
 
 
-BATCH_FAMILIES: dict[str, Callable[[Primitive], Callable]] = {
+family_rules("batch", {
     "elementwise": batch_elementwise,
+    "cast": batch_elementwise,
     "reduction": batch_reduction,
     "call": batch_call,
-}
-
-
-def install_batch_rules() -> None:
-    from pycograd.core.primitive import REGISTRY
-
-    for prim in REGISTRY.values():
-        if prim.batch is None and prim.family in BATCH_FAMILIES:
-            prim.batch = BATCH_FAMILIES[prim.family](prim)
+})
 
 
 # ---- the transform -----------------------------------------------------------------
