@@ -18,8 +18,10 @@ from pycograd.core.errors import (
 from pycograd.core.pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from pycograd.core.symbolic import Dim
 from pycograd.core.var import Var
+from pycograd.dsl.hint import install_if_interactive as _dsl_hint
 from pycograd.nn import *  # noqa: F403
 from pycograd.nn import __all__ as _nn_all
+from pycograd.numpy_api.construction import c_, r_, scatter_add, scatter_set
 from pycograd.numpy_api.transparent import transparent
 from pycograd.ops.elementwise import stop_gradient
 from pycograd.optim import (
@@ -63,6 +65,22 @@ from pycograd.transforms.shapes import (
 )
 from pycograd.transforms.vmap import vmap
 
+
+def load_ipython_extension(shell: object) -> None:
+    """``%load_ext pycograd``: the ambient-weights DSL (imported only when asked for)."""
+    from pycograd.dsl import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: object) -> None:
+    from pycograd.dsl import unload_ipython_extension as unload
+
+    unload(shell)
+
+
+_dsl_hint()  # in IPython only: DSL syntax before %load_ext says to load it
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -70,6 +88,8 @@ __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian",
     "hessian", "hvp", "elementwise_grad", "vmap", "checkpoint", "remat", "stop_gradient",
     "custom_vjp", "custom_jvp", "Var", "transparent",
+    # numpy extras without a numpy spelling
+    "scatter_add", "scatter_set", "r_", "c_",
     # shapes
     "eval_shape", "ShapeDtypeStruct", "summary", "Dim",
     # parameters and training

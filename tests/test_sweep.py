@@ -1,10 +1,32 @@
-"""The gradient sweep: every primitive, checked against finite differences in float64.
+"""The sweep: every case of every case table, run through every transform.
 
-For each case of ``sweep_cases.CASES`` the loss is ``L(args) = sum(f(args) * W)`` with a
-fixed random ``W`` per output. First order compares ``grad(L)`` with central differences
-of ``L``; second order compares the reverse-over-reverse Hessian-vector product with
-central differences of ``grad(L)``. Coverage: every registered primitive has a case, and
-every case really runs the primitives it claims.
+Cases come from ``sweep_cases.CASES`` and from the ``CASES`` of every
+``sweep_cases_*.py`` module next to this file (see ``sweep_cases`` for the structure).
+For each case the loss is ``L(args) = sum(f(args) * W)`` with a fixed random ``W`` per
+output. The modes (``sweep_cases.MODES``):
+
+- values: traced evaluation gives numpy's own values, shapes and dtypes.
+- first_order: ``grad(L)`` against central differences of ``L``.
+- second_order: the reverse-over-reverse Hessian-vector product against central
+  differences of ``grad(L)``.
+- jvp: ``jvp(f)`` gives numpy's values and, along random tangents, the central
+  difference of ``f``; jvp_constants: the same with one argument perturbed and the others
+  closed over as constants (symbolic-zero tangents).
+- jvp_second_order: forward-over-reverse (``jvp(grad(L))``) and reverse-over-forward
+  (``grad`` of the tangent of ``jvp(L)``) Hessian-vector products against
+  reverse-over-reverse and against differences of ``grad(L)``.
+- vmap: ``vmap(f)`` over 3 examples equals the loop, with the batch axis first, last,
+  second, and
+  (vmap_unmapped, for two or more arguments) on the first or last argument only.
+- vmap_grad: ``vmap(grad(L))`` (per-example gradients) equals the loop of ``grad(L)``, and
+  ``grad`` of the sum of ``vmap(L)`` equals the per-example gradients.
+- eval_shape: ``eval_shape(f)`` gives the shapes and dtypes numpy gives, for the case's
+  own, float32 and int32 inputs (where numpy takes them), and ``eval_shape(grad(L))``
+  gives the arguments' shapes and dtypes; data-dependent cases must raise
+  ``DataDependentShapeError``.
+
+Coverage: every registered primitive has a case, and every case really runs the
+primitives it claims.
 """
 
 from __future__ import annotations
@@ -13,17 +35,63 @@ import functools
 import importlib
 import operator
 import pkgutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import sweep_cases
 from fd import directional, numerical_grad
-from sweep_cases import CASES, Case
+from sweep_cases import MODES, Case
 
 import pycograd
 from pycograd.core.primitive import REGISTRY
 from pycograd.core.var import Var
 
+
+def _collect() -> list[Case]:
+    """The cases of ``sweep_cases`` and of every ``sweep_cases_*`` module (a module that
+    adds to ``sweep_cases.CASES`` through ``case()`` is counted once)."""
+    tables = []
+    for path in sorted(Path(__file__).parent.glob("sweep_cases_*.py")):
+        table = getattr(importlib.import_module(path.stem), "CASES", None)
+        if not isinstance(table, list):  # never drop a table's cases silently
+            raise TypeError(f"{path.name} must define a module-level `CASES: list[Case]`")
+        tables.append(table)
+    seen: set[int] = set()
+    out = []
+    for table in [sweep_cases.CASES, *tables]:
+        for c in table:
+            if id(c) not in seen:
+                seen.add(id(c))
+                out.append(c)
+    return out
+
+
+CASES = _collect()
 IDS = [c.name for c in CASES]
+BATCH = 3
+
+
+# Which cases each mode applies to, beyond the opt-outs: Hessians where the case has
+# them, per-example gradients where outputs are not ragged (test_vmap checks that ragged
+# ones raise), the constant-argument variants with 2+ args.
+APPLIES = {
+    "second_order": lambda c: c.second_order,
+    "jvp_second_order": lambda c: c.second_order,
+    "jvp_constants": lambda c: len(c.args) >= 2,
+    "vmap_unmapped": lambda c: not c.data_dependent and len(c.args) >= 2,
+    "vmap_grad": lambda c: not c.data_dependent,
+}
+
+
+def runs(c: Case, mode: str) -> bool:
+    return mode not in c.skip and APPLIES.get(mode, lambda c: True)(c)
+
+
+def _params(mode: str) -> dict:
+    """``parametrize`` arguments for the cases that run in ``mode``."""
+    cs = [c for c in CASES if runs(c, mode)]
+    return dict(argvalues=cs, ids=[c.name for c in cs])
 
 
 def _outputs(out: object) -> list:
@@ -43,10 +111,31 @@ def _loss(case: Case, args: list, fn=None):
     return L
 
 
+def _dot(xs, ys):
+    return functools.reduce(operator.add, [np.sum(x * y) for x, y in zip(xs, ys)])
+
+
 def _close(actual, expected, case: Case, what: str) -> None:
+    expected = np.asarray(expected, np.float64)
     scale = 1.0 + float(np.max(np.abs(expected), initial=0.0))
     np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=case.rtol,
                                atol=case.atol * scale, err_msg=f"{case.name}: {what}")
+
+
+def _same(actual, expected, case: Case, what: str) -> None:
+    """Equal shapes, dtypes and values (up to the rounding of a reordered sum)."""
+    actual, expected = _outputs(actual), _outputs(expected)
+    assert len(actual) == len(expected), f"{case.name}: {what}: {len(actual)} outputs, " \
+                                         f"expected {len(expected)}"
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        assert not isinstance(a, pycograd.core.trace.Tracer), f"{case.name}: {what} leaked {a!r}"
+        assert np.shape(a) == np.shape(e), \
+            f"{case.name}: {what} output {i} has shape {np.shape(a)}, expected {np.shape(e)}"
+        assert np.result_type(a) == np.result_type(e), \
+            f"{case.name}: {what} output {i} has dtype {np.result_type(a)}, " \
+            f"expected {np.result_type(e)}"
+        tol = 1e-5 if np.result_type(e) in (np.float32, np.complex64) else 1e-11
+        np.testing.assert_allclose(a, e, rtol=tol, atol=tol, err_msg=f"{case.name}: {what}")
 
 
 @pytest.fixture
@@ -69,8 +158,19 @@ def executed(monkeypatch):
     return seen
 
 
+# ---- the tables themselves ------------------------------------------------------------
+
 def test_names_unique():
     assert len(set(IDS)) == len(IDS), sorted(n for n in IDS if IDS.count(n) > 1)
+
+
+def test_opt_outs_are_reasoned():
+    """A case leaves a mode only with a written reason, and only a mode that exists."""
+    for c in CASES:
+        for mode, reason in c.skip.items():
+            assert mode in MODES, f"{c.name}: skip names unknown mode {mode!r}"
+            assert isinstance(reason, str) and len(reason) > 10, f"{c.name}: skip {mode!r} " \
+                                                                 "needs a reason"
 
 
 # Subpackages that wire pycograd to the outside (lowering, notebooks, demos); primitives
@@ -96,18 +196,24 @@ def test_every_primitive_has_a_case():
 
 
 def test_print_op_list():
-    """The coverage table (visible with ``pytest -s``)."""
+    """The coverage table and the opt-outs (visible with ``pytest -s``)."""
     _import_all()
     rows = []
     for name, prim in sorted(REGISTRY.items()):
         n = sum(name in c.prims for c in CASES)
         rows.append(f"  {name:<16}{'' if prim.differentiable else '(no grad) '}{n} cases")
-    print(f"\ngradient sweep: {len(CASES)} cases over {len(REGISTRY)} primitives")
+    counts = {m: sum(runs(c, m) for c in CASES) for m in MODES}
+    print(f"\nsweep: {len(CASES)} cases over {len(REGISTRY)} primitives; per mode: {counts}")
     print("\n".join(rows))
+    for c in CASES:
+        for mode, reason in c.skip.items():
+            print(f"  opt-out {c.name} [{mode}]: {reason}")
     assert all(not r.endswith(" 0 cases") for r in rows)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+# ---- reverse mode ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", **_params("values"))
 def test_values(case: Case):
     """Traced evaluation gives numpy's own values, shapes and dtypes."""
     args = case.sample()
@@ -121,7 +227,7 @@ def test_values(case: Case):
         np.testing.assert_allclose(t, e, rtol=1e-12, atol=1e-14, err_msg=case.name)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("case", **_params("first_order"))
 def test_first_order(case: Case, executed: set):
     args = case.sample()
     L = _loss(case, args)
@@ -137,21 +243,169 @@ def test_first_order(case: Case, executed: set):
         _close(g, e, case, f"d/d arg {i}")
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.second_order],
-                         ids=[c.name for c in CASES if c.second_order])
-def test_second_order(case: Case):
-    """Reverse-over-reverse Hessian-vector products against differences of the gradient."""
+def _hvp_setup(case: Case):
     args = case.sample()
     rng = case.rng(salt=2)
     v = [a.direction(rng) for a in case.args]
     nums = tuple(range(len(args)))
-    grad_L = pycograd.grad(_loss(case, args), argnums=nums)
+    return args, v, nums, pycograd.grad(_loss(case, args), argnums=nums)
 
-    def along_v(*xs):
-        return functools.reduce(operator.add, [np.sum(g * d) for g, d in zip(grad_L(*xs), v)])
 
-    hvp = pycograd.grad(along_v, argnums=nums)(*args)
+@pytest.mark.parametrize("case", **_params("second_order"))
+def test_second_order(case: Case):
+    """Reverse-over-reverse Hessian-vector products against differences of the gradient."""
+    args, v, nums, grad_L = _hvp_setup(case)
+    hvp = pycograd.grad(lambda *xs: _dot(grad_L(*xs), v), argnums=nums)(*args)
     expected = directional(grad_L, args, v, case.hvp_eps)
     for i, (x, h, e) in enumerate(zip(args, hvp, expected)):
         assert h.shape == x.shape, f"{case.name}: HVP {i} has shape {h.shape}, not {x.shape}"
         _close(h, e, case, f"HVP component {i}")
+
+
+# ---- forward mode ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", **_params("jvp"))
+def test_jvp(case: Case):
+    """Primal outputs are numpy's; tangents are directional derivatives along random v."""
+    args = case.sample()
+    v = [a.direction(case.rng(salt=3)) for a in case.args]
+    out, tangent = pycograd.jvp(case.fn, tuple(args), tuple(v))
+    _same(out, case.fn(*args), case, "jvp primal")
+    fn = case.fn if case.reference is None else case.reference(*args)
+    expected = directional(lambda *xs: _outputs(fn(*xs)), args, v, case.eps)
+    _check_tangents(case, out, tangent, expected, "jvp")
+    n = len(args)
+    if not runs(case, "jvp_constants"):
+        return
+    for k in (0, n - 1):  # the other arguments are constants: their tangents are None
+        def only_k(x, k=k):
+            return case.fn(*args[:k], x, *args[k + 1:])
+        vk = [d if i == k else np.zeros_like(d) for i, d in enumerate(v)]
+        out, tangent = pycograd.jvp(only_k, (args[k],), (v[k],))
+        expected = directional(lambda *xs: _outputs(fn(*xs)), args, vk, case.eps)
+        _check_tangents(case, out, tangent, expected, f"jvp of argument {k} alone")
+
+
+def _check_tangents(case: Case, out, tangent, expected: list, what: str) -> None:
+    tangent = _outputs(tangent)
+    assert len(tangent) == len(expected)
+    for i, (t, e, o) in enumerate(zip(tangent, expected, _outputs(out))):
+        assert np.shape(t) == np.shape(o), \
+            f"{case.name}: {what}: tangent {i} has shape {np.shape(t)}, output {np.shape(o)}"
+        if np.result_type(o).kind in "fc":
+            assert np.result_type(t) == np.result_type(o), \
+                f"{case.name}: {what}: tangent {i} is {np.result_type(t)}, output " \
+                f"{np.result_type(o)}"
+        _close(t, e, case, f"{what}: tangent {i}")
+
+
+@pytest.mark.parametrize("case", **_params("jvp_second_order"))
+def test_jvp_second_order(case: Case):
+    """Forward-over-reverse and reverse-over-forward HVPs equal reverse-over-reverse and
+    the differences of the gradient."""
+    args, v, nums, grad_L = _hvp_setup(case)
+    L = _loss(case, args)
+    rr = pycograd.grad(lambda *xs: _dot(grad_L(*xs), v), argnums=nums)(*args)
+    _, fr = pycograd.jvp(grad_L, tuple(args), tuple(v))
+    rf = pycograd.grad(lambda *xs: pycograd.jvp(L, xs, tuple(v))[1], argnums=nums)(*args)
+    fd = directional(grad_L, args, v, case.hvp_eps)
+    for i, x in enumerate(args):
+        for name, h in (("forward-over-reverse", fr[i]), ("reverse-over-forward", rf[i])):
+            assert np.shape(h) == x.shape, f"{case.name}: {name} HVP {i} has shape {np.shape(h)}"
+            _close(h, rr[i], case, f"{name} vs reverse-over-reverse, component {i}")
+            _close(h, fd[i], case, f"{name} vs differences, component {i}")
+
+
+# ---- vmap ------------------------------------------------------------------------------
+
+def _loop(fn, examples: list, axis: int = 0) -> list:
+    """Run ``fn`` per example and stack each output along ``axis``."""
+    outs = [_outputs(fn(*ex)) for ex in examples]
+    return [np.stack(col, axis=axis) for col in zip(*outs)]
+
+
+def _stack(examples: list, axis: int = 0) -> list:
+    return [np.stack(col, axis=axis) for col in zip(*examples)]
+
+
+@pytest.mark.parametrize("case", **_params("vmap"))
+def test_vmap(case: Case):
+    """vmap equals the loop, whatever the batch axis and whichever arguments are mapped."""
+    exs = case.examples(BATCH)
+    f = case.fn
+    if case.data_dependent:  # ragged per-example outputs: a clear error, never a guess
+        with pytest.raises(pycograd.PycogradError):
+            pycograd.vmap(f)(*_stack(exs))
+        return
+    _same(pycograd.vmap(f)(*_stack(exs)), _loop(f, exs), case, "vmap in_axes=0")
+    _same(pycograd.vmap(f, in_axes=-1, out_axes=-1)(*_stack(exs, -1)), _loop(f, exs, -1),
+          case, "vmap in_axes=-1, out_axes=-1")
+    mid = tuple(min(1, np.ndim(x)) for x in exs[0])  # the batch axis inside the operands
+    args = [np.stack(col, axis=ax) for col, ax in zip(zip(*exs), mid)]
+    _same(pycograd.vmap(f, in_axes=mid)(*args), _loop(f, exs), case, f"vmap in_axes={mid}")
+    n = len(case.args)
+    if not runs(case, "vmap_unmapped"):
+        return
+    base = exs[0]
+    for k in (0, n - 1):
+        axes = tuple(0 if i == k else None for i in range(n))
+        args = [np.stack([ex[i] for ex in exs]) if i == k else base[i] for i in range(n)]
+        mixed = [[ex[i] if i == k else base[i] for i in range(n)] for ex in exs]
+        _same(pycograd.vmap(f, in_axes=axes)(*args), _loop(f, mixed), case,
+              f"vmap in_axes={axes}")
+
+
+@pytest.mark.parametrize("case", **_params("vmap_grad"))
+def test_vmap_grad(case: Case):
+    """Per-example gradients: vmap of grad, and grad of the sum of vmap, equal the loop."""
+    exs = case.examples(BATCH)
+    L = _loss(case, exs[0])
+    nums = tuple(range(len(exs[0])))
+    g = pycograd.grad(L, argnums=nums)
+    expected = _loop(g, exs)
+    per_example = pycograd.vmap(g)(*_stack(exs))
+    _same(per_example, expected, case, "vmap(grad)")
+    total = pycograd.grad(lambda *xs: np.sum(pycograd.vmap(L)(*xs)), argnums=nums)
+    _same(total(*_stack(exs)), expected, case, "grad(sum(vmap))")
+
+
+# ---- eval_shape ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", **_params("eval_shape"))
+@pytest.mark.parametrize("dtype", [None, np.float32, np.int32],
+                         ids=["own-dtype", "float32", "int32"])
+def test_eval_shape(case: Case, dtype):
+    """Shapes and dtypes without data equal numpy's (data-dependent shapes are refused),
+    for integer inputs too, wherever numpy itself takes them."""
+    args = [a if dtype is None else a.astype(dtype) for a in case.sample()]
+    if dtype is np.int32:
+        try:
+            with np.errstate(all="ignore"):
+                case.fn(*args)
+        except (TypeError, ValueError, np.linalg.LinAlgError, ZeroDivisionError):
+            return  # numpy refuses integer inputs here
+    specs = [pycograd.ShapeDtypeStruct(a.shape, a.dtype) for a in args]
+    if case.data_dependent:
+        with pytest.raises(pycograd.DataDependentShapeError):
+            pycograd.eval_shape(case.fn, *specs)
+        return
+    got = _outputs(pycograd.eval_shape(case.fn, *specs))
+    with np.errstate(all="ignore"):
+        expected = _outputs(case.fn(*args))
+    assert len(got) == len(expected), f"{case.name}: {len(got)} outputs, not {len(expected)}"
+    for i, (s, e) in enumerate(zip(got, expected)):
+        assert isinstance(s, pycograd.ShapeDtypeStruct), f"{case.name}: output {i} is {s!r}"
+        assert (s.shape, s.dtype) == (np.shape(e), np.result_type(e)), \
+            f"{case.name}: eval_shape output {i} is {s!r}, numpy gives " \
+            f"{np.shape(e)} {np.result_type(e)}"
+    if dtype is None:  # the gradient's shapes too: the VJP rules' shape rules, abstractly
+        grads = pycograd.eval_shape(pycograd.grad(_loss(case, args), argnums=tuple(
+            range(len(args)))), *specs)
+        if any(isinstance(g, np.generic) for g in grads):
+            pytest.xfail("shapes.py _abstract: a numpy scalar output (np.float64 subclasses "
+                         "float) is returned as a static value, not a ShapeDtypeStruct")
+        for i, (g, a) in enumerate(zip(grads, args)):
+            assert isinstance(g, pycograd.ShapeDtypeStruct) and \
+                (g.shape, g.dtype) == (a.shape, a.dtype), \
+                f"{case.name}: eval_shape of the gradient {i} is {g!r}, argument {a.shape} " \
+                f"{a.dtype}"

@@ -103,7 +103,7 @@ def apply_impl(prim: Primitive, args: Any, params: dict) -> Any:
     try:
         return prim.impl(*args, **params)
     except ValueError as e:
-        if isinstance(e, ShapeError) or prim.calls_user_code:
+        if isinstance(e, (ShapeError, np.linalg.LinAlgError)) or prim.calls_user_code:
             raise
         raise shape_error(prim, args, params, e) from e
 

@@ -29,8 +29,9 @@ def fd_check(loss: Callable[..., float], params: Sequence[np.ndarray],
 
     At most ``max_coords`` coordinates per parameter are perturbed (chosen at random) so
     the check stays cheap for big layers. A coordinate passes when
-    ``|g - fd| <= atol + rtol * |fd|``; the relative error reported ignores coordinates
-    whose gradient is below ``atol`` (there it is only noise over noise).
+    ``|g - fd| <= atol + rtol * |fd|``; the relative error reported covers the coordinates
+    where the relative term dominates that tolerance (``rtol * |g| > atol``): on smaller
+    gradients it measures only finite-difference noise over a tiny denominator.
     """
     rng = rng or np.random.default_rng(0)
     params = [np.array(p, dtype=np.float64) for p in params]
@@ -53,7 +54,7 @@ def fd_check(loss: Callable[..., float], params: Sequence[np.ndarray],
             err = abs(float(g[i]) - fd)
             max_abs = max(max_abs, err)
             scale = max(abs(float(g[i])), abs(fd))
-            if scale > atol:
+            if rtol * scale > atol:
                 max_rel = max(max_rel, err / scale)
             ok = ok and err <= atol + rtol * abs(fd)
     return FDResult(max_abs, max_rel, ok)

@@ -31,15 +31,17 @@ def accuracy(w: np.ndarray, b: np.ndarray, X: np.ndarray, y: np.ndarray) -> floa
     return float(np.mean(((X @ w + b) > 0) == (y == 1)))
 
 
-def run(seed: int = 0, steps: int = 100, lr: float = 0.5) -> DemoResult:
+def run(seed: int = 0, quick: bool = False, steps: int = 100, lr: float = 0.5) -> DemoResult:
     rng = np.random.default_rng(seed)
     X, y = make_data(rng)
     w, b = np.zeros(X.shape[1]), np.zeros(())
     vg = value_and_grad(loss, argnums=(0, 1))
-    start = float(loss(w, b, X, y))
-    for _ in range(steps):
-        _, (gw, gb) = vg(w, b, X, y)
+    curve = []
+    for _ in range(20 if quick else steps):
+        value, (gw, gb) = vg(w, b, X, y)
+        curve.append(float(value))
         w, b = w - lr * gw, b - lr * gb
     _, (gw, gb) = vg(w, b, X, y)
     fd = fd_check(lambda w, b: loss(w, b, X, y), [w, b], [gw, gb])
-    return DemoResult("logreg", start, float(loss(w, b, X, y)), accuracy(w, b, X, y), fd)
+    return DemoResult("logreg", curve[0], float(loss(w, b, X, y)), accuracy(w, b, X, y), fd,
+                      losses=tuple(curve))

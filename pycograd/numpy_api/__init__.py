@@ -1,3 +1,9 @@
 """numpy as the language: np.* functions, ufuncs and ndarray methods on traced values."""
 
-from pycograd.numpy_api import methods  # noqa: F401  (installs the tracer surface)
+from pycograd.numpy_api import (  # noqa: F401,E402  (np.* families beyond the core table)
+    construction,
+    linalg,
+    methods,  # noqa: F401  (installs the tracer surface)
+    nan_functions,
+    selection,
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 import string
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,14 +18,16 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Tracer
 from pycograd.ops.control import select_p
 from pycograd.ops.elementwise import astype as astype_p
 from pycograd.ops.elementwise import round_p, stop_gradient
-from pycograd.ops.indexing import getitem_p
+from pycograd.ops.indexing import Slot, getitem_p
 from pycograd.ops.linalg import einsum_p
 from pycograd.ops.reductions import cumsum_p, max_p, min_p, prod_p, sum_p
 from pycograd.ops.shape import broadcast_to_p, concatenate_p, reshape_p, transpose_p
+from pycograd.ops.shaping import broadcast_shapes
 
 HANDLED: dict[Callable, Callable] = {}
 
@@ -132,13 +135,20 @@ def round(a: Any, decimals: int = 0, out: Any = None) -> Any:
 
 # ---- shapes -----------------------------------------------------------------------
 
-def _resolve_shape(shape: Any, size: int, op: str, old: tuple) -> tuple:
-    shape = tuple(int(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+def _resolve_shape(shape: Any, size: Any, op: str, old: tuple) -> tuple:
+    """The target shape with ``-1`` filled in; symbolic dims (``Dim``) are kept and divided
+    exactly (``(batch, 4, 4) -> (-1, 16)`` gives ``(batch, 16)``)."""
+    shape = tuple(d if isinstance(d, Dim) else operator.index(d)
+                  for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
     if shape.count(-1) > 1:
         raise ShapeError(f"{op}: can only infer one dimension, got {shape}")
     if -1 in shape:
         known = math.prod(d for d in shape if d != -1)
-        if known == 0 or size % known:
+        try:
+            bad = known == 0 or size % known
+        except ShapeError:  # a symbolic size that may not divide
+            bad = True
+        if bad:
             raise ShapeError(f"{op}: cannot reshape array of shape {old} into shape {shape}")
         shape = tuple(size // known if d == -1 else d for d in shape)
     if math.prod(shape) != size:
@@ -215,14 +225,16 @@ def squeeze(a: Any, axis: Any = None) -> Any:
 
 @implements(np.broadcast_to)
 def broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
-    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if np.shape(array) == shape:
         return array
-    try:
-        np.broadcast_shapes(np.shape(array), shape)
-    except ValueError:
+    try:  # symbolic-safe (Dim) broadcasting; the result must be the target shape itself
+        ok = broadcast_shapes("broadcast_to", np.shape(array), shape) == shape
+    except ShapeError:
+        ok = False
+    if not ok:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {np.shape(array)} "
-                         f"to {shape}") from None
+                         f"to {shape}")
     return broadcast_to_p.bind(array, shape=shape)
 
 
@@ -298,7 +310,15 @@ def hstack(tup: Sequence, *, dtype: Any = None, casting: str = "same_kind") -> A
 @implements(np.split)
 def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
     n = np.shape(ary)[axis]
-    if np.ndim(indices_or_sections) == 0 and n % builtins.max(int(indices_or_sections), 1):
+    if np.ndim(indices_or_sections) == 0 and isinstance(n, Dim):
+        try:
+            n % builtins.max(int(indices_or_sections), 1)
+        except ShapeError:
+            raise ShapeError(f"split: cannot split symbolic dimension {n} along axis {axis} "
+                             f"into {indices_or_sections} equal sections: whether it divides "
+                             "depends on its value; split a concrete axis, or reshape "
+                             f"(e.g. to ({indices_or_sections}, -1)) instead") from None
+    elif np.ndim(indices_or_sections) == 0 and n % builtins.max(int(indices_or_sections), 1):
         raise ShapeError(f"split: array of size {n} along axis {axis} does not divide into "
                          f"{indices_or_sections} equal sections (use np.array_split)")
     return array_split(ary, indices_or_sections, axis)
@@ -350,26 +370,60 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
 
 
 def getitem(a: Any, idx: Any) -> Any:
-    return getitem_p.bind(a, idx=normalize_index(idx))
+    idx, operands = normalize_index(idx, operands=True)
+    return getitem_p.bind(a, *operands, idx=idx)
 
 
-def normalize_index(idx: Any) -> Any:
-    """Lists become integer/boolean arrays (as numpy reads them); traced indices are refused."""
+def normalize_index(idx: Any, operands: bool = False) -> Any:
+    """Lists become integer/boolean arrays (as numpy reads them). A traced integer index
+    (a batched token id under vmap) is refused, or with ``operands=True`` replaced by a
+    ``Slot`` and returned as an operand: ``(template, operands)``."""
     parts = idx if isinstance(idx, tuple) else (idx,)
     out = []
+    ops: list = []
     for p in parts:
         if isinstance(p, Tracer):
             p = stop_gradient(p)
             if isinstance(p, Tracer):
-                raise NoRuleError("indexing with a traced index array is not supported "
-                                  "under this transform")
+                placeholder = getattr(p._trace, "index_placeholder", None)  # eval_shape's
+                if placeholder is not None:
+                    p = placeholder(p)
+                elif operands and np.dtype(p.dtype).kind in "iu":
+                    ops.append(p)
+                    p = Slot(len(ops) - 1)
+                else:
+                    _refuse_traced_index(p)
         if isinstance(p, list):
             p = np.asarray(p)
         if isinstance(p, np.ndarray) and p.dtype.kind not in "biu":
             raise IndexError(f"arrays used as indices must be of integer or boolean type, "
                              f"got {p.dtype}")
         out.append(p)
-    return tuple(out) if isinstance(idx, tuple) else out[0]
+    out = tuple(out) if isinstance(idx, tuple) else out[0]
+    return (out, ops) if operands else out
+
+
+def _refuse_traced_index(p: Any) -> None:
+    """An index whose values are traced (batched or abstract) cannot be a static index; a
+    boolean mask's result size depends on its values, which eval_shape must say."""
+    from pycograd.transforms.shapes import AbstractTracer, DataDependentShapeError
+
+    if isinstance(p, AbstractTracer) and p.dtype == bool:
+        raise DataDependentShapeError(
+            f"indexing with a boolean mask of shape {p.shape} computed from the data: the "
+            "result's size depends on the mask's values; use np.where(mask, x, 0) to keep "
+            "the shape")
+    if np.dtype(p.dtype) == bool:
+        raise NoRuleError(
+            f"indexing with a boolean mask computed from traced values ({type(p).__name__}): "
+            "the result's size would depend on the mask's values; use np.where(mask, x, 0) "
+            "to keep the shape")
+    if np.dtype(p.dtype).kind not in "iu":
+        raise IndexError(f"arrays used as indices must be of integer or boolean type, "
+                         f"got {np.dtype(p.dtype)}")
+    raise NoRuleError(f"indexing with an index array computed from traced values "
+                      f"({type(p).__name__}) is not supported here; index with it in "
+                      "x[...] or np.take")
 
 
 # ---- contractions -----------------------------------------------------------------
@@ -407,7 +461,7 @@ def normalize_einsum(subscripts: str, shapes: list[tuple]) -> str:
             d, pos = shp[start + j], E - n + j
             if d != 1 and sizes[pos] not in (1, d):
                 raise ShapeError(f"einsum: incompatible shapes {' and '.join(map(str, shapes))}")
-            sizes[pos] = builtins.max(sizes[pos], d)
+            sizes[pos] = d if sizes[pos] == 1 else sizes[pos]
     new_ins = []
     for sub, shp, n in zip(ins, shapes, ell_nd):
         if "..." in sub:
@@ -427,7 +481,7 @@ def normalize_einsum(subscripts: str, shapes: list[tuple]) -> str:
     size: dict[str, int] = {}
     for sub, shp in zip(new_ins, shapes):
         for c, d in zip(sub, shp):
-            size[c] = builtins.max(size.get(c, 1), d)
+            size[c] = d if size.get(c, 1) == 1 else size[c]
     new_ins = ["".join(next(fresh) if d == 1 != size[c] and sub.count(c) == 1 else c
                        for c, d in zip(sub, shp)) for sub, shp in zip(new_ins, shapes)]
     dims: dict[str, int] = {}
@@ -494,7 +548,7 @@ def inner(a: Any, b: Any) -> Any:
 
 @implements(np.vdot)
 def vdot(a: Any, b: Any) -> Any:
-    return sum(ravel(np.conj(a)) * ravel(b))
+    return sum(ravel(np.conj(a)) * ravel(b), dtype=np.result_type(a, b))
 
 
 # ---- composites: numpy functions written with the primitives above ------------------
@@ -574,13 +628,18 @@ def diag(v: Any, k: int = 0) -> Any:
 @implements(np.triu)
 def triu(m: Any, k: int = 0) -> Any:
     shape = np.shape(m)
-    return where(np.tri(*shape[-2:], k=k - 1, dtype=bool), 0, m)
+    return where(np.tri(*shape[-2:], k=k - 1, dtype=bool), _zero(m), m)
 
 
 @implements(np.tril)
 def tril(m: Any, k: int = 0) -> Any:
     shape = np.shape(m)
-    return where(np.tri(*shape[-2:], k=k, dtype=bool), m, 0)
+    return where(np.tri(*shape[-2:], k=k, dtype=bool), m, _zero(m))
+
+
+def _zero(m: Any) -> Any:
+    """A zero of ``m``'s dtype (a Python 0 would promote a boolean ``m`` to int)."""
+    return np.zeros((), np.result_type(m))
 
 
 @implements(np.take)

@@ -2,10 +2,12 @@
 
 from pycograd.ops import (  # noqa: F401
     control,
+    decompositions,
     elementwise,
     indexing,
     linalg,
     reductions,
+    scans,
     shape,
     special,
 )

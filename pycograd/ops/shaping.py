@@ -8,13 +8,14 @@ scalars. Dimensions may be symbolic (``Dim``), so rules compare dims with ``==``
 from __future__ import annotations
 
 import warnings
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 
 from pycograd.core.errors import ShapeError
 from pycograd.core.primitive import Primitive
-from pycograd.core.symbolic import Dim
+from pycograd.core.symbolic import Dim, provably_nonneg
 
 
 def shape_of(x: Any) -> tuple:
@@ -64,3 +65,95 @@ def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
                                  f"{' and '.join(str(tuple(s)) for s in shapes)}")
         out.append(d)
     return tuple(out)
+
+
+def _is_abstract(p: Any) -> bool:
+    """An abstract index operand (a ``ShapeDtypeStruct``): a shape and dtype, no values."""
+    return hasattr(p, "shape") and hasattr(p, "dtype") and not isinstance(p, np.ndarray)
+
+
+def is_int(p: Any) -> bool:
+    return isinstance(p, (Integral, np.integer)) and not isinstance(p, (bool, np.bool_))
+
+
+def slice_len(d: Any, s: slice, axis: int) -> Any:
+    """The length of ``s`` on a dimension of size ``d``. On a symbolic dim (at least 1)
+    only slices whose length that assumption decides are sized: ``x[:]``, ``x[::-1]``,
+    ``x[1:]``, ``x[:-1]``, ``x[k:k+d]`` on a larger dim; ``x[:5]`` is ``min(5, d)``, so
+    it raises."""
+    if not isinstance(d, Dim) and not any(isinstance(v, Dim) for v in (s.start, s.stop)):
+        return len(range(*s.indices(d)))
+    step = 1 if s.step is None else s.step
+    if step == -1 and s.start is None and s.stop is None:
+        return d
+    if step == 1:
+        lo = 0 if s.start is None else s.start + d if is_int(s.start) and s.start < 0 \
+            else s.start
+        hi = d if s.stop is None else s.stop + d if is_int(s.stop) and s.stop < 0 else s.stop
+        if all(provably_nonneg(v) for v in (lo, hi - lo, d - hi)):
+            return hi - lo
+    bounds = f"{'' if s.start is None else s.start}:{'' if s.stop is None else s.stop}" + \
+        ("" if s.step is None else f":{s.step}")
+    raise ShapeError(
+        f"getitem: the length of the slice [{bounds}] on axis {axis} of symbolic size {d} "
+        "depends on the value of the dimension (it would be clipped when the dimension is "
+        "small); slice symbolic axes fully (x[:], x[1:], x[:-1]) or use a concrete size")
+
+
+def index_shape(shape: tuple, idx: Any) -> tuple:
+    """numpy's indexing rules, on shapes only: basic indices (ints, slices, None,
+    Ellipsis) and advanced ones (integer arrays and abstract integer indices, which
+    broadcast together, and concrete boolean masks)."""
+    parts = list(idx) if isinstance(idx, tuple) else [idx]
+    parts = [np.asarray(p) if isinstance(p, (bool, np.bool_)) else p for p in parts]
+    used = sum(0 if p is None or p is Ellipsis else
+               p.ndim if isinstance(p, np.ndarray) and p.dtype == bool else 1 for p in parts)
+    if used > len(shape):
+        raise IndexError(f"too many indices for an array of shape {shape}: {used} were indexed")
+    ell = [i for i, p in enumerate(parts) if p is Ellipsis]
+    if len(ell) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    fill = [slice(None)] * (len(shape) - used)
+    parts = parts[:ell[0]] + fill + parts[ell[0] + 1:] if ell else parts + fill
+    pieces: list = []  # ("dim", d) or ("adv", shape)
+    axis = 0
+    for p in parts:
+        if p is None:
+            pieces.append(("dim", 1))
+        elif isinstance(p, slice):
+            pieces.append(("dim", slice_len(shape[axis], p, axis)))
+            axis += 1
+        elif is_int(p) or isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iu":
+            d = shape[axis]
+            if not isinstance(d, Dim) and not -d <= int(p) < d:
+                raise IndexError(f"index {int(p)} is out of bounds for axis {axis} with size {d}")
+            pieces.append(("int", ()))
+            axis += 1
+        elif isinstance(p, np.ndarray) and p.dtype == bool:
+            dims = shape[axis:axis + p.ndim]
+            if tuple(p.shape) != tuple(dims):
+                raise IndexError(f"boolean index of shape {p.shape} does not match the "
+                                 f"indexed dimensions {tuple(dims)} at axis {axis}")
+            pieces.append(("adv", (int(np.count_nonzero(p)),)))
+            axis += p.ndim
+        elif (isinstance(p, np.ndarray) or _is_abstract(p)) and p.dtype.kind in "iu":
+            d = shape[axis]
+            if isinstance(p, np.ndarray) and p.size and not isinstance(d, Dim) and \
+                    not (-d <= p.min() and p.max() < d):
+                raise IndexError(f"an index is out of bounds for axis {axis} with size {d}")
+            pieces.append(("adv", tuple(p.shape)))
+            axis += 1
+        else:
+            raise IndexError(f"only integers, slices, None, Ellipsis and integer or boolean "
+                             f"arrays are valid indices, got {type(p).__name__}")
+    adv = [i for i, (k, _) in enumerate(pieces) if k == "adv"]
+    if not adv:
+        return tuple(v for k, v in pieces if k == "dim")
+    ints = [i for i, (k, _) in enumerate(pieces) if k == "int"]
+    where = sorted(adv + ints)
+    b = broadcast_shapes("getitem", *(pieces[i][1] for i in where))
+    rest = [v for k, v in pieces if k == "dim"]
+    if where == list(range(where[0], where[-1] + 1)):  # adjacent: the result goes in place
+        before = sum(1 for k, _ in pieces[:where[0]] if k == "dim")
+        return tuple(rest[:before]) + b + tuple(rest[before:])
+    return b + tuple(rest)

@@ -14,14 +14,24 @@ import numpy as np
 
 from pycograd.core.primitive import primitive
 
-try:
-    from scipy.special import erf as _erf_impl
-except ImportError:  # pragma: no cover - exercised only without scipy
-    _erf_vec = np.vectorize(math.erf, otypes=[np.float64])
+_ERF: list = []
 
-    def _erf_impl(x: Any) -> Any:
-        x = np.asarray(x)
-        return _erf_vec(x).astype(np.result_type(x, np.float32))
+
+def _erf_impl(x: Any) -> Any:
+    """``scipy.special.erf``, imported on first use (importing scipy.special costs a third
+    of a second), or ``math.erf`` elementwise without scipy."""
+    if not _ERF:
+        try:
+            from scipy.special import erf
+        except ImportError:  # pragma: no cover - exercised only without scipy
+            vec = np.vectorize(math.erf, otypes=[np.float64])
+
+            def erf(x: Any) -> Any:
+                x = np.asarray(x)
+                return vec(x).astype(np.result_type(x, np.float32))
+        _ERF.append(erf)
+    return _ERF[0](x)
+
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 

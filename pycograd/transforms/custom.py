@@ -19,7 +19,7 @@ from pycograd.core.errors import ShapeError
 from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import find_top
-from pycograd.transforms.packing import OutputSpec, pack, packed, unpack
+from pycograd.transforms.packing import OutputSpec, leaves_like, pack, packed, unpack
 
 
 def _custom_bwd(wanted: tuple, g: Any, ans: Any, *args: Any, bwd: Callable, res: Any,
@@ -56,7 +56,6 @@ class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
             return self.fun(*args)
         spec = OutputSpec()
         flat_fun = packed(self.fun, in_tree, spec)
-        counts = [len(tree_flatten(a)[0]) for a in args]
 
         def flat_fwd(*xs: Any) -> tuple:
             out, res = self.fwd(*tree_unflatten(in_tree, list(xs)))
@@ -70,17 +69,16 @@ class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
                 raise TypeError(f"custom_vjp bwd of {self.fun.__name__!r} must return a tuple "
                                 f"with one cotangent per argument ({len(args)}), got {cts!r}")
             flat: list = []
-            for k, (ct, arg, n) in enumerate(zip(cts, args, counts)):
-                if ct is None:
-                    flat.extend([None] * n)
-                    continue
-                ct_leaves = tree_flatten(ct)[0]
-                for c, a in zip(ct_leaves, tree_flatten(arg)[0]):
+            for k, (ct, arg) in enumerate(zip(cts, args)):
+                arg_leaves, arg_tree = tree_flatten(arg)
+                pairs = leaves_like(arg_tree, ct, f"argument {k}",
+                                    f"custom_vjp bwd of {self.fun.__name__!r}: the cotangent")
+                for (c, where), a in zip(pairs, arg_leaves):
                     if c is not None and np.shape(c) != np.shape(a):
                         raise ShapeError(
                             f"custom_vjp bwd of {self.fun.__name__!r} returned a cotangent of "
-                            f"shape {np.shape(c)} for argument {k} of shape {np.shape(a)}")
-                flat.extend(ct_leaves)
+                            f"shape {np.shape(c)} for {where} of shape {np.shape(a)}")
+                    flat.append(c)
             return flat
 
         flat = top.process_custom_vjp(flat_fun, flat_fwd, flat_bwd, tuple(leaves))

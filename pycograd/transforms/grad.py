@@ -50,7 +50,9 @@ def _cotangent_for(leaf: Any, ct: Any, taken: set[int]) -> Any:
     value = leaf.value
     dt = value.dtype
     if ct is None:
-        return np.zeros_like(value) if isinstance(value, np.ndarray) else dt.type(0)
+        if isinstance(value, np.generic):
+            return dt.type(0)
+        return np.zeros(np.shape(value), dt)
     if ct.dtype != dt:
         ct = ct.astype(dt)
     if isinstance(ct, Tracer):

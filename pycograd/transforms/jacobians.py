@@ -1,6 +1,13 @@
 """Whole Jacobians and Hessians, built from the three interpreters: ``jacrev`` maps the
 VJP over the output basis with ``vmap``, ``jacfwd`` maps the JVP over the input basis,
-``hessian`` is forward-over-reverse."""
+``hessian`` is forward-over-reverse.
+
+Layout (as JAX's): the Jacobian of an output leaf of shape ``o`` with respect to an input
+leaf of shape ``i`` has shape ``o + i``. With pytrees, the result is the output's
+structure, each output leaf replaced by the arguments' structure (a bare tree for an int
+``argnums``, a tuple of trees for a tuple), so ``hessian(f, (0, 1))`` gives
+``((H00, H01), (H10, H11))``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.pytree import tree_flatten
+from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.transforms.grad import grad, vjp
 from pycograd.transforms.jvp import jvp
 from pycograd.transforms.vmap import vmap
@@ -22,23 +29,43 @@ def _eye_like(x: Any) -> Any:
     return np.reshape(np.eye(n, dtype=np.result_type(x)), (n,) + np.shape(x))
 
 
+def _zeros_like(x: Any) -> Any:
+    return np.zeros(np.shape(x), np.result_type(x))
+
+
 def _nums(argnums: int | Sequence[int]) -> tuple[int, ...]:
     return (argnums,) if isinstance(argnums, int) else tuple(argnums)
 
 
+def _assemble(out_tree: Any, arg_trees: list, blocks: list, argnums: Any) -> Any:
+    """``blocks[k][a][j]``: the Jacobian block of output leaf ``k`` against leaf ``j`` of
+    argument ``a``; nested as the output tree of (argnums-structured) argument trees."""
+    per_out = []
+    for row in blocks:
+        per_arg = [tree_unflatten(td, list(leaves)) for td, leaves in zip(arg_trees, row)]
+        per_out.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+    return tree_unflatten(out_tree, per_out)
+
+
 def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """The Jacobian by reverse mode (one batched VJP); shape ``out.shape + arg.shape``."""
+    """The Jacobian by reverse mode (one batched VJP per output leaf)."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         nums = _nums(argnums)
         out, pullback = vjp(lambda *xs: f(*_place(args, nums, xs)), *(args[i] for i in nums))
-        if len(tree_flatten(out)[0]) != 1:
-            raise TypeError("jacrev needs f to return one array")
-        rows = vmap(pullback)(_eye_like(out))
-        res = tuple(np.reshape(r, np.shape(out) + np.shape(args[i]))
-                    for r, i in zip(rows, nums))
-        return res[0] if isinstance(argnums, int) else res
+        out_leaves, out_tree = tree_flatten(out)
+        arg_leaves = [tree_flatten(args[i]) for i in nums]
+        zeros = [_zeros_like(o) for o in out_leaves]
+        blocks = []
+        for k, o in enumerate(out_leaves):
+            def row(e: Any, k: int = k) -> Any:
+                return pullback(tree_unflatten(out_tree, zeros[:k] + [e] + zeros[k + 1:]))
+            cts = vmap(row)(_eye_like(o))
+            blocks.append([[np.reshape(c, np.shape(o) + np.shape(leaf))
+                            for c, leaf in zip(tree_flatten(ct)[0], leaves)]
+                           for ct, (leaves, _) in zip(cts, arg_leaves)])
+        return _assemble(out_tree, [td for _, td in arg_leaves], blocks, argnums)
 
     return jac
 
@@ -47,19 +74,36 @@ jacobian = jacrev
 
 
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """The Jacobian by forward mode (one batched JVP per argument); shape ``out + arg``."""
+    """The Jacobian by forward mode (one batched JVP per input leaf)."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
-        res = []
-        for i in _nums(argnums):
-            def push(t: Any, i: int = i) -> Any:
-                tangents = [np.zeros(np.shape(a), np.result_type(a)) if j != i else t
-                            for j, a in enumerate(args)]
-                return jvp(f, args, tangents)[1]
-            cols = vmap(push, out_axes=-1)(_eye_like(args[i]))
-            res.append(np.reshape(cols, np.shape(cols)[:-1] + np.shape(args[i])))
-        return res[0] if isinstance(argnums, int) else tuple(res)
+        nums = _nums(argnums)
+        zero_t = [tree_unflatten(tree_flatten(a)[1], [_zeros_like(x) for x in tree_flatten(a)[0]])
+                  for a in args]
+        cols: list = []  # cols[a][j]: per output leaf, (out_shape + leaf_shape)
+        out_tree = None
+        arg_trees = []
+        for i in nums:
+            leaves, td = tree_flatten(args[i])
+            arg_trees.append(td)
+            per_leaf = []
+            for j, leaf in enumerate(leaves):
+                def push(t: Any, i: int = i, j: int = j, td: Any = td) -> Any:
+                    ts = list(zero_t)
+                    lz = tree_flatten(ts[i])[0]
+                    ts[i] = tree_unflatten(td, lz[:j] + [t] + lz[j + 1:])
+                    return jvp(f, args, ts)[1]
+                out = vmap(push, out_axes=-1)(_eye_like(leaf))
+                o_leaves, out_tree = tree_flatten(out)
+                per_leaf.append([np.reshape(c, np.shape(c)[:-1] + np.shape(leaf))
+                                 for c in o_leaves])
+            cols.append(per_leaf)
+        if out_tree is None:  # no input leaves: every block is empty
+            out_tree = tree_flatten(f(*args))[1]
+        blocks = [[[leaf_cols[k] for leaf_cols in per_leaf] for per_leaf in cols]
+                  for k in range(out_tree.num_leaves)]
+        return _assemble(out_tree, arg_trees, blocks, argnums)
 
     return jac
 

@@ -18,6 +18,7 @@ from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
 from pycograd.numpy_api.transparent import routed
+from pycograd.transforms.packing import leaves_like
 
 
 class JVPTracer(Tracer):
@@ -95,29 +96,43 @@ def _jvp_flat(f: Callable, primals: list, tangents: list) -> tuple:
     return tree_unflatten(out_tree, outs), tree_unflatten(out_tree, touts)
 
 
-def _check_tangent(p: Any, t: Any) -> Any:
+def _check_tangent(p: Any, t: Any, where: str) -> Any:
+    """The tangent ``t`` of primal leaf ``p``, cast to its dtype. Integer and boolean
+    primals have no tangent: theirs must be None (or zeros), and is dropped."""
+    if t is None:
+        return None
     if np.shape(p) != np.shape(t):
         raise ValueError(f"jvp: tangent of shape {np.shape(t)} for a primal of shape "
-                         f"{np.shape(p)}; each tangent must match its primal's shape")
+                         f"{np.shape(p)} ({where}); each tangent must match its primal's shape")
     dt = np.result_type(p)
     if dt.kind not in "fc":
+        if not isinstance(t, Tracer) and np.any(np.asarray(t) != 0):
+            raise ValueError(f"jvp: the primal {where} has dtype {dt}, which has no tangent "
+                             "space; pass None (or zeros) as its tangent")
         return None
-    return np.asarray(t, dtype=dt) if not isinstance(t, Tracer) else t
+    if isinstance(t, Tracer):
+        return t if np.result_type(t) == dt else t.astype(dt)
+    return np.asarray(t, dtype=dt)
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
-    """``(f(*primals), J_f(primals) @ tangents)`` in one forward pass (JAX's ``jvp``)."""
+    """``(f(*primals), J_f(primals) @ tangents)`` in one forward pass (JAX's ``jvp``).
+
+    ``tangents`` mirrors ``primals``; ``None`` is a zero tangent (for a leaf or a whole
+    subtree). Integer and boolean primals take None (or zeros) as their tangent. Python
+    floats are float64 scalars. The tangent of an integer output is zeros of its dtype.
+    """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp(f, primals, tangents): primals and tangents must be tuples "
                         "with one entry per positional argument of f")
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     p_leaves, p_tree = tree_flatten(tuple(primals))
-    t_leaves, t_tree = tree_flatten(tuple(tangents))
-    if len(p_leaves) != len(t_leaves):
-        raise ValueError("jvp: primals and tangents must have the same tree structure")
+    t_leaves: list = []
+    for i, (c_td, t) in enumerate(zip(p_tree.children, tangents)):
+        t_leaves.extend(leaves_like(c_td, t, f"argument {i}", "jvp: the tangent"))
     p_leaves = [np.asarray(p) if isinstance(p, (float, int, complex)) else p for p in p_leaves]
-    t_leaves = [_check_tangent(p, t) for p, t in zip(p_leaves, t_leaves)]
+    t_leaves = [_check_tangent(p, t, where) for p, (t, where) in zip(p_leaves, t_leaves)]
     g = routed(f)
     return _jvp_flat(lambda *xs: g(*tree_unflatten(p_tree, list(xs))), p_leaves, t_leaves)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.pytree import TreeDef, tree_flatten, tree_unflatten
+from pycograd.core.pytree import TreeDef, _node, tree_flatten, tree_structure, tree_unflatten
 
 
 class OutputSpec:
@@ -61,3 +61,32 @@ def packed(f: Callable, in_tree: TreeDef, spec: OutputSpec) -> Callable:
         spec.record(out_tree, out_leaves)
         return pack(out_leaves)
     return flat_f
+
+
+def leaves_like(td: TreeDef, t: Any, where: str, what: str) -> list[tuple[Any, str]]:
+    """The leaves of ``t`` (a tangent, a cotangent) for a value of structure ``td``, each
+    with its position for messages: ``t`` mirrors the structure, except that ``None``
+    stands for zeros of a whole subtree."""
+    out: list = []
+    _leaves_like(td, t, where, what, out)
+    return out
+
+
+def _leaves_like(td: TreeDef, t: Any, where: str, what: str, out: list) -> None:
+    if td.kind is None:
+        out.append((t, where))
+        return
+    if t is None:
+        out.extend([(None, where)] * td.num_leaves)
+        return
+    rules = _node(t)
+    children, aux = rules[0](t) if rules is not None else ((), None)
+    if rules is None or type(t) is not td.kind or aux != td.aux[0] or \
+            len(children) != len(td.children):
+        value = tree_structure(tree_unflatten(td, [0] * td.num_leaves))
+        raise ValueError(f"{what} of {where} is {type(t).__name__} {tree_structure(t)}, but "
+                         f"the value has structure {value}; mirror the value's structure "
+                         "(None for zeros)")
+    keys = td.aux[0] if td.kind is dict else range(len(children))
+    for k, c_td, c in zip(keys, td.children, children):
+        _leaves_like(c_td, c, f"{where}[{k!r}]", what, out)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.errors import NoRuleError, ShapeError, TracerConversionError
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
@@ -24,10 +24,31 @@ from pycograd.numpy_api.transparent import routed
 from pycograd.ops.batching import to_front
 
 
+def _concrete(name: str) -> Callable:
+    """A conversion (``np.asarray``, ``bool``, ``int`` ...) that an unbatched argument
+    allows, since its value is the same in every example; batched ones refuse."""
+    def method(self: BatchTracer, *args: Any, **kwargs: Any) -> Any:
+        if self.bdim is None and not isinstance(self.val, Tracer):
+            return getattr(np.asarray(self.val), name)(*args, **kwargs)
+        if name == "__array__" and self.bdim is not None and self.dtype.kind in "iu":
+            raise TracerConversionError(
+                f"np.asarray of a batched integer value (shape {self.shape}) under vmap: if "
+                "it indexes a plain numpy array closed over by the function (table[i], "
+                "np.take(table, i)), numpy cannot hand that indexing to vmap; pass the array "
+                "to the vmapped function (in_axes=None) so that table[i] is batched")
+        return getattr(super(BatchTracer, self), name)(*args, **kwargs)
+    return method
+
+
 class BatchTracer(Tracer):
+    """A value with a batch axis at ``bdim``. An argument mapped with ``in_axes=None``
+    is a BatchTracer with ``bdim=None`` (so ``table[ids]`` with batched ``ids`` reaches
+    the batching rules even when ``table`` is a plain array); ops on unbatched values alone
+    return plain results."""
+
     __slots__ = ("val", "bdim")
 
-    def __init__(self, trace: BatchTrace, val: Any, bdim: int):
+    def __init__(self, trace: BatchTrace, val: Any, bdim: int | None):
         self._trace = trace
         self.val = val
         self.bdim = bdim
@@ -35,7 +56,15 @@ class BatchTracer(Tracer):
     @property
     def shape(self) -> tuple:
         s = np.shape(self.val)
-        return s[:self.bdim] + s[self.bdim + 1:]
+        return s if self.bdim is None else s[:self.bdim] + s[self.bdim + 1:]
+
+    __array__ = _concrete("__array__")
+    __bool__ = _concrete("__bool__")
+    __float__ = _concrete("__float__")
+    __int__ = _concrete("__int__")
+    __index__ = _concrete("__index__")
+    item = _concrete("item")
+    tolist = _concrete("tolist")
 
     @property
     def dtype(self) -> np.dtype:
@@ -148,6 +177,14 @@ def _axes_for(axes: Any, tree: Any, what: str) -> list:
                      "None, an int, or a tuple/dict shaped like the arguments")
 
 
+def _wrap(trace: BatchTrace, x: Any, d: int | None) -> Any:
+    """An argument leaf as the function sees it: batched leaves (and unbatched arrays,
+    so that indexing them with batched indices is batched) become BatchTracers."""
+    if d is not None:
+        return BatchTracer(trace, x if isinstance(x, Tracer) else np.asarray(x), d)
+    return BatchTracer(trace, x, None) if type(x) is np.ndarray else x
+
+
 def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None = None,
          loop_fallback: bool = False) -> Callable:
     """Vectorize ``f`` over a batch axis of its arguments (JAX's ``vmap``).
@@ -185,21 +222,26 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None
             raise ValueError("vmap: no argument is mapped (all in_axes are None); pass "
                              "axis_size= to say how many copies to make")
         with new_trace(BatchTrace, size, loop_fallback) as trace:
-            ins = [x if d is None else BatchTracer(trace, np.asarray(x) if not isinstance(
-                x, Tracer) else x, d) for x, d in zip(leaves, dims)]
+            ins = [_wrap(trace, x, d) for x, d in zip(leaves, dims)]
             out = routed(f)(*tree_unflatten(tree, ins))
         out_leaves, out_tree = tree_flatten(out)
         oaxes = _axes_for(out_axes, out, "out_axes")
         res = []
-        for o, oa in zip(out_leaves, oaxes):
-            batched_o = isinstance(o, BatchTracer) and o._trace is trace
+        for i, (o, oa) in enumerate(zip(out_leaves, oaxes)):
+            val, bdim = (o.val, o.bdim) if isinstance(o, BatchTracer) and o._trace is trace \
+                else (o, None)
             if oa is None:
-                if batched_o:
-                    raise ValueError("vmap: out_axes=None for an output that depends on the "
-                                     "mapped axis")
-                res.append(o)
+                if bdim is not None:
+                    raise ValueError(
+                        f"vmap: out_axes=None for output leaf {i} (shape {np.shape(o)}), "
+                        "which depends on the mapped axis; give it an int out_axes, or "
+                        "reduce over the batch inside f")
+                res.append(val)
                 continue
-            v = to_front(o.val, o.bdim, size) if batched_o else to_front(o, None, size)
+            v = to_front(val, bdim, size)
+            if not -np.ndim(v) <= oa < max(np.ndim(v), 1):
+                raise ValueError(f"vmap: out_axes={oa} is out of range for output leaf {i}, "
+                                 f"which has {np.ndim(v)} dims with the batch axis")
             res.append(v if oa % max(np.ndim(v), 1) == 0 else np.moveaxis(v, 0, oa))
         return tree_unflatten(out_tree, res)
 

@@ -1,0 +1,26 @@
+"""``python -m pycograd run model.py [args...]``: run a file written in the DSL."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pycograd")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a .py file that uses params{...} blocks and |> pipes")
+    run.add_argument("file")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="passed to the file as sys.argv[1:]")
+    ns = parser.parse_args(argv)
+    from pycograd.dsl.script import run_file
+
+    if not os.path.isfile(ns.file):
+        parser.error(f"run: no such file: {ns.file}")
+    run_file(ns.file, ns.args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""Compile each pipeline stage once, not on every run.
+
+pipescript lowers a ``|>`` stage holding a ``$`` hole (``$ @ w + b``), a ``$ |> ...``
+pipeline and a macro such as ``fork[...]`` to a lambda when the expression *runs*: its
+handler copies the stage's AST, builds the lambda and instruments and compiles it with
+``pyc.eval``, and pyccolo files the copy's bookkeeping (``ast_node_by_id`` and friends)
+under a fresh sandbox file name for good. A training loop runs the same stages every step,
+so it paid a compile per stage per step (~90% of an MLP step) and grew by ~35 AST nodes
+per step.
+
+This module wraps those three handlers: the first run of a stage compiles it as before, and
+later runs reuse the compiled function. Besides the stage's own code, pipescript's lambda
+depends only on how each free name of the stage resolves in the running frame (a
+``name=name`` default, a ``_dynamic_lookup``, a plain global, a late-bound ambient weight),
+so the cache key is (stage node, that resolution pattern), and the defaults are read from
+the frame again on each run, as pipescript's fresh lambda would have read them. An entry
+lives as long as its stage's AST node.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import weakref
+from collections.abc import Callable
+from types import FrameType, FunctionType
+from typing import Any
+
+from pycograd.dsl import capture
+
+_PASS = "pass"
+"""Entry state: pipescript leaves this expression alone (it has no ``$`` hole)."""
+
+_FRAME_BOUND_MACROS = frozenset({"ntimes", "once", "read", "write", "macro", "method",
+                                 "memoize", "otherwise"})
+"""Macros whose expansion depends on the call site or keeps state: never cached."""
+
+
+class _Entry:
+    """What is known about one stage node: its free names and a compiled template per
+    resolution pattern (``None`` where the result cannot be reused)."""
+
+    __slots__ = ("__weakref__", "names", "state", "variants")
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
+        self.state = ""
+        self.variants: dict[tuple, _Template | None] = {}
+
+
+class _Template:
+    """A compiled stage lambda with its defaults taken out (so the cache pins no values)."""
+
+    __slots__ = ("code", "globals", "name", "qualname", "default_names", "kw_names",
+                 "closure", "attrs", "plain")
+
+    def __init__(self, fn: FunctionType):
+        code = fn.__code__
+        n = len(fn.__defaults__ or ())
+        self.code, self.globals, self.closure = code, fn.__globals__, fn.__closure__
+        self.name, self.qualname = fn.__name__, fn.__qualname__
+        self.default_names = code.co_varnames[code.co_argcount - n:code.co_argcount]
+        self.kw_names = tuple(fn.__kwdefaults__ or ())
+        self.attrs = dict(fn.__dict__)
+        self.plain = fn if not n and not self.kw_names else None
+
+    def make(self, frame: FrameType) -> FunctionType:
+        """The function pipescript would have made in ``frame``: the same code, with each
+        ``name=name`` default read from the frame."""
+        if self.plain is not None:
+            return self.plain
+        loc, glob = frame.f_locals, frame.f_globals
+        fn = FunctionType(self.code, self.globals, self.name,
+                          tuple(_read(n, loc, glob) for n in self.default_names) or None,
+                          self.closure)
+        if self.kw_names:
+            fn.__kwdefaults__ = {n: _read(n, loc, glob) for n in self.kw_names}
+        fn.__qualname__ = self.qualname
+        fn.__dict__.update(self.attrs)
+        return fn
+
+
+def _read(name: str, loc: dict, glob: dict) -> Any:
+    """``name`` as ``eval`` with (``glob``, ``loc``) reads it, as pipescript's default does."""
+    if name in loc:
+        return loc[name]
+    if name in glob:
+        return glob[name]
+    return getattr(builtins, name)
+
+
+def _template(fn: Any, frame: FrameType) -> _Template | None:
+    """``fn`` as a reusable template, or ``None`` if it is not a plain lambda whose
+    defaults are exactly the frame's values of their names (then it is not reused)."""
+    if type(fn) is not FunctionType:
+        return None
+    t = _Template(fn)
+    loc, glob = frame.f_locals, frame.f_globals
+    try:
+        same = all(v is _read(n, loc, glob)
+                   for n, v in zip(t.default_names, fn.__defaults__ or ())) and \
+            all(fn.__kwdefaults__[n] is _read(n, loc, glob) for n in t.kw_names)
+    except AttributeError:
+        return None
+    return t if same else None
+
+
+_ENTRIES: dict[tuple[str, int], _Entry] = {}
+"""``(handler kind, id(node))`` -> entry; removed when the node is collected."""
+_REFS: dict[tuple[str, int], weakref.ref] = {}
+
+
+def _entry(kind: str, node: ast.AST) -> _Entry:
+    key = (kind, id(node))
+    ref = _REFS.get(key)
+    if ref is not None and ref() is node:
+        return _ENTRIES[key]
+    from pipescript.analysis.extract_names import ExtractNames
+
+    entry = _Entry(tuple(sorted(ExtractNames.extract_names(node))))
+
+    def drop(_: weakref.ref, key: tuple[str, int] = key, entry: _Entry = entry) -> None:
+        if _ENTRIES.get(key) is entry:
+            del _ENTRIES[key]
+            del _REFS[key]
+
+    _ENTRIES[key] = entry
+    _REFS[key] = weakref.ref(node, drop)
+    return entry
+
+
+def _pattern(names: tuple[str, ...], frame: FrameType) -> tuple:
+    """How each free name resolves in ``frame``: everything pipescript's
+    ``create_placeholder_lambda`` (and ``capture``'s weights) decide the lambda by."""
+    glob = frame.f_globals
+    loc = frame.f_locals
+    if loc is glob:
+        weights = capture.weight_names(glob)
+        return (True, *(n in glob and n not in weights for n in names))
+    return (False, *((n in loc) + 2 * (n in glob) + 4 * hasattr(builtins, n) for n in names))
+
+
+def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[], Any],
+              unwrap: Callable[[Any], Any]) -> tuple[Any, FunctionType | None]:
+    """``(handler result, None)`` on a first run (``compile_`` ran pipescript's handler),
+    ``(None, function)`` when a compiled stage was reused."""
+    entry = _entry(kind, node)
+    if entry.state == _PASS:
+        return _PASS, None
+    pattern = _pattern(entry.names, frame)
+    template = entry.variants.get(pattern, False)
+    if template:
+        return None, template.make(frame)
+    out = compile_()
+    if out is _PASS:
+        entry.state = _PASS
+    elif template is False:
+        entry.variants[pattern] = _template(unwrap(out), frame)
+    return out, None
+
+
+# ---- the wrapped handlers ---------------------------------------------------------------
+
+def _rhs(original: Callable) -> Callable:
+    """``PipelineTracer.transform_pipeline_rhs_placeholders``: a stage ``|> <expr with $>``."""
+    from pipescript.patches.traceback_patch import frame_to_node_mapping
+    from pipescript.tracers.pipeline_tracer import _skip_binop_args_lambda
+
+    def handler(self: Any, ret: Any, node: ast.expr, frame: FrameType, *args: Any,
+                **kwargs: Any) -> Any:
+        __hide_pyccolo_frame__ = True  # noqa: F841
+        if ret is _skip_binop_args_lambda:
+            return ret
+
+        def compile_() -> Any:
+            out = original(self, ret, node, frame, *args, **kwargs)
+            return _PASS if out is ret else out
+
+        out, fn = _compiled("rhs", node, frame, compile_, lambda thunk: thunk())
+        if fn is None:
+            return ret if out is _PASS else out
+        frame_to_node_mapping[frame.f_code.co_filename, frame.f_lineno] = node
+        return lambda: fn
+
+    return handler
+
+
+def _lhs(original: Callable) -> Callable:
+    """``PipelineTracer.transform_pipeline_lhs_placeholders``: a pipeline ``$ |> ...``."""
+    from pipescript.patches.traceback_patch import frame_to_node_mapping
+
+    def handler(self: Any, ret: Any, node: ast.BinOp, frame: FrameType, *args: Any,
+                **kwargs: Any) -> Any:
+        __hide_pyccolo_frame__ = True  # noqa: F841
+
+        def compile_() -> Any:
+            out = original(self, ret, node, frame, *args, **kwargs)
+            return _PASS if out is ret else out
+
+        out, fn = _compiled("lhs", node, frame, compile_, lambda thunk: thunk())
+        if fn is None:
+            return ret if out is _PASS else out
+        # what the original does besides compiling: its operands are not evaluated and
+        # the apply handler leaves this node to the lambda
+        frame_to_node_mapping[frame.f_code.co_filename, frame.f_lineno] = node
+        self.binop_arg_nodes_to_skip.add(id(node.left))
+        self.binop_arg_nodes_to_skip.add(id(node.right))
+        self.binop_nodes_to_eval.add(id(node))
+        return lambda *_, **__: fn
+
+    return handler
+
+
+def _macro(original: Callable) -> Callable:
+    """``MacroTracer.handle_macro``: ``fork[...]``, ``map[...]``, ``f[...]`` and the like
+    (not the call-site-bound macros nor brace blocks, which are left to pipescript)."""
+    from pipescript.tracers.macro_tracer import block_marker_id
+
+    def handler(self: Any, ret: Any, node: ast.Subscript, frame: FrameType, *args: Any,
+                **kwargs: Any) -> Any:
+        __hide_pyccolo_frame__ = True  # noqa: F841
+        func = node.value
+        if not isinstance(func, ast.Name) or func.id in _FRAME_BOUND_MACROS \
+                or block_marker_id(node) is not None:
+            return original(self, ret, node, frame, *args, **kwargs)
+        out, fn = _compiled("macro", node, frame,
+                            lambda: original(self, ret, node, frame, *args, **kwargs),
+                            lambda thunk: thunk())
+        return out if fn is None else (lambda: fn)
+
+    return handler
+
+
+_WRAPPERS = {
+    ("PipelineTracer", "transform_pipeline_rhs_placeholders"): _rhs,
+    ("PipelineTracer", "transform_pipeline_lhs_placeholders"): _lhs,
+    ("MacroTracer", "handle_macro"): _macro,
+}
+_INSTALLED: list[bool] = [False]
+
+
+def install() -> None:
+    """Swap the three handlers for their caching wrappers, in the tracer classes' handler
+    tables and in tracer instances that already exist (once)."""
+    if _INSTALLED[0]:
+        return
+    from pipescript.tracers.macro_tracer import MacroTracer
+    from pipescript.tracers.pipeline_tracer import PipelineTracer
+    from pyccolo.tracer import _InternalBaseTracer
+
+    for cls in (PipelineTracer, MacroTracer):
+        tables = [cls.EVENT_HANDLERS_BY_CLASS[cls]]
+        if cls.initialized():
+            tables.append(cls.instance()._event_handlers)
+        swapped = {}
+        for table in tables:
+            for specs in table.values():
+                for i, spec in enumerate(specs):
+                    make = _WRAPPERS.get((cls.__name__, spec.handler.__name__))
+                    if make is None:
+                        continue
+                    if spec.handler not in swapped:
+                        swapped[spec.handler] = make(spec.handler)
+                    specs[i] = spec._replace(handler=swapped[spec.handler])
+                    _InternalBaseTracer.handler_spec_by_id[id(specs[i])] = specs[i]
+    _INSTALLED[0] = True
+
+
+def stats() -> dict[str, int]:
+    """Cache size: stage nodes known and compiled variants (for tests and diagnostics)."""
+    return {"nodes": len(_ENTRIES),
+            "variants": sum(len(e.variants) for e in _ENTRIES.values())}

@@ -1,0 +1,460 @@
+"""``np.linalg.*`` (and ``scipy.linalg`` when scipy is importable) on traced values.
+
+Each function is numpy's, composed from the decomposition primitives of
+``pycograd.ops.decompositions`` and differentiable numpy: ``inv`` is ``solve(a, I)``,
+``det`` is ``sign * exp(logabsdet)``, ``lstsq`` is ``pinv(a) @ b``, matrix 2-norms and
+``cond`` come from singular values, ``matrix_power`` is repeated squaring. Results have
+numpy's types (``EighResult``, ``SVDResult``, ``QRResult``, ``SlogdetResult``,
+``EigResult``), so attribute access and tuple unpacking both work.
+
+Real inputs only for now: a complex input raises ``NoRuleError`` rather than return a
+wrong gradient. Values with no gradient (``slogdet``'s sign, ``matrix_rank``,
+``lstsq``'s rank) are computed on the detached values.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.linalg._linalg import EighResult, EigResult, QRResult, SlogdetResult, SVDResult
+
+from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.numpy_api import functions as F
+from pycograd.numpy_api.functions import implements
+from pycograd.ops import decompositions as D
+from pycograd.ops.decompositions import mT
+
+
+def _real(name: str, *xs: Any) -> None:
+    for x in xs:
+        if np.result_type(x).kind == "c":
+            raise NoRuleError(f"np.linalg.{name}: complex inputs are not differentiable in "
+                              "pycograd yet (only real float32/float64 matrices are)")
+
+
+def _as_float(x: Any) -> Any:
+    """Integer/bool inputs computed in float64, as numpy.linalg does."""
+    dt = np.result_type(x)
+    want = D.float_dtype(dt)
+    return x if dt == want else F.astype(x, want)
+
+
+def _matrix(name: str, a: Any, square: bool = False) -> Any:
+    _real(name, a)
+    s = np.shape(a)
+    if len(s) < 2:
+        raise ShapeError(f"np.linalg.{name}: needs an array of at least 2 dims, got shape {s}")
+    if square and s[-1] != s[-2]:
+        raise ShapeError(f"np.linalg.{name}: last two dims must be square, got shape {s}")
+    return _as_float(a)
+
+
+# ---- solves and inverses ----------------------------------------------------------
+
+@implements(np.linalg.solve)
+def solve(a: Any, b: Any) -> Any:
+    """``b`` of ndim 1 is one vector (numpy 2 semantics); otherwise a stack of matrices."""
+    a = _matrix("solve", a, square=True)
+    _real("solve", b)
+    b = _as_float(b)
+    if np.ndim(b) == 1:
+        return D.solve_p.bind(a, b[:, None])[..., 0]
+    return D.solve_p.bind(a, b)
+
+
+@implements(np.linalg.inv)
+def inv(a: Any) -> Any:
+    return D.inv(_matrix("inv", a, square=True))
+
+
+@implements(np.linalg.slogdet)
+def slogdet(a: Any) -> SlogdetResult:
+    """``sign`` has no gradient (it is piecewise constant); ``logabsdet`` does."""
+    a = _matrix("slogdet", a, square=True)
+    return SlogdetResult(D.sign_p.bind(a), D.logabsdet_p.bind(a))
+
+
+@implements(np.linalg.det)
+def det(a: Any) -> Any:
+    """``sign * exp(log|det|)``: the gradient ``det * A^-T`` where ``A`` is invertible."""
+    sign, logabs = slogdet(a)
+    return sign * np.exp(logabs)
+
+
+@implements(np.linalg.pinv)
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._NoValue) -> Any:
+    """Gradient exact wherever the rank is locally constant (Golub & Pereyra)."""
+    a = _matrix("pinv", a)
+    if rcond is None:
+        if rtol is np._NoValue:
+            rcond = 1e-15
+        elif rtol is None:
+            rcond = max(np.shape(a)[-2:]) * float(np.finfo(np.result_type(a)).eps)
+        else:
+            rcond = rtol
+    elif rtol is not np._NoValue:
+        raise ValueError("`rtol` and `rcond` can't be both set.")
+    return D.pinv_p.bind(a, rcond=rcond, hermitian=bool(hermitian))
+
+
+@implements(np.linalg.lstsq)
+def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
+    """``(x, residuals, rank, s)`` as numpy returns them. ``x = pinv(a, rcond) @ b`` (the
+    minimum-norm least-squares solution) and ``s`` (the singular values) are
+    differentiable; ``residuals`` (squared column norms of ``b - a x``, present only when
+    ``rank == N < M``) too; ``rank`` is a plain int. Under vmap and eval_shape the rank
+    cannot be read, and the generic rank ``min(M, N)`` is assumed."""
+    a = _matrix("lstsq", a)
+    _real("lstsq", b)
+    b = _as_float(b)
+    m, n = np.shape(a)
+    eps = float(np.finfo(np.result_type(a)).eps)
+    rc = eps * max(m, n) if rcond is None else rcond
+    x = pinv(a, rcond=rc) @ b
+    s = svd(a, compute_uv=False)
+    try:
+        s_plain = F._detach(s)
+        rank = int(np.sum(s_plain > rc * np.max(s_plain, initial=0.0)))
+    except NoRuleError:  # under vmap / eval_shape: the generic (full) rank
+        rank = min(m, n)
+    if rank == n and m > n:
+        r = b - a @ x
+        resid = np.sum(r * r, axis=0)
+        if np.ndim(b) == 1:
+            resid = np.reshape(resid, (1,))
+    else:
+        resid = np.zeros((0,), dtype=np.result_type(a))
+    return x, resid, rank, s
+
+
+@implements(np.linalg.tensorinv)
+def tensorinv(a: Any, ind: int = 2) -> Any:
+    s = np.shape(a)
+    if ind <= 0:
+        raise ValueError("Invalid ind argument.")
+    out_shape = s[ind:] + s[:ind]
+    n = math.prod(s[ind:])
+    return np.reshape(inv(np.reshape(a, (math.prod(s[:ind]), n))), out_shape)
+
+
+@implements(np.linalg.tensorsolve)
+def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
+    if axes is not None:
+        nd = np.ndim(a)
+        allaxes = [i for i in range(nd) if i not in [x % nd for x in axes]]
+        a = np.transpose(a, allaxes + [x % nd for x in axes])
+    sb = np.shape(b)
+    rest = np.shape(a)[np.ndim(b):]
+    n = math.prod(rest)
+    x = solve(np.reshape(a, (math.prod(sb), n)), np.reshape(b, (-1,)))
+    return np.reshape(x, rest)
+
+
+# ---- triangular and symmetric factorizations ----------------------------------------
+
+@implements(np.linalg.cholesky)
+def cholesky(a: Any, /, *, upper: bool = False) -> Any:
+    """Reads the lower (``upper=True``: upper) triangle, as numpy does; the gradient lands
+    on that triangle."""
+    a = _matrix("cholesky", a, square=True)
+    if upper:
+        return mT(D.cholesky_p.bind(mT(a)))
+    return D.cholesky_p.bind(a)
+
+
+def _eigh_parts(name: str, a: Any, UPLO: str) -> list:
+    if UPLO not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+    a = _matrix(name, a, square=True)
+    return D.unpack(D.eigh_p.bind(a, lower=UPLO == "L"), D.eigh_cores(np.shape(a)))
+
+
+@implements(np.linalg.eigh)
+def eigh(a: Any, UPLO: str = "L") -> EighResult:
+    """Eigenvector gradients divide by eigenvalue gaps: undefined at repeated eigenvalues."""
+    return EighResult(*_eigh_parts("eigh", a, UPLO))
+
+
+@implements(np.linalg.eigvalsh)
+def eigvalsh(a: Any, UPLO: str = "L") -> Any:
+    return _eigh_parts("eigvalsh", a, UPLO)[0]
+
+
+@implements(np.linalg.eig)
+def eig(a: Any) -> EigResult:
+    """Real spectra only (distinct eigenvalues for a defined gradient); a matrix with
+    complex eigenvalues raises NoRuleError."""
+    a = _matrix("eig", a, square=True)
+    return EigResult(*D.unpack(D.eig_p.bind(a), D.eigh_cores(np.shape(a))))
+
+
+@implements(np.linalg.eigvals)
+def eigvals(a: Any) -> Any:
+    return eig(a)[0]
+
+
+@implements(np.linalg.svd)
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
+        hermitian: bool = False) -> Any:
+    """Thin SVD as one primitive (``hermitian=True``: through eigh, as numpy does). With
+    ``full_matrices=True`` on a non-square matrix the extra columns of ``U`` (rows of
+    ``Vh``) span a null space in an arbitrary basis: they are returned, but
+    differentiating through them raises NoRuleError."""
+    a = _matrix("svd", a)
+    if hermitian:
+        return _svd_hermitian(a, compute_uv)
+    u, s, vh = D.unpack(D.svd_p.bind(a), D.svd_cores(np.shape(a)))
+    if not compute_uv:
+        return s
+    m, n = np.shape(a)[-2:]
+    if full_matrices and m != n:
+        comp = D.svd_complement_p.bind(a, left=m > n)
+        if m > n:
+            u = np.concatenate([u, comp], axis=-1)
+        else:
+            vh = np.concatenate([vh, comp], axis=-2)
+    return SVDResult(u, s, vh)
+
+
+def _svd_hermitian(a: Any, compute_uv: bool) -> Any:
+    """numpy's own route for ``hermitian=True`` (an eigh, values sorted by magnitude), so
+    the factors have numpy's signs."""
+    w, v = eigh(a)
+    s = np.abs(w)
+    order = np.argsort(s, axis=-1)[..., ::-1]
+    s = np.take_along_axis(s, order, axis=-1)
+    if not compute_uv:
+        return s
+    sgn = np.take_along_axis(np.sign(w), order, axis=-1)
+    u = np.take_along_axis(v, order[..., None, :], axis=-1)
+    return SVDResult(u, s, mT(u * sgn[..., None, :]))
+
+
+@implements(np.linalg.svdvals)
+def svdvals(x: Any, /) -> Any:
+    return svd(x, compute_uv=False)
+
+
+@implements(np.linalg.qr)
+def qr(a: Any, mode: str = "reduced") -> Any:
+    """Modes 'reduced' and 'r' (and 'complete' for M <= N, where it equals 'reduced').
+    Wide matrices (M < N) factor their leading square block: ``R = [R1, Q^T A2]``."""
+    a = _matrix("qr", a)
+    m, n = np.shape(a)[-2:]
+    if mode not in ("reduced", "r", "complete") or (mode == "complete" and m > n):
+        raise NoRuleError(f"np.linalg.qr(mode={mode!r}) is not differentiable in pycograd "
+                          "(use mode='reduced'); 'complete' with M > N adds an arbitrary "
+                          "basis of a null space")
+    if m >= n:
+        q, r = D.unpack(D.qr_p.bind(a), D.qr_cores(np.shape(a)))
+    else:
+        q, r1 = D.unpack(D.qr_p.bind(a[..., :, :m]), D.qr_cores(np.shape(a)[:-1] + (m,)))
+        r = np.concatenate([r1, mT(q) @ a[..., :, m:]], axis=-1)
+    return r if mode == "r" else QRResult(q, r)
+
+
+# ---- norms, powers, products --------------------------------------------------------
+
+_vector_and_simple_norm = F.HANDLED[np.linalg.norm]
+
+
+@implements(np.linalg.norm)
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    """Every ord numpy accepts; matrix 2, -2 and 'nuc' norms from singular values (the
+    largest/smallest must be simple for a gradient), the rest without decompositions."""
+    _real("norm", x)
+    x = _as_float(x)
+    nd = np.ndim(x)
+    matrix = (axis is None and nd == 2 and ord is not None) or \
+        (isinstance(axis, (tuple, list)) and len(axis) == 2)
+    if not matrix or ord not in (2, -2, "nuc"):
+        return _vector_and_simple_norm(x, ord, axis, keepdims)
+    row, col = (0, 1) if axis is None else (int(a) % nd for a in axis)
+    if row == col:
+        raise ValueError("Duplicate axes given.")
+    y = np.moveaxis(x, (row, col), (-2, -1))
+    s = svd(y, compute_uv=False)
+    r = np.sum(s, axis=-1) if ord == "nuc" else (np.max if ord == 2 else np.min)(s, axis=-1)
+    if keepdims:
+        shape = list(np.shape(x))
+        shape[row] = shape[col] = 1
+        r = np.reshape(r, tuple(shape))
+    return r
+
+
+@implements(np.linalg.matrix_norm)
+def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
+    return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+@implements(np.linalg.vector_norm)
+def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
+    if axis is None:
+        r = norm(np.reshape(x, (-1,)), ord=ord)
+        return np.reshape(r, (1,) * np.ndim(x)) if keepdims else r
+    if isinstance(axis, (tuple, list)) and len(axis) > 1:  # a vector norm over many axes
+        nd = np.ndim(x)
+        ax = sorted(int(a) % nd for a in axis)
+        rest = [i for i in range(nd) if i not in ax]
+        y = np.reshape(np.transpose(x, rest + ax), tuple(np.shape(x)[i] for i in rest) + (-1,))
+        r = norm(y, ord=ord, axis=-1)
+        if keepdims:
+            r = np.reshape(r, tuple(1 if i in ax else d for i, d in enumerate(np.shape(x))))
+        return r
+    return norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+@implements(np.linalg.cond)
+def cond(x: Any, p: Any = None) -> Any:
+    """Differentiable: ``s_max / s_min`` for p in (None, 2, -2), else
+    ``norm(x, p) * norm(inv(x), p)``."""
+    x = _matrix("cond", x)
+    if p in (None, 2, -2):
+        s = svd(x, compute_uv=False)
+        hi, lo = np.max(s, axis=-1), np.min(s, axis=-1)
+        return hi / lo if p in (None, 2) else lo / hi
+    return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
+
+
+@implements(np.linalg.matrix_rank)
+def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
+    """An integer: no gradient."""
+    return np.linalg.matrix_rank(F._detach(A), F._detach(tol), hermitian,
+                                 rtol=F._detach(rtol))
+
+
+@implements(np.linalg.matrix_power)
+def matrix_power(a: Any, n: int) -> Any:
+    """Repeated squaring; a negative power inverts first."""
+    a = _matrix("matrix_power", a, square=True) if n < 0 else a
+    if np.ndim(a) < 2 or np.shape(a)[-1] != np.shape(a)[-2]:
+        raise ShapeError(f"matrix_power: needs square matrices, got shape {np.shape(a)}")
+    n = int(n)
+    if n == 0:
+        return np.broadcast_to(np.eye(np.shape(a)[-1], dtype=np.result_type(a)), np.shape(a))
+    if n < 0:
+        a, n = inv(a), -n
+    result = None
+    while n:
+        if n & 1:
+            result = a if result is None else result @ a
+        n >>= 1
+        if n:
+            a = a @ a
+    return result
+
+
+@implements(np.linalg.multi_dot)
+def multi_dot(arrays: Sequence, *, out: Any = None) -> Any:
+    """Left-to-right products (numpy picks a cheaper order; the values agree to rounding);
+    a 1-d first/last array is a row/column vector, as in numpy."""
+    F._unsupported("linalg.multi_dot", out=out)
+    if len(arrays) < 2:
+        raise ValueError("Expecting at least two arrays.")
+    return functools.reduce(np.matmul, arrays)
+
+
+@implements(np.linalg.matrix_transpose, np.matrix_transpose)
+def matrix_transpose(x: Any, /) -> Any:
+    if np.ndim(x) < 2:
+        raise ValueError("Input array must be at least 2-dimensional")
+    return mT(x)
+
+
+@implements(np.linalg.matmul)
+def matmul(x1: Any, x2: Any, /) -> Any:
+    return np.matmul(x1, x2)
+
+
+@implements(np.linalg.outer)
+def outer(x1: Any, x2: Any, /) -> Any:
+    return np.outer(x1, x2)
+
+
+@implements(np.linalg.tensordot)
+def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
+    return np.tensordot(x1, x2, axes=axes)
+
+
+@implements(np.linalg.trace)
+def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
+    return np.trace(x, offset, axis1=-2, axis2=-1, dtype=dtype)
+
+
+@implements(np.linalg.diagonal)
+def diagonal(x: Any, /, *, offset: int = 0) -> Any:
+    return np.diagonal(x, offset, axis1=-2, axis2=-1)
+
+
+@implements(np.linalg.vecdot)
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    _real("vecdot", x1, x2)
+    return np.sum(x1 * x2, axis=axis)
+
+
+# ---- scipy.linalg (registered only when scipy imports) ------------------------------
+
+def solve_triangular(a: Any, b: Any, trans: Any = 0, lower: bool = False,
+                     unit_diagonal: bool = False, overwrite_b: bool = False,
+                     check_finite: bool = True) -> Any:
+    """scipy's triangular solve: the triangle (and unit diagonal) is masked in, then a
+    general solve; the gradient reaches only the triangle that is read."""
+    _real("solve_triangular", a, b)
+    a, b = _as_float(a), _as_float(b)
+    t = {0: 0, 1: 1, 2: 1, "N": 0, "T": 1, "C": 1}[trans]
+    tri = np.tril(a) if lower else np.triu(a)
+    if unit_diagonal:
+        n = np.shape(a)[-1]
+        tri = tri - D.diag_embed(D.diag_part(tri)) + np.eye(n, dtype=np.result_type(tri))
+    return solve(mT(tri) if t else tri, b)
+
+
+def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False,
+               check_finite: bool = True) -> tuple:
+    """``(c, lower)`` as scipy returns it: the factor in one triangle, ``a``'s entries in
+    the other (scipy leaves them there too)."""
+    a = _matrix("cho_factor", a, square=True)
+    if lower:
+        return D.cholesky_p.bind(a) + np.triu(a, 1), lower
+    return mT(D.cholesky_p.bind(mT(a))) + np.tril(a, -1), lower
+
+
+def cho_solve(c_and_lower: tuple, b: Any, overwrite_b: bool = False,
+              check_finite: bool = True) -> Any:
+    c, lower = c_and_lower
+    y = solve_triangular(c, b, trans=0 if lower else 1, lower=lower)
+    return solve_triangular(c, y, trans=1 if lower else 0, lower=lower)
+
+
+def cholesky_scipy(a: Any, lower: bool = False, overwrite_a: bool = False,
+                   check_finite: bool = True) -> Any:
+    return cholesky(a, upper=not lower)
+
+
+def sqrtm(A: Any, **kwargs: Any) -> Any:
+    """The principal square root; its derivative solves ``X dX + dX X = dA`` (a Kronecker
+    system of size n^2, fine for small matrices)."""
+    return D.sqrtm_p.bind(_matrix("sqrtm", A, square=True))
+
+
+def expm(A: Any) -> Any:
+    """The derivative is the Frechet derivative, one expm of a 2n x 2n block matrix."""
+    return D.expm_p.bind(_matrix("expm", A, square=True))
+
+
+@functools.cache
+def scipy_routes() -> dict[Callable, Callable]:
+    """scipy.linalg function -> its differentiable version. scipy converts its inputs with
+    ``np.asarray`` before numpy's protocols could dispatch, so these are reached by routing
+    the call itself; built on first use, since importing scipy.linalg is slow."""
+    try:
+        import scipy.linalg as sl
+    except ImportError:  # scipy is optional
+        return {}
+    return {sl.solve_triangular: solve_triangular, sl.cho_factor: cho_factor,
+            sl.cho_solve: cho_solve, sl.cholesky: cholesky_scipy, sl.sqrtm: sqrtm,
+            sl.expm: expm}
