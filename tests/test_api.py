@@ -440,3 +440,19 @@ def test_no_perturbation_confusion(x):
     assert grad(lambda x: x * grad(lambda y: x + y, 0)(1.0), 0)(x) == pytest.approx(1.0)
     # d/dx [x * d/dy (x * y)] = d/dx [x * x] = 2x.
     assert grad(lambda x: x * grad(lambda y: x * y, 0)(2.0), 0)(x) == pytest.approx(2 * x)
+
+
+def test_operators_mod_floordiv_and_function_methods():
+    """``%``, ``//`` and the ndarray methods that are numpy functions differentiate like
+    the functions; in-place ``.sort()`` is refused with the functional spelling."""
+    def f(x):
+        return (np.sum((x % 1.5) * (x // 1.0) + x.cumsum() + x.cumprod())
+                + x.take([0, 1]).sum() + x.repeat(2).sum() + np.outer(x, x).trace()
+                + np.ptp(x) + np.sum(x[x.argsort()] * np.arange(3.0)))
+
+    x = np.array([0.3, 1.7, 2.2])
+    g = grad(f, 0)(x)
+    fd = np.array([(f(x + e * 1e-6) - f(x - e * 1e-6)) / 2e-6 for e in np.eye(3)])
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+    with pytest.raises(TypeError, match=r"np\.sort"):
+        grad(lambda x: x.sort() or 1.0, 0)(x)

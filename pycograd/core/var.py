@@ -149,7 +149,7 @@ def backward(roots: list[Var], cts: list[Any], retain: bool = False,
     try:
         for r, g in zip(roots, cts):
             r._ct = g if r._ct is None else r._ct + g
-        for v in nodes:
+        for k, v in enumerate(nodes):
             g = v._ct
             v._ct = None
             parents = v._parents
@@ -172,9 +172,11 @@ def backward(roots: list[Var], cts: list[Any], retain: bool = False,
                     if ct is not None:
                         old = p._ct
                         p._ct = ct if old is None else old + ct
-            if not retain:
+            if not retain:  # drop the node: its value and inputs can be freed now
                 v._args = v._params = v._prim = v._parents = None
+                nodes[k] = None
     finally:
         for v in nodes:
-            v._ct = None
+            if v is not None:
+                v._ct = None
     return out

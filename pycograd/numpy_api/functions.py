@@ -648,7 +648,8 @@ def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "r
     if axis is None:
         a, axis = ravel(a), 0
     ax = _single_axis(axis, np.ndim(a), "take")
-    n, idx = np.shape(a)[ax], np.asarray(_detach(indices))
+    n = np.shape(a)[ax]
+    idx = stop_gradient(indices) if isinstance(indices, Tracer) else np.asarray(indices)
     if mode == "wrap":
         idx = idx % n
     elif mode == "clip":
@@ -669,16 +670,6 @@ def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
     grid = list(np.ix_(*[np.arange(d) for d in np.shape(arr)])) if nd else []
     grid[ax] = idx
     return arr[tuple(grid)]
-
-
-@implements(np.sort)
-def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: Any) -> Any:
-    """Sorted values, with the gradient routed back through the sorting permutation."""
-    _unsupported("sort", order=order)
-    if axis is None:
-        a, axis = ravel(a), -1
-    idx = np.argsort(_detach(a), axis=axis, kind=kind, **kwargs)
-    return take_along_axis(a, idx, axis)
 
 
 @implements(np.repeat)
@@ -751,44 +742,6 @@ def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
     return avg
 
 
-@implements(np.linalg.norm)
-def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
-    """Vector norms (any ``ord``) and the matrix norms that need no decomposition
-    ('fro', 1, -1, inf, -inf)."""
-    nd = np.ndim(x)
-    axes = normalize_axis(axis, nd, "norm")
-    if axes is None and ord is not None and nd > 2:
-        raise ShapeError(f"norm: ord={ord!r} needs a 1-d or 2-d array or an axis, got shape "
-                         f"{np.shape(x)}")
-    matrix = (axes is None and nd == 2 and ord is not None) or (axes is not None
-                                                                 and len(axes) == 2)
-    if ord is None or (ord == "fro" and matrix) or (ord == 2 and not matrix):
-        return np.sqrt(sum(x * x, axes, keepdims=keepdims))
-    if matrix:
-        if ord not in (1, -1, np.inf, -np.inf):
-            raise NoRuleError(f"np.linalg.norm(ord={ord!r}) of a matrix needs a decomposition "
-                              "that pycograd has no rule for")
-        row, col = (0, 1) if axis is None else (int(a) % nd for a in axis)  # order matters
-        axes = (row, col)
-        inner_ax, outer_ax = (row, col) if ord in (1, -1) else (col, row)
-        sums = sum(np.abs(x), inner_ax, keepdims=True)
-        pick = max if ord > 0 else min
-        r = pick(sums, outer_ax, keepdims=True)
-        return r if keepdims else reshape(r, tuple(d for i, d in enumerate(np.shape(r))
-                                                   if i not in axes))
-    if isinstance(ord, str):
-        raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
-    if ord == np.inf:
-        return max(np.abs(x), axes, keepdims=keepdims)
-    if ord == -np.inf:
-        return min(np.abs(x), axes, keepdims=keepdims)
-    if ord == 0:
-        return astype(sum(x != 0, axes, keepdims=keepdims), np.result_type(x, np.float64))
-    if ord == 1:
-        return sum(np.abs(x), axes, keepdims=keepdims)
-    return sum(np.abs(x) ** ord, axes, keepdims=keepdims) ** (1.0 / ord)
-
-
 @implements(np.append)
 def append(arr: Any, values: Any, axis: Any = None) -> Any:
     if axis is None:
@@ -827,8 +780,7 @@ def _detach(x: Any) -> Any:
     return x
 
 
-for _f in (np.argmax, np.argmin, np.argsort, np.all, np.any, np.nonzero, np.count_nonzero,
-           np.isclose, np.allclose, np.array_equal, np.searchsorted, np.iscomplexobj,
+for _f in (np.nonzero, np.count_nonzero, np.isclose, np.allclose, np.array_equal, np.iscomplexobj,
            np.isrealobj, np.can_cast, np.array_repr, np.array_str):
     HANDLED[_f] = _detached(_f)
 

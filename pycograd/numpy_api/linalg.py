@@ -259,7 +259,42 @@ def qr(a: Any, mode: str = "reduced") -> Any:
 
 # ---- norms, powers, products --------------------------------------------------------
 
-_vector_and_simple_norm = F.HANDLED[np.linalg.norm]
+def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
+                            keepdims: bool = False) -> Any:
+    """Vector norms (any ``ord``) and the matrix norms that need no decomposition
+    ('fro', 1, -1, inf, -inf)."""
+    nd = np.ndim(x)
+    axes = F.normalize_axis(axis, nd, "norm")
+    if axes is None and ord is not None and nd > 2:
+        raise ShapeError(f"norm: ord={ord!r} needs a 1-d or 2-d array or an axis, got shape "
+                         f"{np.shape(x)}")
+    matrix = (axes is None and nd == 2 and ord is not None) or (axes is not None
+                                                                 and len(axes) == 2)
+    if ord is None or (ord == "fro" and matrix) or (ord == 2 and not matrix):
+        return np.sqrt(F.sum(x * x, axes, keepdims=keepdims))
+    if matrix:
+        if ord not in (1, -1, np.inf, -np.inf):
+            raise NoRuleError(f"np.linalg.norm(ord={ord!r}) of a matrix needs a decomposition "
+                              "that pycograd has no rule for")
+        row, col = (0, 1) if axis is None else (int(a) % nd for a in axis)  # order matters
+        axes = (row, col)
+        inner_ax, outer_ax = (row, col) if ord in (1, -1) else (col, row)
+        sums = F.sum(np.abs(x), inner_ax, keepdims=True)
+        pick = F.max if ord > 0 else F.min
+        r = pick(sums, outer_ax, keepdims=True)
+        return r if keepdims else F.reshape(r, tuple(d for i, d in enumerate(np.shape(r))
+                                                   if i not in axes))
+    if isinstance(ord, str):
+        raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
+    if ord == np.inf:
+        return F.max(np.abs(x), axes, keepdims=keepdims)
+    if ord == -np.inf:
+        return F.min(np.abs(x), axes, keepdims=keepdims)
+    if ord == 0:
+        return F.astype(F.sum(x != 0, axes, keepdims=keepdims), np.result_type(x, np.float64))
+    if ord == 1:
+        return F.sum(np.abs(x), axes, keepdims=keepdims)
+    return F.sum(np.abs(x) ** ord, axes, keepdims=keepdims) ** (1.0 / ord)
 
 
 @implements(np.linalg.norm)

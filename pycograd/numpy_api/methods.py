@@ -89,6 +89,13 @@ def _setitem(self: Any, idx: Any, value: Any) -> None:
         "instead, e.g. x = np.where(mask, v, x), or np.concatenate / np.stack of the pieces")
 
 
+def _in_place(name: str) -> Any:
+    def fail(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(f"x.{name}() sorts in place, and traced arrays are immutable; write "
+                        f"x = np.{name}(x, ...) instead")
+    return fail
+
+
 def _iter(self: Any) -> Any:
     if not self.shape:
         raise TypeError("iteration over a 0-d traced array")
@@ -135,10 +142,8 @@ SURFACE = {
     "round": F.round,
     "astype": F.astype,
     "copy": lambda self, order="C": self,
-    "argmax": lambda self, *a, **k: np.argmax(self, *a, **k),
-    "argmin": lambda self, *a, **k: np.argmin(self, *a, **k),
-    "all": lambda self, *a, **k: np.all(self, *a, **k),
-    "any": lambda self, *a, **k: np.any(self, *a, **k),
+    "sort": _in_place("sort"),
+    "partition": _in_place("partition"),
     "__neg__": _unary(np.negative),
     "__pos__": _unary(np.positive),
     "__abs__": _unary(np.absolute),
@@ -151,8 +156,15 @@ SURFACE = {
     "__hash__": None,
 }
 for _name, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
-                   ("truediv", np.divide), ("pow", np.power), ("matmul", np.matmul)]:
+                   ("truediv", np.divide), ("pow", np.power), ("matmul", np.matmul),
+                   ("mod", np.remainder), ("floordiv", np.floor_divide)]:
     SURFACE[f"__{_name}__"], SURFACE[f"__r{_name}__"] = _binary(_uf)
+# ndarray methods that are numpy functions of the array: forward to the function, which
+# dispatches to whatever rule it has (or names itself when it has none).
+for _name in ("argmax", "argmin", "argsort", "all", "any", "cumsum", "cumprod", "nonzero",
+              "searchsorted", "take", "repeat", "diagonal", "trace", "conj",
+              "conjugate"):
+    SURFACE[_name] = (lambda f: lambda self, *a, **k: f(self, *a, **k))(getattr(np, _name))
 
 
 def install() -> None:
