@@ -39,3 +39,14 @@ def test_roadmap_lists_only_what_is_not_exported():
     landed = sorted(n for n in names if n in pycograd.__all__)
     assert not landed, (f"README Roadmap lists {landed}, which pycograd now exports: "
                         "document them in the API section instead")
+
+
+def test_what_differentiates_is_current():
+    """The README's list of differentiable numpy names is the one the tables give."""
+    from pycograd.numpy_api.coverage import markdown
+
+    text = README.read_text()
+    section = text.split("<!-- coverage:start -->\n", 1)[1].split("\n<!-- coverage:end -->")[0]
+    assert section == markdown(), (
+        "README's 'What differentiates' list is out of date: regenerate it with "
+        "`python -m pycograd.numpy_api.coverage` and paste it between the coverage markers")

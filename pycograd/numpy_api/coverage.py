@@ -1,0 +1,75 @@
+"""Which numpy functions differentiate: read off the tables, so the README cannot drift.
+
+``python -m pycograd.numpy_api.coverage`` prints the README's "What differentiates"
+section; a test checks that the README holds exactly this text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pycograd.core.primitive import REGISTRY
+from pycograd.numpy_api.functions import HANDLED
+from pycograd.numpy_api.ufuncs import PRIMS
+
+_MODULES = (("np.linalg.", np.linalg), ("np.fft.", np.fft), ("np.", np))
+
+
+def _qualified(fn: object) -> str:
+    for prefix, mod in _MODULES:
+        if getattr(mod, getattr(fn, "__name__", ""), None) is fn:
+            return prefix + fn.__name__
+    mod = getattr(fn, "__module__", "") or ""
+    return f"{mod}.{getattr(fn, '__name__', fn)}"
+
+
+def ufunc_names() -> tuple[list[str], list[str]]:
+    """(ufuncs with a gradient, ufuncs whose results carry none)."""
+    diff, flat = [], []
+    for uf, prim in PRIMS.items():
+        (diff if prim.differentiable else flat).append(_qualified(uf))
+    return sorted(diff), sorted(flat)
+
+
+def function_names() -> tuple[list[str], list[str]]:
+    """(functions that differentiate, in-place writers refused with a functional fix)."""
+    ok = {_qualified(f) for f, rule in HANDLED.items() if not getattr(rule, "refuses", False)}
+    refused = {_qualified(f) for f, rule in HANDLED.items() if getattr(rule, "refuses", False)}
+    return sorted(ok), sorted(refused)
+
+
+def markdown() -> str:
+    diff, flat = ufunc_names()
+    funcs, refused = function_names()
+    wrap = lambda names: "\n".join(_lines(", ".join(f"`{n}`" for n in names)))  # noqa: E731
+    return "\n".join([
+        f"Generated from pycograd's tables. Every one of the {len(REGISTRY)} primitives "
+        "behind them is in the finite-difference sweep (the coverage test fails otherwise).",
+        "",
+        f"**Ufuncs with a gradient ({len(diff)}):**",
+        wrap(diff),
+        "",
+        f"**Ufuncs whose results carry no gradient ({len(flat)}):**",
+        wrap(flat),
+        "",
+        f"**Functions ({len(funcs)}):**",
+        wrap(funcs),
+        "",
+        f"**In-place writers, refused with the functional spelling to use ({len(refused)}):**",
+        wrap(refused),
+    ])
+
+
+def _lines(text: str, width: int = 90) -> list[str]:
+    out, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return out + ([line] if line else [])
+
+
+if __name__ == "__main__":
+    print(markdown())
