@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from harness import compare, optional, report
+from harness import compare, optional, profile, report, verdict
 
 import pycograd
 
@@ -157,20 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     medians = compare(contenders, args.repeats)
     report(f"MLP {'-'.join(map(str, SIZES))} relu + softmax-xent, batch {BATCH}, float64, "
            "one value_and_grad step (median)", medians, "numpy (by hand)", skipped)
-    ratio = medians["pycograd"] / medians["numpy (by hand)"]
-    print(f"  pycograd / numpy = {ratio:.2f}x  (target <= 1.15x: "
-          f"{'met' if ratio <= 1.15 else 'MISSED'})")
+    verdict(medians, "pycograd", "numpy (by hand)", 1.15)
     if args.profile:
-        import cProfile
-        import pstats
-
-        pr = cProfile.Profile()
-        pr.enable()
-        for _ in range(200):
-            vg(params, X, Y)
-        pr.disable()
-        pstats.Stats(pr).sort_stats("tottime").print_stats(15)
-
+        profile(lambda: vg(params, X, Y), 200)
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from harness import compare, optional, report
+from harness import compare, optional, profile, report, verdict
 
 import pycograd
 
@@ -73,21 +73,13 @@ def main(argv: list[str] | None = None) -> None:
         skipped.append("torch.func vmap(grad)")
 
     if args.profile:
-        import cProfile
-        import pstats
-
-        cProfile.runctx("for _ in range(200): per_sample(w, b, X, Y)", globals(),
-                        {"per_sample": per_sample, "w": w, "b": b, "X": X, "Y": Y},
-                        "/tmp/per_sample.prof")
-        pstats.Stats("/tmp/per_sample.prof").sort_stats("tottime").print_stats(15)
+        profile(lambda: per_sample(w, b, X, Y), 200)
 
     medians = compare(contenders, args.repeats)
     report(f"per-sample gradients of logistic regression, N={N}, d={D}, float64", medians,
            "numpy (by hand)", skipped)
     if "torch.func vmap(grad)" in medians:
-        ratio = medians["pycograd vmap(grad)"] / medians["torch.func vmap(grad)"]
-        print(f"  pycograd / torch.func = {ratio:.2f}x   (target <= 2x)")
-
+        verdict(medians, "pycograd vmap(grad)", "torch.func vmap(grad)", 2)
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from harness import compare, optional, report
+from harness import compare, optional, profile, report, verdict
 
 import pycograd
 
@@ -105,20 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     medians = compare(contenders, args.repeats)
     report(f"sin chain: {STEPS} x (sin, *1.01, +0.1) on a {SIZE}-vector, then sum; "
            "value and gradient (median)", medians, "numpy (by hand)", skipped)
-    ratio = medians["pycograd"] / medians["numpy (by hand)"]
-    print(f"  pycograd / numpy = {ratio:.2f}x  (target <= 6x: "
-          f"{'met' if ratio <= 6 else 'MISSED'})")
+    verdict(medians, "pycograd", "numpy (by hand)", 6)
     if args.profile:
-        import cProfile
-        import pstats
-
-        pr = cProfile.Profile()
-        pr.enable()
-        for _ in range(500):
-            vg(x)
-        pr.disable()
-        pstats.Stats(pr).sort_stats("tottime").print_stats(15)
-
+        profile(lambda: vg(x), 500)
 
 if __name__ == "__main__":
     main()

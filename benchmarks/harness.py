@@ -88,3 +88,23 @@ def report(title: str, medians: dict[str, float], floor: str, skipped: list[str]
         print(f"  {k:<24} {t * 1e6:10.1f} us   {t / base:6.2f}x {floor}")
     for k in skipped:
         print(f"  {k:<24} skipped (not installed)")
+
+
+def verdict(medians: dict[str, float], name: str, against: str, target: float) -> None:
+    """Print ``name``'s ratio to ``against`` and whether it meets ``target``."""
+    ratio = medians[name] / medians[against]
+    print(f"  {name} / {against} = {ratio:.2f}x  (target <= {target:g}x: "
+          f"{'met' if ratio <= target else 'MISSED'})")
+
+
+def profile(fn: Callable[[], Any], calls: int, rows: int = 15) -> None:
+    """cProfile ``calls`` calls of ``fn`` and print the top rows by own time."""
+    import cProfile
+    import pstats
+
+    pr = cProfile.Profile()
+    pr.enable()
+    for _ in range(calls):
+        fn()
+    pr.disable()
+    pstats.Stats(pr).sort_stats("tottime").print_stats(rows)

@@ -45,6 +45,23 @@ class ReverseTrace(Trace):
             return Var(ans, self, prim, vals, params, parents)
         return ans
 
+    def lower(self, args: tuple) -> tuple[list, list]:
+        """The values of ``args`` one level down, and which of them are this tape's."""
+        vals, parents = [], []
+        for i, a in enumerate(args):
+            if a.__class__ is Var and a._trace is self:
+                parents.append((i, a))
+                a = a.value
+            vals.append(a)
+        return vals, parents
+
+    def node(self, prim: Primitive, out: Any, vals: list, params: dict, parents: list) -> Any:
+        """Record ``out`` as made by ``prim`` (unless nothing of this tape went in, or it
+        cannot carry a gradient)."""
+        if not parents or np.result_type(out).kind not in "fcV":
+            return out
+        return Var(out, self, prim, vals, params, parents)
+
     def process_custom_vjp(self, fun: Any, fwd: Any, bwd: Any, args: tuple) -> Any:
         from pycograd.transforms.custom import reverse_custom_vjp
 

@@ -1,4 +1,5 @@
-"""``custom_vjp``: a function with a user-written reverse rule, under every transform.
+"""``custom_vjp`` / ``custom_jvp``: a function with a user-written rule, under every
+transform.
 
 Arguments are flattened to leaves and the outputs packed into one array (see
 ``packing``), so the tape sees one node. The reverse interpreter runs the user's ``fwd``
@@ -31,14 +32,38 @@ custom_vjp_p = primitive("custom_vjp", lambda *args, fun, **_: fun(*args), Joint
                          calls_user_code=True)
 
 
-class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
-    """Decorate ``f``, then give it a rule with ``f.defvjp(fwd, bwd)``:
-    ``fwd(*args) -> (out, residuals)`` and ``bwd(residuals, g) -> tuple`` with one
-    cotangent per positional argument of ``f`` (None for no gradient)."""
+class _CustomRule:
+    """What both decorators share: the wrapped function, and the flattening of a call."""
+
+    kind = ""
 
     def __init__(self, fun: Callable):
         functools.update_wrapper(self, fun)
         self.fun = fun
+
+    def _flatten(self, args: tuple, ready: bool, how: str) -> tuple | None:
+        """``(leaves, in_tree, top trace, output spec, packed fun)``, or None when no
+        argument is traced (then the plain function runs)."""
+        if not ready:
+            raise TypeError(f"{self.kind} function {self.fun.__name__!r} has no rule yet; "
+                            f"{how} before using it")
+        leaves, in_tree = tree_flatten(args)
+        top = find_top(leaves, self.kind)
+        if top is None:
+            return None
+        spec = OutputSpec()
+        return leaves, in_tree, top, spec, packed(self.fun, in_tree, spec)
+
+
+class custom_vjp(_CustomRule):  # noqa: N801  (a decorator, named like JAX's)
+    """Decorate ``f``, then give it a rule with ``f.defvjp(fwd, bwd)``:
+    ``fwd(*args) -> (out, residuals)`` and ``bwd(residuals, g) -> tuple`` with one
+    cotangent per positional argument of ``f`` (None for no gradient)."""
+
+    kind = "custom_vjp"
+
+    def __init__(self, fun: Callable):
+        super().__init__(fun)
         self.fwd: Callable | None = None
         self.bwd: Callable | None = None
 
@@ -47,15 +72,10 @@ class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
         return self
 
     def __call__(self, *args: Any) -> Any:
-        if self.fwd is None:
-            raise TypeError(f"custom_vjp function {self.fun.__name__!r} has no rule yet; "
-                            "call .defvjp(fwd, bwd) before using it")
-        leaves, in_tree = tree_flatten(args)
-        top = find_top(leaves, "custom_vjp")
-        if top is None:
+        flat = self._flatten(args, self.fwd is not None, "call .defvjp(fwd, bwd)")
+        if flat is None:
             return self.fun(*args)
-        spec = OutputSpec()
-        flat_fun = packed(self.fun, in_tree, spec)
+        leaves, in_tree, top, spec, flat_fun = flat
 
         def flat_fwd(*xs: Any) -> tuple:
             out, res = self.fwd(*tree_unflatten(in_tree, list(xs)))
@@ -87,29 +107,22 @@ class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
 
 def reverse_custom_vjp(trace: Any, fun: Callable, fwd: Callable, bwd: Callable,
                        args: tuple) -> Any:
-    """How the tape processes a custom_vjp call (installed on ``ReverseTrace``)."""
-    from pycograd.core.var import Var
-
-    vals, parents = [], []
-    for i, a in enumerate(args):
-        if isinstance(a, Var) and a._trace is trace:
-            parents.append((i, a))
-            a = a.value
-        vals.append(a)
+    """How the tape processes a custom_vjp call (installed on ``ReverseTrace``): ``fwd``
+    runs one level down, and the node keeps its residuals for ``bwd``."""
+    vals, parents = trace.lower(args)
     out, res = fwd(*vals)
-    if not parents or np.result_type(out).kind not in "fcV":
-        return out
-    return Var(out, trace, custom_vjp_p, vals, {"fun": fun, "bwd": bwd, "res": res}, parents)
+    return trace.node(custom_vjp_p, out, vals, {"fun": fun, "bwd": bwd, "res": res}, parents)
 
 
-class custom_jvp:  # noqa: N801  (a decorator, named like JAX's)
+class custom_jvp(_CustomRule):  # noqa: N801  (a decorator, named like JAX's)
     """Decorate ``f``, then give it a forward rule with ``@f.defjvp``:
     ``rule(primals, tangents) -> (out, tangent_out)``, linear in the tangents. Reverse mode
     transposes that linear map, so ``grad`` uses the rule too."""
 
+    kind = "custom_jvp"
+
     def __init__(self, fun: Callable):
-        functools.update_wrapper(self, fun)
-        self.fun = fun
+        super().__init__(fun)
         self.rule: Callable | None = None
 
     def defjvp(self, rule: Callable) -> Callable:
@@ -117,15 +130,10 @@ class custom_jvp:  # noqa: N801  (a decorator, named like JAX's)
         return rule
 
     def __call__(self, *args: Any) -> Any:
-        if self.rule is None:
-            raise TypeError(f"custom_jvp function {self.fun.__name__!r} has no rule yet; "
-                            "decorate one with @f.defjvp")
-        leaves, in_tree = tree_flatten(args)
-        top = find_top(leaves, "custom_jvp")
-        if top is None:
+        flat = self._flatten(args, self.rule is not None, "decorate one with @f.defjvp")
+        if flat is None:
             return self.fun(*args)
-        spec = OutputSpec()
-        flat_fun = packed(self.fun, in_tree, spec)
+        leaves, in_tree, top, spec, flat_fun = flat
 
         def flat_rule(primals: list, tangents: list) -> tuple:
             out, t_out = self.rule(tuple(tree_unflatten(in_tree, list(primals))),
@@ -164,16 +172,7 @@ custom_jvp_p = primitive("custom_jvp", lambda *args, fun, **_: fun(*args),
 
 
 def reverse_custom_jvp(trace: Any, fun: Callable, rule: Callable, args: tuple) -> Any:
-    """How the tape processes a custom_jvp call (installed on ``ReverseTrace``)."""
-    from pycograd.core.var import Var
-
-    vals, parents = [], []
-    for i, a in enumerate(args):
-        if isinstance(a, Var) and a._trace is trace:
-            parents.append((i, a))
-            a = a.value
-        vals.append(a)
-    out = fun(*vals)
-    if not parents or np.result_type(out).kind not in "fcV":
-        return out
-    return Var(out, trace, custom_jvp_p, vals, {"fun": fun, "rule": rule}, parents)
+    """How the tape processes a custom_jvp call (installed on ``ReverseTrace``): the node's
+    VJP is the transpose of the user's tangent map."""
+    vals, parents = trace.lower(args)
+    return trace.node(custom_jvp_p, fun(*vals), vals, {"fun": fun, "rule": rule}, parents)
