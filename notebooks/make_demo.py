@@ -155,11 +155,12 @@ print(gw.shape, gb.shape, "max |mean - full| =", float(np.abs(gw.mean(0) - full_
 ]
 
 
-def build(load: str = "%load_ext pycograd") -> nbformat.NotebookNode:
+def build(load: str = "%load_ext pycograd",
+          cells: list[tuple[str, str]] | None = None) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    for kind, src in CELLS:
+    for kind, src in CELLS if cells is None else cells:
         src = load if src == "%load_ext pycograd" else src
         nb.cells.append(nbformat.v4.new_markdown_cell(src) if kind == "md"
                         else nbformat.v4.new_code_cell(src))
@@ -180,12 +181,17 @@ def load_line() -> str:
             else "%load_ext pycograd.dsl")
 
 
-if __name__ == "__main__":
-    nb = execute(build(load_line()))
+def make(cells: list[tuple[str, str]], name: str) -> None:
+    """Execute ``cells`` and save them, with their outputs, as ``notebooks/<name>``."""
+    nb = execute(build(load_line(), cells))
     for cell in nb.cells:  # the saved notebook shows the documented line
         if cell.source.startswith("%load_ext"):
             cell.source = "%load_ext pycograd"
-    nbformat.write(nb, HERE / "pycograd_demo.ipynb")
+    nbformat.write(nb, HERE / name)
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             print(out.get("text", ""), end="")
+
+
+if __name__ == "__main__":
+    make(CELLS, "pycograd_demo.ipynb")

@@ -158,6 +158,91 @@ h = $ |> g |> $ * 2.0
 (gh,) = grad(h)(0.5)
 """], "{'gw': float(gr['w']), 'gh': float(gh), "
        "'expected': 2 * math.exp(0.5) * (math.cos(0.5) + math.sin(0.5))}"),
+    ("stage_cache", ["""
+import numpy as np
+k = 2.0
+scale = |> 3.0 |> $ * k
+a = [scale()]
+k = 5.0
+a.append(scale())
+def h(x, k): # k is a local and a global: pipescript passes it as a default argument
+    return x |> $ * k |> $ + 1
+def h2(x, kk): # kk is only a local: pipescript reads it from the live stack
+    return x |> $ * kk
+fk = $ |> fork[$ * k, $] *|> $ + $
+c = [h(1.0, 1.0), h(1.0, 2.0), h(1.0, 3.0)]
+d = [h2(1.0, 2.0), h2(1.0, 4.0)]
+e = [fk(1.0)]
+k = 1.0
+e.append(fk(1.0))
+def g(x, m): # a whole `$ |>` pipeline made on each call
+    f = $ |> $ * m |> $ + 1
+    return f(x)
+gs = [g(1.0, 2.0), g(1.0, 3.0), g(2.0, 3.0)]
+"""], "{'a': a, 'c': c, 'd': d, 'e': e, 'g': gs}"),
+    ("flat_memory", [DATA, """
+import gc, sys
+import pyccolo as pyc
+from pycograd.dsl import stagecache
+with params{
+w1 = 0.3 * rng.standard_normal((2, 8)); b1 = np.zeros(8)
+w2 = 0.3 * rng.standard_normal((8, 3)); b2 = np.zeros(3)
+} as weights:
+    logits = $ |> $ @ w1 + b1 |> relu |> $ @ w2 + b2
+    hway = $ |> fork[$ |> relu, $] *|> $ + $
+    obj = |> X[:30] |> logits |> hway |> cross_entropy($, Y[:30])
+def step():
+    value, grads = weights.grad(obj)
+    weights.step(grads, 0.1)
+    return value
+
+def census():
+    B = pyc.BaseTracer
+    return {"nodes": len(B.ast_node_by_id), "parents": len(B.containing_ast_by_id),
+            "stmts": len(B.containing_stmt_by_id), "files": len(B.ast_bookkeeper_by_fname),
+            "augmented": sum(len(v) for v in B.augmented_node_ids_by_spec.values()),
+            "extra": sum(len(v) for v in B.additional_ast_bookkeeping.values()),
+            **stagecache.stats()}
+for _ in range(100):
+    step()
+gc.collect()
+at100 = census(), len(gc.get_objects()), sys.getallocatedblocks()
+for _ in range(900):
+    last = step()
+gc.collect()
+at1000 = census(), len(gc.get_objects()), sys.getallocatedblocks()
+"""], "{'at100': at100, 'at1000': at1000, 'last': float(last)}"),
+    ("step_time", [DATA, """
+import time
+from pycograd import value_and_grad
+with params{
+w1 = 0.3 * rng.standard_normal((2, 16)); b1 = np.zeros(16)
+w2 = 0.3 * rng.standard_normal((16, 3)); b2 = np.zeros(3)
+} as weights:
+    logits = $ |> $ @ w1 + b1 |> relu |> $ @ w2 + b2
+    obj = |> X |> logits |> cross_entropy($, Y)
+p = {k: np.array(v) for k, v in weights.items()}
+def plain_loss(p):
+    return cross_entropy(relu(X @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"], Y)
+plain_vg = value_and_grad(plain_loss)
+def dsl_step():
+    value, grads = weights.grad(obj)
+    weights.step(grads, 0.1)
+    return float(value)
+def plain_step():
+    value, (grads,) = plain_vg(p)
+    for k in p:
+        p[k] -= 0.1 * grads[k]
+    return float(value)
+losses = [(dsl_step(), plain_step()) for _ in range(20)]
+times = {"dsl": [], "plain": []}
+for _ in range(200):
+    for name, f in (("dsl", dsl_step), ("plain", plain_step)):
+        t0 = time.perf_counter()
+        f()
+        times[name].append(time.perf_counter() - t0)
+ms = {name: 1e3 * sorted(t)[len(t) // 2] for name, t in times.items()}
+"""], "{'ms': ms, 'losses': losses}"),
     ("errors", [DATA, """
 with params{
 w1 = rng.standard_normal((2, 3)); b1 = np.zeros(3)
@@ -300,6 +385,37 @@ def test_math_in_a_helper_used_as_a_stage_differentiates(report):
     assert p["gw"] == pytest.approx(p["expected"]) and p["gh"] == pytest.approx(p["expected"])
 
 
+def test_a_stage_compiled_once_still_reads_its_names_when_it_runs(report):
+    p = _ok(report["stage_cache"])
+    assert p["a"] == [6.0, 15.0]
+    assert p["c"] == [2.0, 3.0, 4.0] and p["d"] == [2.0, 4.0]
+    assert p["e"] == [6.0, 2.0] and p["g"] == [3.0, 4.0, 7.0]
+
+
+def test_a_training_loop_holds_flat_memory(report):
+    """1,000 steps: pyccolo's AST bookkeeping and the stage cache at step 1,000 are what
+    they were at step 100, and so (within noise) are the live objects and allocated blocks
+    (without the stage cache: +71 AST nodes, +5 sandbox files, +175 objects a step)."""
+    p = _ok(report["flat_memory"])
+    (census100, objects100, blocks100) = p["at100"]
+    (census1000, objects1000, blocks1000) = p["at1000"]
+    assert census1000 == census100
+    assert objects1000 - objects100 < 100, (objects100, objects1000)
+    assert blocks1000 - blocks100 < 1000, (blocks100, blocks1000)
+    assert p["last"] < 1.0
+
+
+def test_dsl_step_time_next_to_plain_python(report, capsys):
+    """Reported, not asserted: medians over 200 interleaved steps of the same MLP."""
+    p = _ok(report["step_time"])
+    for dsl, plain in p["losses"]:
+        assert dsl == pytest.approx(plain, rel=1e-12)
+    ms = p["ms"]
+    with capsys.disabled():
+        print(f"\nDSL step {ms['dsl']:.2f} ms, plain Python step {ms['plain']:.2f} ms "
+              f"(x{ms['dsl'] / ms['plain']:.2f})")
+
+
 @pytest.mark.parametrize("index, error, words", [
     (1, "UndefinedWeightError", ["line 4", "'w3'", "w1, b1"]),
     (2, "WeightShadowError", ["line 2", "'w1'", "weights.assign"]),
@@ -362,12 +478,11 @@ def test_capture_leaves_weights_out_of_default_arguments():
     assert ast.unparse(lam) == "lambda _0: None"
 
 
-@pytest.mark.slow
-def test_demo_notebook_runs_and_reaches_its_results():
+def _run_notebook(name: str) -> str:
+    """Execute the saved ``notebooks/<name>`` again; the text it prints."""
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    import re
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "notebooks"))
@@ -375,12 +490,19 @@ def test_demo_notebook_runs_and_reaches_its_results():
         import make_demo
     finally:
         sys.path.pop(0)
-    nb = nbformat.read(make_demo.HERE / "pycograd_demo.ipynb", as_version=4)
+    nb = nbformat.read(make_demo.HERE / name, as_version=4)
     for cell in nb.cells:
         if cell.source.startswith("%load_ext"):
             cell.source = make_demo.load_line()
-    text = "".join(out.get("text", "") for cell in make_demo.execute(nb).cells
+    return "".join(out.get("text", "") for cell in make_demo.execute(nb).cells
                    for out in cell.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_demo_notebook_runs_and_reaches_its_results():
+    import re
+
+    text = _run_notebook("pycograd_demo.ipynb")
     accs = [float(a) for a in re.findall(r"accuracy (\d\.\d+)", text)]
     assert len(accs) == 5 and min(accs) > 0.85 and sorted(accs)[1] > 0.95, text
     for first, last in re.findall(r"loss (\d+\.\d+) -> (\d+\.\d+)", text):
@@ -388,3 +510,24 @@ def test_demo_notebook_runs_and_reaches_its_results():
     assert "grad of proj: None  proj unchanged: True" in text
     assert "w1 is weights['w1']: True" in text
     assert float(re.search(r"max \|mean - full\| = (\S+)", text).group(1)) < 1e-10
+
+
+@pytest.mark.slow
+def test_vmap_notebook_runs_and_reaches_its_results():
+    import re
+
+    text = _run_notebook("pycograd_vmap_demo.ipynb")
+
+    def number(label: str) -> float:
+        return float(re.search(re.escape(label) + r" (\S+)", text).group(1))
+
+    assert "per-example gradients: (256, 2, 3) (256, 3)" in text, text
+    assert number("max |mean - full| =") < 1e-12
+    assert "same as a Python loop: True" in text
+    assert "all clipped norms <= C: True" in text
+    before, after = re.search(r"one DP-SGD step: (\S+) -> (\S+)", text).groups()
+    assert float(after) < float(before)
+    assert float(re.search(r"accuracy (\S+)", text).group(1)) > 0.85
+    assert number("max |vmap - loop| =") < 1e-12
+    assert number("max |vmap(vmap) - broadcast| =") < 1e-12
+    assert number("max |grad(vmap) - full| =") < 1e-12

@@ -10,6 +10,10 @@ one more test up front: a tracer with no handler for the event, and no ``sys.set
 events (whose file filter counts calls), is skipped, which is exactly what pyccolo's loop
 would have done with it (its ``_emit_event`` returns ``ret`` unchanged). The loop is
 compiled in pyccolo's ``emit_event`` module so that it shares that module's state.
+
+pipescript's handler predicates ask ``has_augmentations(node, specs)``, which lists every
+augmentation of the node by scanning all ~85 syntax specs; ``has_augmentations`` below
+answers the same question by looking only in the specs asked about.
 """
 
 from __future__ import annotations
@@ -24,9 +28,8 @@ def _emit_tracer_loop(event, node_id, frame, kwargs):
     is_reentrant = not _allow_event_handling
     reentrant_handlers_only = is_reentrant and not _allow_reentrant_event_handling
     _allow_event_handling = False
-    evt = __pycograd_events__.get(event, event)
     for tracer in _TRACER_STACK:
-        if not tracer._event_handlers.get(evt) and not __pycograd_sys_events__(tracer):
+        if event not in __pycograd_handled__(tracer):
             continue
         if current_thread_id != _main_thread_id and not tracer.multiple_threads_allowed:
             continue
@@ -54,35 +57,74 @@ def _emit_tracer_loop(event, node_id, frame, kwargs):
             kwargs["ret"] = new_ret
 '''
 
-_SYS: dict[int, bool] = {}
+class _Everything:
+    """The events of a tracer with ``sys.settrace`` events: its file filter counts calls,
+    so it sees every event, as in pyccolo's loop."""
+
+    def __contains__(self, _: object) -> bool:
+        return True
+
+
+_HANDLED: dict[int, tuple[Any, Any]] = {}
 _ORIGINAL: list[Any] = []
+"""pyccolo's loop and pipescript's ``has_augmentations``, once replaced."""
+_AUGMENTED: list[dict] = []
+"""pyccolo's ``BaseTracer.augmented_node_ids_by_spec`` (one dict, mutated in place)."""
 
 
-def _sys_events(tracer: Any) -> bool:
-    """Whether ``tracer`` handles ``sys.settrace`` events (fixed when it is made)."""
-    known = _SYS.get(id(tracer))
-    if known is None:
-        known = _SYS[id(tracer)] = bool(tracer.has_sys_trace_events)
-    return known
+def _handled(tracer: Any) -> Any:
+    """The events ``tracer`` has handlers for, as ``TraceEvent`` and as name (a tracer's
+    handlers are fixed when it is made)."""
+    known = _HANDLED.get(id(tracer))
+    if known is None or known[0] is not tracer:
+        events = _Everything() if tracer.has_sys_trace_events else frozenset(
+            name for e, specs in tracer._event_handlers.items() if specs
+            for name in (e, getattr(e, "value", e)))
+        known = _HANDLED[id(tracer)] = (tracer, events)
+    return known[1]
+
+
+def has_augmentations(node_or_id: Any, expected_augs: Any = None) -> bool:
+    """``pipescript.utils.has_augmentations``, without listing the node's augmentations."""
+    if isinstance(node_or_id, list):
+        return any(has_augmentations(n, expected_augs) for n in node_or_id)
+    node_id = node_or_id if isinstance(node_or_id, int) else id(node_or_id)
+    table = _AUGMENTED[0]
+    if expected_augs is None:
+        return any(node_id in ids for ids in table.values())
+    if not isinstance(expected_augs, set):
+        expected_augs = (expected_augs,)
+    return any(node_id in table.get(spec, ()) for spec in expected_augs)
+
+
+_NAMES = ("_TRACER_STACK", "_main_thread_id", "_file_passes_filter_impl", "SkipAll",
+          "threading", "_allow_event_handling", "_allow_reentrant_event_handling")
+
+
+def _compatible(emit: Any) -> bool:
+    """Whether pyccolo's loop is the one ``_LOOP`` copies (same arguments, same module
+    state); another pyccolo keeps its own loop."""
+    loop = getattr(emit, "_emit_tracer_loop", None)
+    code = getattr(loop, "__code__", None)
+    return code is not None and code.co_varnames[:4] == ("event", "node_id", "frame",
+                                                          "kwargs") \
+        and all(hasattr(emit, name) for name in _NAMES)
 
 
 def install() -> None:
-    """Swap in the filtered loop (once); ``uninstall`` puts pyccolo's back."""
+    """Swap in the filtered loop and ``has_augmentations`` (once, for the process)."""
+    import pipescript.tracers.pipeline_tracer as pipeline
+    import pyccolo as pyc
     import pyccolo.emit_event as emit
-    from pyccolo.trace_events import TraceEvent
 
-    if _ORIGINAL:
+    if _ORIGINAL or not _compatible(emit):
         return
+    _AUGMENTED.append(pyc.BaseTracer.augmented_node_ids_by_spec)
+    _ORIGINAL.append(pipeline.has_augmentations)
+    pipeline.has_augmentations = has_augmentations
     ns = vars(emit)
-    ns["__pycograd_events__"] = {e.value: e for e in TraceEvent}
-    ns["__pycograd_sys_events__"] = _sys_events
+    ns["__pycograd_handled__"] = _handled
     _ORIGINAL.append(emit._emit_tracer_loop)
     # a file name with "pyccolo" in it: tracebacks hide this frame like pyccolo's own
     exec(compile(_LOOP, "<pyccolo event loop from pycograd.dsl.fastemit>", "exec"), ns)
 
-
-def uninstall() -> None:
-    import pyccolo.emit_event as emit
-
-    if _ORIGINAL:
-        emit._emit_tracer_loop = _ORIGINAL.pop()

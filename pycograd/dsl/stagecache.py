@@ -268,5 +268,5 @@ def install() -> None:
 
 def stats() -> dict[str, int]:
     """Cache size: stage nodes known and compiled variants (for tests and diagnostics)."""
-    return {"nodes": len(_ENTRIES),
-            "variants": sum(len(e.variants) for e in _ENTRIES.values())}
+    return {"cached_stages": len(_ENTRIES),
+            "cached_variants": sum(len(e.variants) for e in _ENTRIES.values())}
