@@ -47,7 +47,7 @@ from pycograd.optim import (
 from pycograd.params import ParamDict, ParamLoadError, buffer, frozen, tied
 from pycograd.transforms.checkpoint import checkpoint, remat
 from pycograd.transforms.custom import custom_jvp, custom_vjp
-from pycograd.transforms.grad import grad, value_and_grad, vjp
+from pycograd.transforms.grad import grad, holomorphic_grad, value_and_grad, vjp
 from pycograd.transforms.jacobians import (
     elementwise_grad,
     hessian,
@@ -85,8 +85,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     # differentiation
-    "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev", "jacobian",
-    "hessian", "hvp", "elementwise_grad", "vmap", "checkpoint", "remat", "stop_gradient",
+    "grad", "value_and_grad", "vjp", "holomorphic_grad", "jvp", "linearize", "jacfwd",
+    "jacrev", "jacobian", "hessian", "hvp", "elementwise_grad", "vmap", "checkpoint", "remat",
+    "stop_gradient",
     "custom_vjp", "custom_jvp", "Var", "transparent",
     # numpy extras without a numpy spelling
     "scatter_add", "scatter_set", "r_", "c_",

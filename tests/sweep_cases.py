@@ -41,7 +41,8 @@ from pycograd.transforms.custom import custom_jvp, custom_vjp
 class Arg:
     """A float input. Values are uniform in ``[low, high]``; with ``away`` they are
     ``±[away, high]`` instead (kinks and poles at 0); ``zeros`` lists flat positions set
-    to exactly 0; ``grid`` rounds values to multiples of it (exact in float32)."""
+    to exactly 0; ``grid`` rounds values to multiples of it (exact in float32). A complex
+    ``dtype`` draws the real and imaginary parts each that way."""
 
     shape: tuple = ()
     low: float = -2.0
@@ -52,6 +53,9 @@ class Arg:
     dtype: str = "float64"
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
+        if np.dtype(self.dtype).kind == "c":
+            part = Arg(self.shape, self.low, self.high, self.away, self.zeros, self.grid)
+            return np.asarray(part.sample(rng) + 1j * part.sample(rng)).astype(self.dtype)
         if self.away:
             x = rng.choice([-1.0, 1.0], self.shape) * rng.uniform(self.away, self.high, self.shape)
         else:
@@ -65,6 +69,8 @@ class Arg:
     def direction(self, rng: np.random.Generator) -> np.ndarray:
         """A random tangent for this input (on the grid, when there is one)."""
         v = rng.standard_normal(self.shape)
+        if np.dtype(self.dtype).kind == "c":
+            v = v + 1j * rng.standard_normal(self.shape)
         if self.grid:
             v = np.round(v / self.grid) * self.grid
         return np.asarray(v).astype(self.dtype)

@@ -66,7 +66,7 @@ def test_non_array_output():
 
 @pytest.mark.parametrize("fn, name", [
     (lambda x: np.interp(x, x, x).sum(), "np.interp"),
-    (lambda x: np.sum(np.abs(np.fft.fft(x))), "np.fft.fft"),
+    (lambda x: np.sum(np.unwrap(x)), "np.unwrap"),
     (lambda x: np.sum(np.convolve(x, x)), "np.convolve"),
     (lambda x: np.sum(np.add.accumulate(x)), "np.add.accumulate"),
 ])

@@ -46,6 +46,7 @@ from sweep_cases import MODES, Case
 import pycograd
 from pycograd.core.primitive import REGISTRY
 from pycograd.core.var import Var
+from pycograd.ops.complex import is_complex
 
 
 def _collect() -> list[Case]:
@@ -100,25 +101,36 @@ def _outputs(out: object) -> list:
 
 def _loss(case: Case, args: list, fn=None):
     """``L`` for ``case`` (or ``fn`` in its place) with weights drawn for the shapes of its
-    outputs at ``args``."""
+    outputs at ``args``; a complex output gets complex weights and adds the real part."""
     fn = case.fn if fn is None else fn
     rng = case.rng(salt=1)
-    ws = [rng.standard_normal(np.shape(o)) for o in _outputs(case.fn(*args))]
+    ws = [rng.standard_normal(np.shape(o)) + (1j * rng.standard_normal(np.shape(o))
+                                              if np.iscomplexobj(o) else 0)
+          for o in _outputs(case.fn(*args))]
 
     def L(*xs):
-        terms = [np.sum(o * w) for o, w in zip(_outputs(fn(*xs)), ws)]
+        terms = [_real_sum(o * w) for o, w in zip(_outputs(fn(*xs)), ws)]
         return functools.reduce(operator.add, terms)
     return L
 
 
+def _real_sum(x):
+    """``sum(x)``, or its real part for complex ``x`` (a real loss, a real pairing)."""
+    s = np.sum(x)
+    return np.real(s) if is_complex(x) else s
+
+
 def _dot(xs, ys):
-    return functools.reduce(operator.add, [np.sum(x * y) for x, y in zip(xs, ys)])
+    return functools.reduce(operator.add, [_real_sum(x * y) for x, y in zip(xs, ys)])
 
 
 def _close(actual, expected, case: Case, what: str) -> None:
-    expected = np.asarray(expected, np.float64)
+    expected = np.asarray(expected)
+    expected = expected.astype(np.result_type(expected, np.float64))
     scale = 1.0 + float(np.max(np.abs(expected), initial=0.0))
-    np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=case.rtol,
+    actual = np.asarray(actual)
+    np.testing.assert_allclose(actual.astype(np.result_type(actual, np.float64)), expected,
+                               rtol=case.rtol,
                                atol=case.atol * scale, err_msg=f"{case.name}: {what}")
 
 
@@ -371,13 +383,18 @@ def test_vmap_grad(case: Case):
 
 # ---- eval_shape ------------------------------------------------------------------------
 
+_COMPLEX = {np.float32: np.complex64}  # complex inputs keep complex in the dtype variants
+
+
 @pytest.mark.parametrize("case", **_params("eval_shape"))
 @pytest.mark.parametrize("dtype", [None, np.float32, np.int32],
                          ids=["own-dtype", "float32", "int32"])
 def test_eval_shape(case: Case, dtype):
     """Shapes and dtypes without data equal numpy's (data-dependent shapes are refused),
     for integer inputs too, wherever numpy itself takes them."""
-    args = [a if dtype is None else a.astype(dtype) for a in case.sample()]
+    args = [a if dtype is None else a.astype(_COMPLEX.get(dtype, a.dtype) if
+                                              np.iscomplexobj(a) else dtype)
+            for a in case.sample()]
     if dtype is np.int32:
         try:
             with np.errstate(all="ignore"):

@@ -27,7 +27,8 @@ def ufunc_names() -> tuple[list[str], list[str]]:
     """(ufuncs with a gradient, ufuncs whose results carry none)."""
     diff, flat = [], []
     for uf, prim in PRIMS.items():
-        (diff if prim.differentiable else flat).append(_qualified(uf))
+        if getattr(np, uf.__name__, None) is uf:  # scipy's ufuncs are listed with scipy
+            (diff if prim.differentiable else flat).append(_qualified(uf))
     return sorted(diff), sorted(flat)
 
 
@@ -38,9 +39,23 @@ def function_names() -> tuple[list[str], list[str]]:
     return sorted(ok), sorted(refused)
 
 
+def scipy_names() -> list[str]:
+    """scipy functions that differentiate once scipy is installed (read off pycograd's own
+    tables, so scipy is not imported)."""
+    from pycograd.numpy_api import scipy_special, scipy_stats
+    from pycograd.numpy_api.linalg import SCIPY_LINALG_NAMES
+    from pycograd.ops.special import SCIPY_UFUNCS
+
+    names = {f"scipy.special.{n}" for n in (*SCIPY_UFUNCS, *scipy_special.NAMES)}
+    names |= {f"scipy.stats.{d}.{m}" for d, ms in scipy_stats.TABLE.items() for m in ms}
+    names |= {f"scipy.linalg.{n}" for n in SCIPY_LINALG_NAMES}
+    return sorted(names)
+
+
 def markdown() -> str:
     diff, flat = ufunc_names()
     funcs, refused = function_names()
+    scipy = scipy_names()
     wrap = lambda names: "\n".join(_lines(", ".join(f"`{n}`" for n in names)))  # noqa: E731
     return "\n".join([
         f"Generated from pycograd's tables. Every one of the {len(REGISTRY)} primitives "
@@ -57,6 +72,9 @@ def markdown() -> str:
         "",
         f"**In-place writers, refused with the functional spelling to use ({len(refused)}):**",
         wrap(refused),
+        "",
+        f"**scipy, when installed ({len(scipy)}):**",
+        wrap(scipy),
     ])
 
 

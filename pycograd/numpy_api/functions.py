@@ -108,7 +108,8 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
         ddof = correction
     ax = normalize_axis(axis, np.ndim(a), "var")
     d = a - globals()["mean"](a, ax, dtype, keepdims=True)
-    return sum(d * d, ax, keepdims=keepdims) / (_count(a, ax) - ddof)
+    sq = np.real(d * np.conj(d)) if np.result_type(a).kind == "c" else d * d
+    return sum(sq, ax, keepdims=keepdims) / (_count(a, ax) - ddof)
 
 
 @implements(np.std)

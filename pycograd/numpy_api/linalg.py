@@ -481,6 +481,9 @@ def expm(A: Any) -> Any:
     return D.expm_p.bind(_matrix("expm", A, square=True))
 
 
+SCIPY_LINALG_NAMES = ("solve_triangular", "cho_factor", "cho_solve", "cholesky", "sqrtm", "expm")
+
+
 @functools.cache
 def scipy_routes() -> dict[Callable, Callable]:
     """scipy.linalg function -> its differentiable version. scipy converts its inputs with
@@ -490,6 +493,6 @@ def scipy_routes() -> dict[Callable, Callable]:
         import scipy.linalg as sl
     except ImportError:  # scipy is optional
         return {}
-    return {sl.solve_triangular: solve_triangular, sl.cho_factor: cho_factor,
-            sl.cho_solve: cho_solve, sl.cholesky: cholesky_scipy, sl.sqrtm: sqrtm,
-            sl.expm: expm}
+    ours = {"solve_triangular": solve_triangular, "cho_factor": cho_factor,
+            "cho_solve": cho_solve, "cholesky": cholesky_scipy, "sqrtm": sqrtm, "expm": expm}
+    return {getattr(sl, n): ours[n] for n in SCIPY_LINALG_NAMES}

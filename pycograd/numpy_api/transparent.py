@@ -8,6 +8,14 @@ callee: ``math.sin`` for a dispatcher to ``np.sin`` (``scalar_math``), ``np.arra
 that stacks traced elements (``constructors``), and a user helper for its own routed copy,
 instrumented on demand, so helpers at any depth are routed too.
 
+scipy (optional, never imported by pycograd): ``scipy.special.logsumexp``, the distribution
+methods (``scipy.stats.norm.logpdf``, keyed by the bound method of scipy's instance) and
+``scipy.linalg`` functions call ``np.asarray`` before numpy's protocols can dispatch. When an
+analysis meets a scipy module, function or distribution, the routes of every scipy submodule
+the user has imported (``scipy_special``, ``scipy_stats``, ``linalg.scipy_routes``) join ROUTES,
+each a dispatcher that runs pycograd's version only when an argument is traced. scipy's ufuncs
+need no routing (``__array_ufunc__``, ``pycograd.ops.special``).
+
 Cost model. Whether a function needs routing is decided once per code object, by reading its
 bytecode (global and attribute names, nested code objects, local imports) against its globals,
 transitively through user helpers; closures and defaults are looked at per call. A function
@@ -39,6 +47,7 @@ import ast
 import builtins
 import dis
 import functools
+import importlib
 import math
 import os
 import sys
@@ -53,7 +62,7 @@ from typing import Any
 import numpy as np
 
 import pycograd
-from pycograd.numpy_api.constructors import CONSTRUCTOR_NAMES, CONSTRUCTOR_ROUTES
+from pycograd.numpy_api.constructors import CONSTRUCTOR_NAMES, CONSTRUCTOR_ROUTES, holds_tracer
 from pycograd.numpy_api.scalar_math import MATH_NAMES, MATH_ROUTES
 from pycograd.numpy_api.source import is_woven, local_names, recompile
 
@@ -63,6 +72,90 @@ ROUTES: dict[Callable, Callable] = {**MATH_ROUTES, **CONSTRUCTOR_ROUTES}
 _ROUTE_TYPES = frozenset(type(k) for k in ROUTES)
 _MISSING = object()
 _UNKNOWN = object()
+
+
+# ---- scipy: optional, routed once the user has imported it -----------------------------
+
+def _dispatch(orig: Callable, ours: Callable) -> Callable:
+    """Call ``ours`` when an argument is traced (or a tuple holding one), ``orig`` otherwise,
+    so untraced calls keep scipy's exact behavior."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for a in (*args, *kwargs.values()):
+            if holds_tracer(a):
+                return ours(*args, **kwargs)
+        return orig(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = getattr(orig, "__name__", "call")
+    call.__doc__, call.__wrapped__ = orig.__doc__, orig
+    return call
+
+
+def _scipy_routes(submodule: str) -> tuple[dict, frozenset]:
+    """The routes of one scipy submodule (its callees -> dispatchers) and the attribute names
+    that reach them."""
+    if submodule == "scipy.linalg":
+        from pycograd.numpy_api.linalg import scipy_routes
+
+        routes = {k: _dispatch(k, v) for k, v in scipy_routes().items()}
+        return routes, frozenset(k.__name__ for k in routes)
+    mod = importlib.import_module(_SCIPY_TABLES[submodule])
+    routes = mod.routes(_dispatch)
+    return routes, frozenset(mod.NAMES)
+
+
+_SCIPY_TABLES: dict[str, str] = {"scipy.special": "pycograd.numpy_api.scipy_special",
+                                 "scipy.stats": "pycograd.numpy_api.scipy_stats",
+                                 "scipy.linalg": "pycograd.numpy_api.linalg"}
+"""scipy submodule -> the pycograd module with its routes, added to ROUTES once the user has
+imported that submodule (pycograd never imports scipy itself)."""
+_SCIPY_LOADED: set[str] = set()
+_SCIPY_NAMES: set[str] = set()
+"""Attribute names that may reach a routed scipy callee (``logsumexp``, ``norm``, ``logpdf``)."""
+_SCIPY_TYPES: set[type] = set()
+"""Types of the scipy objects whose methods are routed (the distributions)."""
+
+
+def _load_scipy() -> None:
+    """Merge the routes of every scipy submodule imported so far into ROUTES."""
+    global _ROUTE_TYPES
+    todo = [m for m in _SCIPY_TABLES if m not in _SCIPY_LOADED and m in sys.modules]
+    if not todo:
+        return
+    with _LOCK:
+        for m in todo:
+            _SCIPY_LOADED.add(m)
+            routes, names = _scipy_routes(m)
+            ROUTES.update(routes)
+            _SCIPY_NAMES.update(names)
+            _SCIPY_TYPES.update(type(k.__self__) for k in routes if type(k) is MethodType)
+            if m == "scipy.stats":
+                from pycograd.numpy_api.scipy_stats import frozen_types
+
+                _SCIPY_TYPES.update(frozen_types())
+        _ROUTE_TYPES = frozenset(type(k) for k in ROUTES)
+
+
+def _from_scipy(v: Any) -> bool:
+    """Whether ``v`` (a module, function or object) is scipy's, without importing scipy."""
+    if "scipy" not in sys.modules:
+        return False
+    if isinstance(v, ModuleType):
+        name = v.__name__
+    elif isinstance(v, (FunctionType, MethodType)):
+        name = getattr(v, "__module__", None) or ""
+    else:
+        name = type(v).__module__
+    return name == "scipy" or name.startswith("scipy.")
+
+
+def _scipy_needs(v: Any, attrs: frozenset) -> bool:
+    """Whether reaching scipy's ``v`` through ``attrs`` can call a routed scipy callee."""
+    _load_scipy()
+    if _routed_callee(v) is not None:
+        return True
+    if isinstance(v, ModuleType) or type(v) in _SCIPY_TYPES:
+        return not attrs.isdisjoint(_SCIPY_NAMES)
+    return False
 
 
 def _routed_callee(fn: Any) -> Any:
@@ -157,6 +250,8 @@ def _scan(code: CodeType) -> tuple[set, set, set]:
 def _value_needs(v: Any, attrs: frozenset, deps: list | None, walk: _Walk | None) -> bool:
     """Whether calling through ``v`` (a global, cell or default of the function) can reach a
     routed callee. Appends to ``deps`` what the answer depends on."""
+    if _from_scipy(v):
+        return _scipy_needs(v, attrs)
     if isinstance(v, ModuleType):
         if v is math:
             return not attrs.isdisjoint(MATH_NAMES)
@@ -191,6 +286,13 @@ def _value_needs(v: Any, attrs: frozenset, deps: list | None, walk: _Walk | None
         m = _class_attr(cls, a)
         if type(m) is FunctionType and _value_needs(m, attrs, deps, walk):
             return True
+    if deps is None and cls is not v:  # looked at per call: the instance's own attributes too
+        own = getattr(v, "__dict__", None)
+        if own:
+            for a in attrs:
+                w = own.get(a)
+                if w is not None and type(w) not in _INERT and _value_needs(w, attrs, None, walk):
+                    return True
     return False
 
 
@@ -353,12 +455,15 @@ def _replacement(fn: Any) -> Any:
     """What a woven call site calls instead of ``fn`` (``fn`` itself when nothing applies)."""
     t = type(fn)
     if t is FunctionType:
-        return _instance(fn) or fn
+        return _instance(fn) or _routed_callee(fn) or _scipy_callee(fn)
     if t is MethodType:
         func = fn.__func__
         if type(func) is FunctionType:
             inst = _instance(func)
-            return fn if inst is None else MethodType(inst, fn.__self__)
+            if inst is not None:
+                return MethodType(inst, fn.__self__)
+            if type(fn.__self__) in _SCIPY_TYPES:
+                return _routed_callee(fn) or _frozen_method(fn)
         return fn
     r = _routed_callee(fn)
     if r is not None:
@@ -369,6 +474,23 @@ def _replacement(fn: Any) -> Any:
         if inst is not None:
             return MethodType(inst, fn)
     return fn
+
+
+def _scipy_callee(fn: Any) -> Any:
+    """A scipy function reached at run time only (passed in as an argument), whose submodule
+    no analysis has loaded yet: its route, or ``fn``."""
+    if not _from_scipy(fn):
+        return fn
+    _load_scipy()
+    return _routed_callee(fn) or fn
+
+
+def _frozen_method(fn: MethodType) -> Any:
+    """A method of scipy's frozen distribution (``scipy.stats.norm(0, 2).logpdf``): its route,
+    or ``fn``."""
+    from pycograd.numpy_api.scipy_stats import frozen_method
+
+    return frozen_method(fn, _dispatch) or fn
 
 
 def _call_method(t: type) -> FunctionType | None:

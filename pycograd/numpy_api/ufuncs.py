@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -17,12 +18,25 @@ from pycograd.ops.linalg import matmul_p
 PRIMS: dict[np.ufunc, Primitive] = {**UFUNC_PRIMS, np.matmul: matmul_p}
 REDUCTIONS = {np.add: F.sum, np.multiply: F.prod, np.maximum: F.max, np.minimum: F.min}
 _NO_PARAMS: dict = {}
+_LATE: list = []
+
+
+def _late_prim(ufunc: np.ufunc) -> Primitive | None:
+    """The primitive of a ufunc from an optional library (``scipy.special``): its table is
+    merged into PRIMS once that library has been imported (never importing it ourselves)."""
+    if _LATE or "scipy.special" not in sys.modules:
+        return None
+    from pycograd.ops.special import scipy_ufuncs
+
+    PRIMS.update(scipy_ufuncs())
+    _LATE.append(True)
+    return PRIMS.get(ufunc)
 
 
 def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
     """``Tracer.__array_ufunc__``."""
     if method == "__call__":
-        prim = PRIMS.get(ufunc)
+        prim = PRIMS.get(ufunc) or _late_prim(ufunc)
         if not kwargs and prim is not None:
             return bind(prim, inputs, _NO_PARAMS)
         name = ufunc.__name__
@@ -40,7 +54,7 @@ def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs:
     if method == "reduce" and ufunc in REDUCTIONS:
         (a,) = inputs
         return REDUCTIONS[ufunc](a, kwargs.pop("axis", 0), **kwargs)
-    if method == "outer" and ufunc in PRIMS:
+    if method == "outer" and (ufunc in PRIMS or _late_prim(ufunc)):
         a, b = inputs
         return ufunc(F.reshape(a, np.shape(a) + (1,) * np.ndim(b)), b)
     raise NoRuleError(f"np.{ufunc.__name__}.{method} has no differentiation rule in pycograd "

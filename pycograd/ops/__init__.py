@@ -1,9 +1,11 @@
 """Primitives by family. Importing this package registers every primitive."""
 
 from pycograd.ops import (  # noqa: F401
+    complex,
     control,
     decompositions,
     elementwise,
+    fft,
     indexing,
     linalg,
     reductions,

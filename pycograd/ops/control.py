@@ -6,10 +6,11 @@ import numpy as np
 
 from pycograd.core.primitive import primitive
 from pycograd.ops.broadcasting import unbroadcast
+from pycograd.ops.complex import match
 
 select_p = primitive(
     "where", np.where, None,
-    lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0), np.shape(x)),
-    lambda g, ans, c, x, y: unbroadcast(np.where(c, 0, g), np.shape(y)),
+    lambda g, ans, c, x, y: unbroadcast(match(np.where(c, g, 0), x), np.shape(x)),
+    lambda g, ans, c, x, y: unbroadcast(match(np.where(c, 0, g), y), np.shape(y)),
     family="elementwise",
 )

@@ -1,8 +1,9 @@
 """Elementwise primitives: every numpy ufunc we differentiate, declared as one table.
 
 A unary rule is ``g, ans, x -> cotangent``; a binary rule gets ``g, ans, x, y`` and
-undoes broadcasting with ``unbroadcast``. Rules use numpy calls, which dispatch to
-whatever tracer ``g``/``x`` are, so every rule is differentiable in turn.
+undoes broadcasting with ``_back`` (which also keeps a real argument's cotangent real).
+Rules use numpy calls, which dispatch to whatever tracer ``g``/``x`` are, so every rule is
+differentiable in turn.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import numpy as np
 
 from pycograd.core.primitive import Primitive, primitive
 from pycograd.ops.broadcasting import unbroadcast
+from pycograd.ops.complex import abs_jvp, abs_vjp, match
 
 UFUNC_PRIMS: dict[np.ufunc, Primitive] = {}
 
 
-def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True) -> Primitive:
-    p = primitive(uf.__name__, uf, *vjps, differentiable=differentiable, family="elementwise")
+def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True, jvp: Any = None) -> Primitive:
+    p = primitive(uf.__name__, uf, *vjps, differentiable=differentiable, family="elementwise",
+                  jvp=jvp)
     UFUNC_PRIMS[uf] = p
     return p
 
@@ -31,7 +34,7 @@ UNARY = {
     np.negative: lambda g, ans, x: -g,
     np.positive: lambda g, ans, x: g,
     np.conjugate: lambda g, ans, x: np.conjugate(g),
-    np.absolute: lambda g, ans, x: g * np.sign(x),
+    np.absolute: abs_vjp,
     np.fabs: lambda g, ans, x: g * np.sign(x),
     np.square: lambda g, ans, x: g * (2 * x),
     np.sqrt: lambda g, ans, x: g / (2 * ans),
@@ -63,6 +66,13 @@ UNARY = {
 }
 
 
+def _back(ct: Any, x: Any) -> Any:
+    """The cotangent of argument ``x``: real if ``x`` is, summed back to its shape."""
+    if ct.dtype.kind == "c":
+        ct = match(ct, x)
+    return unbroadcast(ct, x.shape if x.__class__ is np.ndarray else np.shape(x))
+
+
 def _balanced(g: Any, x: Any, y: Any) -> Any:
     """``g`` where ``x`` wins the max/min, split evenly on ties (as JAX does)."""
     wins, ties = x > y, x == y
@@ -79,52 +89,48 @@ def _nan_loses(y: Any, fill: float) -> Any:
 
 def _remainder_dy(rounding: Any) -> Any:
     """``x - r(x / y) * y`` has ``d/dy = -r(x / y)``, with ``r`` floor (mod) or trunc (fmod)."""
-    return lambda g, ans, x, y: unbroadcast(-g * rounding(x / y), np.shape(y))
+    return lambda g, ans, x, y: _back(-g * rounding(x / y), y)
 
 
 def _power_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    return unbroadcast(g * y * x ** np.where(y == 0, 1, y - 1), np.shape(x))
+    return _back(g * y * x ** np.where(y == 0, 1, y - 1), x)
 
 
 def _power_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    return unbroadcast(g * ans * np.log(np.where(x == 0, 1, x)), np.shape(y))
+    return _back(g * ans * np.log(np.where(x == 0, 1, x)), y)
 
 
 BINARY = {
-    np.add: (lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
-             lambda g, ans, x, y: unbroadcast(g, np.shape(y))),
-    np.subtract: (lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
-                  lambda g, ans, x, y: unbroadcast(-g, np.shape(y))),
-    np.multiply: (lambda g, ans, x, y: unbroadcast(g * y, np.shape(x)),
-                  lambda g, ans, x, y: unbroadcast(g * x, np.shape(y))),
-    np.divide: (lambda g, ans, x, y: unbroadcast(g / y, np.shape(x)),
-                lambda g, ans, x, y: unbroadcast(-g * ans / y, np.shape(y))),
+    np.add: (lambda g, ans, x, y: _back(g, x),
+             lambda g, ans, x, y: _back(g, y)),
+    np.subtract: (lambda g, ans, x, y: _back(g, x),
+                  lambda g, ans, x, y: _back(-g, y)),
+    np.multiply: (lambda g, ans, x, y: _back(g * y, x),
+                  lambda g, ans, x, y: _back(g * x, y)),
+    np.divide: (lambda g, ans, x, y: _back(g / y, x),
+                lambda g, ans, x, y: _back(-g * ans / y, y)),
     np.power: (_power_dx, _power_dy),
-    np.maximum: (lambda g, ans, x, y: unbroadcast(_balanced(g, x, y), np.shape(x)),
-                 lambda g, ans, x, y: unbroadcast(_balanced(g, y, x), np.shape(y))),
-    np.minimum: (lambda g, ans, x, y: unbroadcast(_balanced(g, y, x), np.shape(x)),
-                 lambda g, ans, x, y: unbroadcast(_balanced(g, x, y), np.shape(y))),
-    np.fmax: (lambda g, ans, x, y: unbroadcast(_balanced(g, x, _nan_loses(y, -np.inf)),
-                                               np.shape(x)),
-              lambda g, ans, x, y: unbroadcast(_balanced(g, y, _nan_loses(x, -np.inf)),
-                                               np.shape(y))),
-    np.fmin: (lambda g, ans, x, y: unbroadcast(_balanced(g, _nan_loses(y, np.inf), x),
-                                               np.shape(x)),
-              lambda g, ans, x, y: unbroadcast(_balanced(g, _nan_loses(x, np.inf), y),
-                                               np.shape(y))),
+    np.maximum: (lambda g, ans, x, y: _back(_balanced(g, x, y), x),
+                 lambda g, ans, x, y: _back(_balanced(g, y, x), y)),
+    np.minimum: (lambda g, ans, x, y: _back(_balanced(g, y, x), x),
+                 lambda g, ans, x, y: _back(_balanced(g, x, y), y)),
+    np.fmax: (lambda g, ans, x, y: _back(_balanced(g, x, _nan_loses(y, -np.inf)), x),
+              lambda g, ans, x, y: _back(_balanced(g, y, _nan_loses(x, -np.inf)), y)),
+    np.fmin: (lambda g, ans, x, y: _back(_balanced(g, _nan_loses(y, np.inf), x), x),
+              lambda g, ans, x, y: _back(_balanced(g, _nan_loses(x, np.inf), y), y)),
     np.float_power: (_power_dx, _power_dy),
-    np.arctan2: (lambda g, ans, x, y: unbroadcast(g * y / (x * x + y * y), np.shape(x)),
-                 lambda g, ans, x, y: unbroadcast(-g * x / (x * x + y * y), np.shape(y))),
-    np.hypot: (lambda g, ans, x, y: unbroadcast(g * x / ans, np.shape(x)),
-               lambda g, ans, x, y: unbroadcast(g * y / ans, np.shape(y))),
-    np.logaddexp: (lambda g, ans, x, y: unbroadcast(g * np.exp(x - ans), np.shape(x)),
-                   lambda g, ans, x, y: unbroadcast(g * np.exp(y - ans), np.shape(y))),
-    np.logaddexp2: (lambda g, ans, x, y: unbroadcast(g * np.exp2(x - ans), np.shape(x)),
-                    lambda g, ans, x, y: unbroadcast(g * np.exp2(y - ans), np.shape(y))),
-    np.remainder: (lambda g, ans, x, y: unbroadcast(g, np.shape(x)), _remainder_dy(np.floor)),
-    np.fmod: (lambda g, ans, x, y: unbroadcast(g, np.shape(x)), _remainder_dy(np.trunc)),
+    np.arctan2: (lambda g, ans, x, y: _back(g * y / (x * x + y * y), x),
+                 lambda g, ans, x, y: _back(-g * x / (x * x + y * y), y)),
+    np.hypot: (lambda g, ans, x, y: _back(g * x / ans, x),
+               lambda g, ans, x, y: _back(g * y / ans, y)),
+    np.logaddexp: (lambda g, ans, x, y: _back(g * np.exp(x - ans), x),
+                   lambda g, ans, x, y: _back(g * np.exp(y - ans), y)),
+    np.logaddexp2: (lambda g, ans, x, y: _back(g * np.exp2(x - ans), x),
+                    lambda g, ans, x, y: _back(g * np.exp2(y - ans), y)),
+    np.remainder: (lambda g, ans, x, y: _back(g, x), _remainder_dy(np.floor)),
+    np.fmod: (lambda g, ans, x, y: _back(g, x), _remainder_dy(np.trunc)),
     # |x| with the sign of y: piecewise constant in y.
-    np.copysign: (lambda g, ans, x, y: unbroadcast(g * np.sign(x) * np.sign(ans), np.shape(x)),
+    np.copysign: (lambda g, ans, x, y: _back(g * np.sign(x) * np.sign(ans), x),
                   None),
 }
 
@@ -137,14 +143,14 @@ NO_GRADIENT = (
 )
 
 for _uf, _vjp in UNARY.items():
-    _ufunc(_uf, _vjp)
+    _ufunc(_uf, _vjp, jvp=abs_jvp if _uf is np.absolute else None)
 for _uf, _vjps in BINARY.items():
     _ufunc(_uf, *_vjps)
 for _uf in NO_GRADIENT:
     _ufunc(_uf, differentiable=False)
 
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),
-                   lambda g, ans, x, dtype: g.astype(x.dtype), family="cast")
+                   lambda g, ans, x, dtype: match(g, x).astype(x.dtype), family="cast")
 stop_gradient_p = primitive("stop_gradient", lambda x: x, differentiable=False,
                             family="elementwise")
 round_p = primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False,

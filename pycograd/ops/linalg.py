@@ -18,6 +18,7 @@ from pycograd.core.errors import ShapeError
 from pycograd.core.primitive import PerArgument, primitive
 from pycograd.ops.batching import to_front
 from pycograd.ops.broadcasting import unbroadcast
+from pycograd.ops.complex import match
 from pycograd.ops.shaping import broadcast_shapes, dtype_of, shape_of
 
 
@@ -33,7 +34,7 @@ def _matmul_da(g: Any, ans: Any, a: Any, b: Any) -> Any:
         ga = np.matmul(g[..., None, :], _mT(b))[..., 0, :]
     else:
         ga = np.matmul(g, _mT(b))
-    return unbroadcast(ga, np.shape(a))
+    return unbroadcast(match(ga, a), np.shape(a))
 
 
 def _matmul_db(g: Any, ans: Any, a: Any, b: Any) -> Any:
@@ -44,7 +45,7 @@ def _matmul_db(g: Any, ans: Any, a: Any, b: Any) -> Any:
         gb = np.matmul(g[..., None, :], a)[..., 0, :]
     else:
         gb = np.matmul(_mT(a), g)
-    return unbroadcast(gb, np.shape(b))
+    return unbroadcast(match(gb, b), np.shape(b))
 
 
 def _matmul_spec(sa: tuple, sb: tuple) -> str:
@@ -106,7 +107,7 @@ def _einsum_vjp(k: int, g: Any, ans: Any, *operands: Any, spec: str) -> Any:
             ops.append(np.ones(d, dtype=bool))
             present.add(c)
         target.append(c)
-    return einsum_p.bind(*ops, spec=",".join(subs) + "->" + "".join(target))
+    return match(einsum_p.bind(*ops, spec=",".join(subs) + "->" + "".join(target)), operands[k])
 
 
 def _einsum_batch(size: int, vals: list, dims: list, spec: str) -> tuple:

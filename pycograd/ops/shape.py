@@ -10,6 +10,7 @@ import numpy as np
 from pycograd.core.primitive import PerArgument, primitive
 from pycograd.ops.batching import front_all, to_front
 from pycograd.ops.broadcasting import unbroadcast
+from pycograd.ops.complex import match
 from pycograd.ops.shaping import dtype_of, shape_of
 
 
@@ -23,7 +24,7 @@ def _broadcast_to_batch(size: int, vals: list, dims: list, shape: tuple) -> tupl
 def _concatenate_vjp(i: int, g: Any, ans: Any, *xs: Any, axis: int) -> Any:
     start = sum(np.shape(x)[axis] for x in xs[:i])
     stop = start + np.shape(xs[i])[axis]
-    return g[(slice(None),) * axis + (slice(start, stop),)]
+    return match(g[(slice(None),) * axis + (slice(start, stop),)], xs[i])
 
 
 def _concatenate_shape(args: list, axis: int) -> tuple:

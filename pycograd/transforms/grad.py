@@ -18,6 +18,7 @@ from pycograd.core.errors import ArgnumsError, NonScalarOutputError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
 from pycograd.core.var import ReverseTrace, Var, backward
+from pycograd.numpy_api.complex import real
 from pycograd.numpy_api.transparent import routed
 
 
@@ -112,7 +113,7 @@ def _grads(lifted: list, found: dict[int, Any], cts: Sequence = ()) -> list:
             for boxed, td in lifted]
 
 
-def _scalar_output(out: Any, fname: str) -> Any:
+def _scalar_output(out: Any, fname: str, complex_ok: bool = False) -> Any:
     """``out`` checked to be a real scalar; a 1-tuple is unwrapped, so that ``grad(grad(f))``
     works although ``grad(f)`` returns a tuple of one gradient per argument."""
     if isinstance(out, (tuple, list)):
@@ -121,7 +122,7 @@ def _scalar_output(out: Any, fname: str) -> Any:
                 f"{fname} needs f to return a scalar, but it returned a {type(out).__name__} "
                 f"of {len(out)} values; return one scalar (pass has_aux=True to return "
                 "(value, aux)), or use vjp for several outputs")
-        return _scalar_output(out[0], fname)
+        return _scalar_output(out[0], fname, complex_ok)
     if not (hasattr(out, "shape") or isinstance(out, (int, float, complex))):
         raise NonScalarOutputError(
             f"{fname} needs f to return a scalar array or number, but it returned "
@@ -131,10 +132,11 @@ def _scalar_output(out: Any, fname: str) -> Any:
         raise NonScalarOutputError(
             f"{fname} needs f to return a scalar, but it returned an array of shape {shape}; "
             "reduce it (e.g. np.sum or np.mean), or use vjp / jacrev for non-scalar outputs")
-    dt = getattr(out, "dtype", np.dtype(type(out)))
-    if dt.kind == "c":
+    dt = out.dtype if hasattr(out, "dtype") else np.dtype(type(out))
+    if dt.kind == "c" and not complex_ok:
         raise NonScalarOutputError(
-            f"{fname} needs a real scalar output, got {dt}; take np.real or np.abs of it")
+            f"{fname} needs a real scalar output, got {dt}; take np.real or np.abs of it, "
+            "or use holomorphic_grad for the derivative of a holomorphic function")
     return out
 
 
@@ -182,6 +184,22 @@ def grad(f: Callable, argnums: int | Sequence[int] | None = None, has_aux: bool 
         return (g, value[1]) if has_aux else g
 
     return grad_f
+
+
+def holomorphic_grad(f: Callable, argnums: int | Sequence[int] | None = None,
+                     has_aux: bool = False, *, argnum: int | None = None) -> Callable:
+    """The complex derivative ``f'(z)`` of a holomorphic ``f`` with a complex scalar output
+    (autograd's ``holomorphic_grad``): the gradient of ``real(f)``, which under pycograd's
+    complex convention (``df/dx - i df/dy``, see ``pycograd.ops.complex``) is ``f'(z)``
+    by the Cauchy-Riemann equations. ``argnums`` and ``has_aux`` are as for ``grad``."""
+    def real_f(*args: Any, **kwargs: Any) -> Any:
+        out = f(*args, **kwargs)
+        if has_aux:
+            out, aux = _split_aux(out)
+            return real(_scalar_output(out, "holomorphic_grad", complex_ok=True)), aux
+        return real(_scalar_output(out, "holomorphic_grad", complex_ok=True))
+
+    return functools.wraps(f)(grad(real_f, argnums, has_aux, argnum=argnum))
 
 
 def _split_aux(out: Any) -> tuple:

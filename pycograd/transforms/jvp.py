@@ -18,6 +18,7 @@ from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
 from pycograd.numpy_api.transparent import routed
+from pycograd.ops.complex import is_complex
 from pycograd.transforms.packing import leaves_like
 
 
@@ -156,18 +157,28 @@ def _add(a: Any, b: Any) -> Any:
 def jvp_elementwise(prim: Primitive) -> Callable:
     """Elementwise ops have a diagonal Jacobian once broadcast: the VJP rule of argument
     ``i``, applied to the broadcast tangent with array arguments broadcast to the output
-    shape (so its unbroadcast is a no-op), is that argument's JVP."""
+    shape (so its unbroadcast is a no-op), is that argument's JVP. For complex values this
+    holds for holomorphic ops (their VJP is the unconjugated ``g * f'(z)``, see
+    ``pycograd.ops.complex``); a real argument of a complex result is promoted to complex
+    first, so the rule keeps the whole complex tangent rather than its real part. The
+    non-holomorphic ops (abs, real, imag, angle) declare their own JVP."""
     def rule(primals: list, tangents: list, **params: Any) -> tuple:
         out = bind(prim, primals, params)
         shape = np.shape(out)
         full = [p if type(p) in (int, float, complex) or np.shape(p) == shape
                 else np.broadcast_to(p, shape) for p in primals]
+        cplx = np.result_type(out).kind == "c"
         t_out = None
         for i, t in enumerate(tangents):
             if t is None or prim.vjps[i] is None:
                 continue
             t = t if np.shape(t) == shape else np.broadcast_to(t, shape)
-            t_out = _add(t_out, prim.vjps[i](t, out, *full, **params))
+            args = full
+            if cplx and not is_complex(full[i]):
+                args = full[:i] + [full[i] + 0j] + full[i + 1:]
+            t_out = _add(t_out, prim.vjps[i](t, out, *args, **params))
+        if cplx and t_out is not None and not is_complex(t_out):
+            t_out = t_out + 0j  # add with a real argument: its tangent is real
         return out, t_out
     return rule
 
