@@ -95,6 +95,31 @@ wo = _s * rng.standard_normal((8, 3)); bo = np.zeros(3)
     first, last = train(hw, hw_obj, 60, Adam(lr=cosine_decay(0.05, 60)), progress=False)
 acc = X |> net |> accuracy
 print(f"loss {first:.3f} -> {last:.3f}  accuracy {acc:.3f}")"""),
+    ("md", """## Pictures: a loss curve and a decision boundary
+
+`train` takes callbacks `(step, loss)`; here one records the loss curve of another MLP, and
+the trained model is evaluated on a grid to draw its decision regions."""),
+    ("code", """import matplotlib.pyplot as plt
+
+losses = []
+with params{
+v1 = 0.3 * rng.standard_normal((2, 16)); c1 = np.zeros(16)
+v2 = 0.3 * rng.standard_normal((16, 3)); c2 = np.zeros(3)
+} as curve:
+    net2 = $ |> $ @ v1 + c1 |> relu |> $ @ v2 + c2
+    obj2 = |> X |> net2 |> cross_entropy($, Y)
+    train(curve, obj2, 150, Adam(lr=0.05), progress=False,
+          callbacks=[lambda step, loss: losses.append(float(loss))])
+gx, gy = np.meshgrid(np.linspace(-6, 6, 200), np.linspace(-6, 6, 200))
+zone = net2(np.stack([gx.ravel(), gy.ravel()], axis=1)).argmax(1).reshape(gx.shape)
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+left.plot(losses)
+left.set(xlabel="step", ylabel="loss", title="training loss (Adam)")
+right.contourf(gx, gy, zone, levels=[-0.5, 0.5, 1.5, 2.5], alpha=0.3)
+right.scatter(X[:, 0], X[:, 1], c=labels, s=8)
+right.set(title="decision regions of the trained MLP")
+plt.show()
+print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")"""),
     ("md", """## 5. Self-attention over a sequence
 
 Each example is a sequence of 6 tokens; the class is decided by the tokens jointly.
