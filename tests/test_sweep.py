@@ -24,6 +24,9 @@ output. The modes (``sweep_cases.MODES``):
   own, float32 and int32 inputs (where numpy takes them), and ``eval_shape(grad(L))``
   gives the arguments' shapes and dtypes; data-dependent cases must raise
   ``DataDependentShapeError``.
+- low_precision: with float32 and float16 inputs (float16 where numpy takes it) the traced
+  outputs have numpy's dtypes, and backward never makes a cotangent more precise than the
+  value it belongs to (checked at every tape node, not only after grad's final cast).
 
 Coverage: every registered primitive has a case, and every case really runs the
 primitives it claims.
@@ -44,7 +47,8 @@ from fd import directional, numerical_grad
 from sweep_cases import MODES, Case
 
 import pycograd
-from pycograd.core.primitive import REGISTRY
+from pycograd.core.primitive import REGISTRY, Joint, PerArgument
+from pycograd.core.pytree import tree_map
 from pycograd.core.var import Var
 from pycograd.ops.complex import is_complex
 
@@ -75,13 +79,14 @@ BATCH = 3
 
 # Which cases each mode applies to, beyond the opt-outs: Hessians where the case has
 # them, per-example gradients where outputs are not ragged (test_vmap checks that ragged
-# ones raise), the constant-argument variants with 2+ args.
+# ones raise), the constant-argument variants with 2+ args, low precision for real inputs.
 APPLIES = {
     "second_order": lambda c: c.second_order,
     "jvp_second_order": lambda c: c.second_order,
     "jvp_constants": lambda c: len(c.args) >= 2,
     "vmap_unmapped": lambda c: not c.data_dependent and len(c.args) >= 2,
     "vmap_grad": lambda c: not c.data_dependent,
+    "low_precision": lambda c: all(np.dtype(a.dtype).kind == "f" for a in c.args),
 }
 
 
@@ -426,3 +431,78 @@ def test_eval_shape(case: Case, dtype):
                 (g.shape, g.dtype) == (a.shape, a.dtype), \
                 f"{case.name}: eval_shape of the gradient {i} is {g!r}, argument {a.shape} " \
                 f"{a.dtype}"
+
+
+# ---- low precision ---------------------------------------------------------------------
+
+_LOW = {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.complex64)}
+
+
+def _recording(name: str, rule, record):
+    def checked(g, ans, *args, _i, **params):
+        ct = rule(g, ans, *args, **params)
+        record(name, _i, ct, args[_i])
+        return ct
+    return checked
+
+
+def _checked_vjps(prim, record):
+    """``prim.vjps`` with every cotangent they return passed to ``record``."""
+    vjps, name = prim.vjps, prim.name
+    if isinstance(vjps, Joint):
+        def joint(wanted, g, ans, *args, **params):
+            cts = vjps.rule(wanted, g, ans, *args, **params)
+            for i in wanted:
+                record(name, i, cts[i], args[i])
+            return cts
+        return Joint(joint)
+    if isinstance(vjps, PerArgument):
+        def per(i, g, ans, *args, **params):
+            ct = vjps.rule(i, g, ans, *args, **params)
+            record(name, i, ct, args[i])
+            return ct
+        return PerArgument(per)
+    return tuple(None if r is None else functools.partial(_recording(name, r, record), _i=i)
+                 for i, r in enumerate(vjps))
+
+
+@pytest.fixture
+def too_precise(monkeypatch) -> list:
+    """The cotangents backward makes with a dtype other than that of the float16, float32
+    or complex64 argument they belong to (the rule: a cotangent is never more precise
+    than its value), as ``(primitive, argument, argument dtype, cotangent dtype)``."""
+    found: list = []
+
+    def record(name, i, ct, x):
+        dt = getattr(x, "dtype", None)
+        if ct is not None and dt in _LOW and getattr(ct, "dtype", None) != dt:
+            found.append((name, i, str(dt), str(getattr(ct, "dtype", type(ct).__name__))))
+    for prim in REGISTRY.values():
+        monkeypatch.setattr(prim, "vjps", _checked_vjps(prim, record))
+    return found
+
+
+@pytest.mark.parametrize("case", **_params("low_precision"))
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=["float32", "float16"])
+def test_low_precision(case: Case, dtype, too_precise: list):
+    """float32/float16 inputs: numpy's output dtypes, and cotangents no more precise than
+    their values at every tape node (a float64 constant mixed in promotes the forward, and
+    the cotangent of the promoted value is float64 up to the op that promoted it)."""
+    args = [a.astype(dtype) for a in case.sample()]
+    with np.errstate(all="ignore"):
+        try:
+            expected = _outputs(case.fn(*args))
+        except TypeError:
+            if dtype is np.float16:
+                return  # numpy has no float16 loop for this op (numpy.linalg)
+            raise
+        out, vjp_fn = pycograd.vjp(case.fn, *args)
+        for i, (o, e) in enumerate(zip(_outputs(out), expected)):
+            assert np.result_type(o) == np.result_type(e), \
+                f"{case.name}: output {i} is {np.result_type(o)}, numpy gives {np.result_type(e)}"
+        grads = vjp_fn(tree_map(np.ones_like, out))
+    for i, (x, g) in enumerate(zip(args, grads)):
+        assert g.dtype == x.dtype, f"{case.name}: gradient {i} is {g.dtype}, not {x.dtype}"
+    assert not too_precise, f"{case.name}: cotangents more precise than their values " \
+                            f"(primitive, argument, value dtype, cotangent dtype): " \
+                            f"{sorted(set(too_precise))}"

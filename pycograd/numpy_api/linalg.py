@@ -291,7 +291,7 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
     if ord == -np.inf:
         return F.min(np.abs(x), axes, keepdims=keepdims)
     if ord == 0:
-        return F.astype(F.sum(x != 0, axes, keepdims=keepdims), np.result_type(x, np.float64))
+        return F.astype(F.sum(x != 0, axes, keepdims=keepdims), np.result_type(x))
     if ord == 1:
         return F.sum(np.abs(x), axes, keepdims=keepdims)
     return F.sum(np.abs(x) ** ord, axes, keepdims=keepdims) ** (1.0 / ord)
@@ -302,7 +302,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     """Every ord numpy accepts; matrix 2, -2 and 'nuc' norms from singular values (the
     largest/smallest must be simple for a gradient), the rest without decompositions."""
     _real("norm", x)
-    x = _as_float(x)
+    x = x if np.result_type(x).kind == "f" else _as_float(x)  # float16 stays, as in numpy
     nd = np.ndim(x)
     matrix = (axis is None and nd == 2 and ord is not None) or \
         (isinstance(axis, (tuple, list)) and len(axis) == 2)
@@ -439,13 +439,18 @@ def solve_triangular(a: Any, b: Any, trans: Any = 0, lower: bool = False,
     """scipy's triangular solve: the triangle (and unit diagonal) is masked in, then a
     general solve; the gradient reaches only the triangle that is read."""
     _real("solve_triangular", a, b)
-    a, b = _as_float(a), _as_float(b)
+    a, b = _as_float(_single(a)), _as_float(_single(b))
     t = {0: 0, 1: 1, 2: 1, "N": 0, "T": 1, "C": 1}[trans]
     tri = np.tril(a) if lower else np.triu(a)
     if unit_diagonal:
         n = np.shape(a)[-1]
         tri = tri - D.diag_embed(D.diag_part(tri)) + np.eye(n, dtype=np.result_type(tri))
     return solve(mT(tri) if t else tri, b)
+
+
+def _single(x: Any) -> Any:
+    """float16 as float32: scipy.linalg computes float16 there (numpy.linalg refuses it)."""
+    return F.astype(x, np.float32) if np.result_type(x) == np.float16 else x
 
 
 def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False,
@@ -478,7 +483,7 @@ def sqrtm(A: Any, **kwargs: Any) -> Any:
 
 def expm(A: Any) -> Any:
     """The derivative is the Frechet derivative, one expm of a 2n x 2n block matrix."""
-    return D.expm_p.bind(_matrix("expm", A, square=True))
+    return D.expm_p.bind(_matrix("expm", _single(A), square=True))
 
 
 SCIPY_LINALG_NAMES = ("solve_triangular", "cho_factor", "cho_solve", "cholesky", "sqrtm", "expm")

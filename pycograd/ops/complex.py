@@ -27,10 +27,17 @@ def is_complex(x: Any) -> bool:
 
 def match(ct: Any, x: Any) -> Any:
     """The cotangent ``ct`` fitted to the argument ``x``: its real part when ``x`` is real
-    (``x`` fed a complex result, and only moves along the real axis)."""
+    (``x`` fed a complex result, and only moves along the real axis), and ``x``'s
+    precision (a float32 ``x`` that a float64 operand promoted gets a float32 cotangent:
+    no cotangent is more precise than its value)."""
+    dt = getattr(x, "dtype", None)  # None for a Python number (weakly typed: no cast)
+    if dt is not None and ct.dtype == dt:
+        return ct
     if ct.dtype.kind == "c" and not is_complex(x):
-        return real_p.bind(ct)
-    return ct
+        ct = real_p.bind(ct)
+    if dt is None or dt.kind not in "fc" or ct.dtype == dt:
+        return ct
+    return ct.astype(dt)
 
 
 def _safe(x: Any) -> Any:

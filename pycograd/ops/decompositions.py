@@ -35,6 +35,7 @@ from pycograd.core.primitive import Joint, Primitive, primitive
 from pycograd.core.trace import Tracer
 from pycograd.ops.batching import to_front
 from pycograd.ops.broadcasting import unbroadcast
+from pycograd.ops.complex import match
 from pycograd.ops.shaping import broadcast_shapes, shape_of
 
 
@@ -166,8 +167,8 @@ def _solve_impl(a: Any, b: Any) -> Any:
 
 def _solve_vjp(wanted: tuple, g: Any, ans: Any, a: Any, b: Any) -> tuple:
     gb = solve_p.bind(mT(a), g)
-    ga = unbroadcast(-(gb @ mT(ans)), np.shape(a)) if 0 in wanted else None
-    return ga, unbroadcast(gb, np.shape(b)) if 1 in wanted else None
+    ga = unbroadcast(match(-(gb @ mT(ans)), a), np.shape(a)) if 0 in wanted else None
+    return ga, unbroadcast(match(gb, b), np.shape(b)) if 1 in wanted else None
 
 
 def _solve_jvp(primals: list, tangents: list) -> tuple:

@@ -67,8 +67,11 @@ UNARY = {
 
 
 def _back(ct: Any, x: Any) -> Any:
-    """The cotangent of argument ``x``: real if ``x`` is, summed back to its shape."""
-    if ct.dtype.kind == "c":
+    """The cotangent of argument ``x``: real if ``x`` is, of ``x``'s precision (a float32
+    ``x`` that a float64 operand promoted gets a float32 cotangent), summed back to its
+    shape."""
+    dt = getattr(x, "dtype", None)
+    if dt is None or ct.dtype != dt:
         ct = match(ct, x)
     return unbroadcast(ct, x.shape if x.__class__ is np.ndarray else np.shape(x))
 

@@ -35,7 +35,8 @@ def _sum_vjp(g: Any, ans: Any, x: Any, axis: tuple | None, keepdims: bool) -> An
 def _extremum_vjp(g: Any, ans: Any, x: Any, axis: tuple | None, keepdims: bool) -> Any:
     shape = np.shape(x)
     hits = x == keep(ans, shape, axis, keepdims)
-    return keep(g, shape, axis, keepdims) * hits / np.sum(hits, axis=axis, keepdims=True)
+    count = np.sum(hits, axis=axis, keepdims=True).astype(g.dtype)  # an int count upcasts
+    return keep(g, shape, axis, keepdims) * hits / count
 
 
 def _concrete(x: Any) -> Any:

@@ -24,6 +24,7 @@ import numpy as np
 from pycograd.core.errors import NoRuleError
 from pycograd.core.primitive import Primitive, primitive
 from pycograd.ops.broadcasting import unbroadcast
+from pycograd.ops.complex import match
 
 _SQRT_PI = math.sqrt(math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / _SQRT_PI
@@ -68,8 +69,11 @@ def _no_rule(fname: str, arg: str) -> Callable:
 
 
 def _at(i: int, rule: Callable) -> Callable:
-    """A binary/ternary rule ``g, ans, *args -> cotangent`` summed to argument ``i``'s shape."""
-    return lambda g, ans, *args: unbroadcast(rule(g, ans, *args), np.shape(args[i]))
+    """A rule ``g, ans, *args -> cotangent`` summed to argument ``i``'s shape and cast to its
+    dtype (scipy computes float16 in float32, and the rules' float constants and integer
+    orders promote: the cotangent is never more precise than the argument)."""
+    return lambda g, ans, *args: match(unbroadcast(rule(g, ans, *args), np.shape(args[i])),
+                                       args[i])
 
 
 def _declare(name: str, *vjps: Any, impl: Callable | None = None,
@@ -109,7 +113,7 @@ def _stdtr_dt(g: Any, ans: Any, df: Any, t: Any) -> Any:
                       - (df + 1.0) / 2 * np.log1p(t * t / df))
 
 
-erf_p = _declare("erf", lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x))),
+erf_p = _declare("erf", _at(0, lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x)))),
                  impl=_erf_impl)
 
 UNARY: dict[str, Callable] = {
@@ -157,7 +161,7 @@ TERNARY: dict[str, tuple] = {
 _ALIASES = {"digamma": ("psi",), "jv": ("jn",)}
 
 for _name, _vjp in UNARY.items():
-    _declare(_name, _vjp, aliases=_ALIASES.get(_name, ()))
+    _declare(_name, _at(0, _vjp), aliases=_ALIASES.get(_name, ()))
 for _name, _rules in {**BINARY, **TERNARY}.items():
     _declare(_name, *(_no_rule(_name, r) if isinstance(r, str) else _at(i, r)
                       for i, r in enumerate(_rules)), aliases=_ALIASES.get(_name, ()))
