@@ -121,6 +121,21 @@ gw, gb, _, _ = vmap(grad(per_example_loss), in_axes=(None, None, 0, 0))(w, b, X,
 fw, fb = grad(lambda w, b: cross_entropy(X @ w + b, Y), argnums=(0, 1))(w, b)
 """], "{'gw': list(gw.shape), 'gb': list(gb.shape), 'err': max("
           "float(np.abs(gw.mean(0) - fw).max()), float(np.abs(gb.mean(0) - fb).max()))}"),
+    ("checkpoint_vmap", [DATA, """
+from pycograd import checkpoint
+with params{
+w1 = 0.3 * rng.standard_normal((2, 16)); b1 = np.zeros(16)
+w2 = 0.3 * rng.standard_normal((16, 3)); b2 = np.zeros(3)
+} as weights:
+    logits = $ |> $ @ w1 + b1 |> relu |> $ @ w2 + b2
+    plain = |> X |> logits |> cross_entropy($, Y)
+    remat = |> X |> checkpoint(logits) |> cross_entropy($, Y)
+    pv, pg = weights.grad(plain)
+    cv, cg = weights.grad(remat)
+    batched = vmap(logits)(X[:, None, :])
+"""], "{'value_err': abs(float(pv) - float(cv)), "
+          "'grad_err': max(float(np.abs(pg[k] - cg[k]).max()) for k in weights), "
+          "'vmap_err': float(np.abs(batched[:, 0, :] - logits(X)).max())}"),
     ("markers", [DATA, """
 with params{
 w1 = rng.standard_normal((2, 3)); b1 = frozen[np.ones(3)]; w2 = tied['w1']
@@ -364,6 +379,11 @@ def test_per_example_pipeline_in_a_def_under_vmap_of_grad(report):
     p = _ok(report["per_example"])
     assert p["gw"] == [150, 2, 3] and p["gb"] == [150, 3]
     assert p["err"] < 1e-12
+
+
+def test_the_same_forward_serves_checkpoint_and_vmap_unchanged(report):
+    p = _ok(report["checkpoint_vmap"])
+    assert p["value_err"] < 1e-12 and p["grad_err"] < 1e-12 and p["vmap_err"] < 1e-12
 
 
 def test_frozen_tied_and_buffer_entries_in_a_block(report):
