@@ -30,6 +30,8 @@ class ReverseTrace(Trace):
     __slots__ = ()
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        # ``lower`` + ``node`` written out in one loop: this is the eager hot path. Lower-level
+        # tracers among the values go through ``bind``; plain arrays straight to ``impl``.
         vals = []
         parents = []
         lower = False
