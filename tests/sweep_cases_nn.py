@@ -1,0 +1,92 @@
+"""Sweep cases for ``pycograd.nn``: every functional NN op, run through every sweep mode
+(first/second order, jvp, vmap, eval_shape, low precision) like the primitives under it.
+
+Integer inputs (labels, token ids) and keys are fixed constants inside each case, so the
+sweep's float arguments are exactly the differentiable ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sweep_cases import Arg, Case
+
+import pycograd.nn as nn
+from pycograd import random as pr
+
+CASES: list[Case] = []
+LABELS = np.array([0, 2, 1])
+IDS = np.array([[1, 0, 3], [3, 3, 2]])
+KEY = pr.key(0)
+SMALL = dict(low=-1.0, high=1.0)
+AWAY = dict(away=0.2, high=1.5)  # kinks at 0 (relu, huber...) stay out of reach
+
+
+def case(name: str, fn: Callable, shapes: list, prims: str, kinks: bool = False,
+         **kw: object) -> None:
+    args = tuple(Arg(tuple(s), **(AWAY if kinks else SMALL)) for s in shapes)
+    CASES.append(Case(f"nn-{name}", fn, args, tuple(prims.split()), **kw))
+
+
+# ---- activations -------------------------------------------------------------------
+case("relu", nn.relu, [(2, 3)], "where", kinks=True)
+case("leaky_relu", lambda x: nn.leaky_relu(x, 0.1), [(2, 3)], "where", kinks=True)
+case("elu", nn.elu, [(2, 3)], "expm1", kinks=True)
+case("sigmoid", nn.sigmoid, [(2, 3)], "exp")
+case("tanh", nn.tanh, [(3,)], "tanh")
+case("gelu", nn.gelu, [(2, 3)], "erf")
+case("gelu-tanh", lambda x: nn.gelu(x, approximate="tanh"), [(2, 3)], "tanh")
+case("silu", nn.silu, [(2, 3)], "exp")
+case("softplus", nn.softplus, [(2, 3)], "exp")
+case("softmax", nn.softmax, [(2, 4)], "exp")
+case("log_softmax-axis0", lambda x: nn.log_softmax(x, axis=0), [(3, 2)], "exp")
+case("logsumexp", lambda x: nn.logsumexp(x, axis=-1), [(2, 4)], "exp")
+
+# ---- losses ------------------------------------------------------------------------
+case("cross_entropy-labels", lambda z: nn.cross_entropy(z, LABELS), [(3, 4)], "exp")
+case("cross_entropy-soft", lambda z, t: nn.cross_entropy(z, nn.softmax(t)), [(3, 4), (3, 4)],
+     "exp")
+case("cross_entropy-smoothing-sum",
+     lambda z: nn.cross_entropy(z, LABELS, reduction="sum", label_smoothing=0.1), [(3, 4)],
+     "exp")
+case("bce_with_logits", lambda z, t: nn.binary_cross_entropy_with_logits(z, nn.sigmoid(t)),
+     [(2, 3), (2, 3)], "exp")
+case("mse", nn.mse, [(2, 3), (2, 3)], "multiply")
+case("huber", lambda p, t: nn.huber(p, t, delta=0.5), [(2, 3), (2, 3)], "where",
+     second_order=False)
+
+# ---- normalization ---------------------------------------------------------------------
+case("layer_norm", lambda x, w, b: nn.layer_norm(x, w, b), [(2, 4), (4,), (4,)], "sqrt")
+case("rms_norm", lambda x, w: nn.rms_norm(x, w), [(2, 4), (4,)], "sqrt")
+case("batch_norm-train", lambda x, w, b: nn.batch_norm(x, None, None, w, b, training=True)[0],
+     [(4, 3), (3,), (3,)], "sqrt")
+case("group_norm", lambda x: nn.group_norm(x, 2), [(2, 4, 3)], "sqrt")
+
+# ---- layers ----------------------------------------------------------------------------
+case("linear", lambda x, w, b: nn.linear(x, w, b), [(2, 3), (4, 3), (4,)], "matmul")
+case("embedding", lambda t: nn.embedding(IDS, t), [(4, 3)], "getitem")
+case("dropout", lambda x: nn.dropout(x, 0.5, KEY), [(2, 6)], "multiply")
+case("attention-causal", lambda q, k, v: nn.scaled_dot_product_attention(q, k, v, is_causal=True),
+     [(3, 2), (3, 2), (3, 2)], "exp")
+case("multi_head_attention",
+     lambda x, wq, wk, wv, wo: nn.multi_head_attention(x, x, x, 2, wq, wk, wv, wo),
+     [(3, 4), (4, 4), (4, 4), (4, 4), (4, 4)], "exp")
+case("conv1d", lambda x, w: nn.conv1d(x, w, padding=1), [(1, 2, 5), (3, 2, 3)], "matmul")
+case("conv2d-stride-groups", lambda x, w: nn.conv2d(x, w, stride=2, padding=1, groups=2),
+     [(1, 2, 5, 5), (4, 1, 3, 3)], "matmul")
+case("conv_transpose2d", lambda x, w: nn.conv_transpose2d(x, w, stride=2),
+     [(1, 2, 3, 3), (2, 1, 2, 2)], "matmul")
+case("max_pool2d", lambda x: nn.max_pool2d(x, 2), [(1, 1, 4, 4)], "max")
+case("avg_pool2d", lambda x: nn.avg_pool2d(x, 2), [(1, 2, 4, 4)], "sum")
+case("global_avg_pool", nn.global_avg_pool, [(2, 3, 2, 2)], "sum")
+
+# ---- recurrent cells -------------------------------------------------------------------
+case("rnn_cell", lambda x, h, wi, wh: nn.rnn_cell(x, h, wi, wh), [(2, 3), (2, 4), (4, 3), (4, 4)],
+     "tanh")
+case("gru_cell", lambda x, h, wi, wh: nn.gru_cell(x, h, wi, wh),
+     [(2, 3), (2, 4), (12, 3), (12, 4)], "tanh")
+case("lstm_cell", lambda x, h, c, wi, wh: nn.lstm_cell(x, (h, c), wi, wh),
+     [(2, 3), (2, 4), (2, 4), (16, 3), (16, 4)], "tanh")
+case("scan-rnn", lambda xs, h, wi, wh: nn.scan(lambda h, x: nn.rnn_cell(x, h, wi, wh), h, xs),
+     [(4, 2, 3), (2, 4), (4, 3), (4, 4)], "tanh")
