@@ -769,15 +769,18 @@ def _detached(f: Callable) -> Callable:
     return run
 
 
-def _detach(x: Any) -> Any:
+def _detach(x: Any, op: str = "this numpy function") -> Any:
+    """The plain values of traced data (inside lists and tuples too), for results that
+    carry no gradient; refused where the values do not exist (under vmap or eval_shape)."""
     if isinstance(x, Tracer):
         v = stop_gradient(x)
         if isinstance(v, Tracer):
-            raise NoRuleError(f"this numpy function has no rule for {type(v).__name__} "
-                              "values (e.g. under vmap or eval_shape) yet")
+            raise NoRuleError(f"{op} needs the values of its argument, which are not "
+                              f"available for {type(v).__name__} values (under vmap or "
+                              "eval_shape)")
         return v
     if isinstance(x, (list, tuple)):
-        return type(x)(_detach(v) for v in x)
+        return type(x)(_detach(v, op) for v in x)
     return x
 
 

@@ -18,7 +18,6 @@ from pycograd.core.errors import NoRuleError
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements, normalize_axis
-from pycograd.ops.elementwise import stop_gradient
 from pycograd.ops.scans import (
     QUANTILE_METHODS,
     all_p,
@@ -48,17 +47,6 @@ def constant(x: Any, op: str) -> Any:
     if isinstance(x, Tracer):
         raise NoRuleError(f"np.{op}: this argument must be a plain array, not a traced "
                           "value (pycograd has no rule for its gradient)")
-    return x
-
-
-def detached(x: Any, op: str) -> Any:
-    """The plain values of traced data, for results that are piecewise constant in them
-    (NaN counts, index lists whose length depends on the values)."""
-    if isinstance(x, Tracer):
-        x = stop_gradient(x)
-        if isinstance(x, Tracer):
-            raise NoRuleError(f"np.{op}: needs the values of its argument, which are not "
-                              "available under vmap or eval_shape")
     return x
 
 
@@ -139,7 +127,7 @@ def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Any:
 def _data_dependent(f: Any) -> Any:
     """Index lists whose length depends on the values: computed on the plain values."""
     def run(a: Any, *args: Any, **kwargs: Any) -> Any:
-        return f(detached(a, f.__name__), *args, **kwargs)
+        return f(F._detach(a, f"np.{f.__name__}"), *args, **kwargs)
     return run
 
 
