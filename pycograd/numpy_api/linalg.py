@@ -7,9 +7,11 @@ Each function is numpy's, composed from the decomposition primitives of
 numpy's types (``EighResult``, ``SVDResult``, ``QRResult``, ``SlogdetResult``,
 ``EigResult``), so attribute access and tuple unpacking both work.
 
-Real inputs only for now: a complex input raises ``NoRuleError`` rather than return a
-wrong gradient. Values with no gradient (``slogdet``'s sign, ``matrix_rank``,
-``lstsq``'s rank) are computed on the detached values.
+Complex inputs are accepted by the functions named in ``COMPLEX_OK`` (their rules follow
+the cotangent convention of ``pycograd.ops.complex``); any other function raises
+``NoRuleError`` on a complex input rather than return a wrong gradient. Values with no
+gradient (``slogdet``'s sign, ``matrix_rank``, ``lstsq``'s rank) are computed on the
+detached values.
 """
 
 from __future__ import annotations
@@ -28,8 +30,14 @@ from pycograd.numpy_api.functions import implements
 from pycograd.ops import decompositions as D
 from pycograd.ops.decompositions import mT
 
+COMPLEX_OK: set[str] = set()
+"""The functions here whose rules handle complex inputs."""
+
 
 def _real(name: str, *xs: Any) -> None:
+    """Refuse complex inputs to a function whose rules are real-only."""
+    if name in COMPLEX_OK:
+        return
     for x in xs:
         if np.result_type(x).kind == "c":
             raise NoRuleError(f"np.linalg.{name}: complex inputs are not differentiable in "

@@ -44,11 +44,12 @@ def mT(x: Any) -> Any:
 
 
 def float_dtype(dt: Any) -> np.dtype:
-    """The dtype numpy.linalg computes in for inputs of dtype ``dt`` (real only)."""
+    """The dtype numpy.linalg computes in for inputs of dtype ``dt``: float32/float64 and
+    complex64/complex128 stay, anything else (ints, bools, float16) is float64. Which
+    functions accept complex inputs is decided in ``numpy_api.linalg`` (``COMPLEX_OK``)."""
     dt = np.dtype(dt)
     if dt.kind == "c":
-        raise NoRuleError("complex inputs to numpy.linalg are not differentiable in pycograd "
-                          "yet; only real float32/float64 matrices are supported")
+        return dt
     return dt if dt.kind == "f" and dt.itemsize >= 4 else np.dtype(np.float64)
 
 
