@@ -363,8 +363,9 @@ def test_memory_32_layer_tanh_mlp():
 
     The plain tape keeps three activations per layer (matmul, add, tanh outputs: ~96 MiB);
     per-layer checkpointing keeps one (each layer's input: ~32 MiB) plus one layer's
-    recompute and its backward temporaries, so the ratio's ceiling is 3x minus those
-    transients. Measured: ~102 vs ~41 MiB, 2.5x (time ~1.3x)."""
+    recompute (its three activations) and the cotangents in flight (~5 MiB), so the ratio
+    is below 3x by construction: 3x would need a layer with more than three stored
+    intermediates. Measured: ~100 vs ~38 MiB, 2.6x (time ~1.2-1.3x)."""
     ws, bs, x = _deep_mlp()
     ck_layer = checkpoint(block)
 
@@ -383,8 +384,8 @@ def test_memory_32_layer_tanh_mlp():
     assert v0 == v1
     np.testing.assert_array_equal(g0[0], g1[0])
     assert plain_mb > 90  # three 1 MiB activations per layer are on the tape
-    assert ck_mb < 48  # one per layer, plus one layer's recompute
-    assert plain_mb / ck_mb > 2.2
+    assert ck_mb < 42  # one per layer, plus one layer's recompute
+    assert plain_mb / ck_mb > 2.4
 
 
 def test_traced_attribute_is_reported():

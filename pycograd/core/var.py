@@ -191,6 +191,8 @@ def backward(roots: list[Var], cts: list[Any], retain: bool = False,
                     if ct is not None:
                         old = p._ct
                         p._ct = ct if old is None else old + ct
+                # the locals would otherwise hold this node's arrays through the next VJP
+                g = ct = old = joint = args = ans = None
             if not retain:  # drop the node: its value and inputs can be freed now
                 v._args = v._params = v._prim = v._parents = None
                 nodes[k] = None
