@@ -388,6 +388,31 @@ def test_memory_32_layer_tanh_mlp():
     assert plain_mb / ck_mb > 2.4
 
 
+def test_memory_residual_layer_norm_blocks():
+    """Where checkpointing pays: a residual layer-norm block keeps ~10 activations per
+    layer on the plain tape, one when checkpointed (measured ~6x at width 512)."""
+    ws, bs, x = _deep_mlp()
+
+    def block(h, w, b):
+        mu = np.mean(h, axis=-1, keepdims=True)
+        var = np.mean((h - mu) ** 2, axis=-1, keepdims=True)
+        return h + np.tanh((h - mu) / np.sqrt(var + 1e-5) @ w + b)
+
+    def loss(layer):
+        def f(h):
+            for w, b in zip(ws[:12], bs[:12]):
+                h = layer(h, w, b)
+            return np.sum(h * h)
+        return value_and_grad(f)
+
+    plain_mb, _, (v0, g0) = _peak_and_time(loss(block), x)
+    ck_mb, _, (v1, g1) = _peak_and_time(loss(checkpoint(block)), x)
+    assert v0 == v1
+    np.testing.assert_array_equal(g0[0], g1[0])
+    print(f"\nresidual layer-norm blocks: {plain_mb:.1f} vs {ck_mb:.1f} MiB")
+    assert plain_mb / ck_mb > 4
+
+
 def test_traced_attribute_is_reported():
     class Layer:
         def __init__(self, w):
