@@ -74,7 +74,7 @@ PAIRS = [((), ()), ((2, 3), (2, 3)), ((3, 1), (1, 4)), ((), (2, 3)), ((2, 3), ()
 BINARY = {
     "add": (np.add, {}, {}), "subtract": (np.subtract, {}, {}),
     "multiply": (np.multiply, {}, {}), "divide": (np.divide, {}, NONZERO),
-    "power": (np.power, RIGHT, SMALL),
+    "power": (np.power, RIGHT, SMALL), "float_power": (np.float_power, RIGHT, SMALL),
 }
 for _name, (_f, _dx, _dy) in BINARY.items():
     for _sx, _sy in PAIRS:
@@ -116,3 +116,43 @@ case("complex64-chain", lambda z: np.exp(z) * np.conj(z), [Arg((3,), dtype="comp
      "exp conjugate multiply", eps=1e-2, hvp_eps=1e-2, rtol=2e-2, atol=1e-3)
 case("complex-loss-real", lambda z, w: np.sum(np.abs(z @ w - 1.0) ** 2), [Z(2, 3), Z(3)],
      "matmul subtract absolute power sum")
+
+# ---- ordering: numpy compares complex lexicographically (real part, then imaginary) --
+ORDERED = {"maximum": np.maximum, "minimum": np.minimum, "fmax": np.fmax, "fmin": np.fmin}
+for _name, _f in ORDERED.items():
+    for _sx, _sy in [((2, 3), (2, 3)), ((3, 1), (1, 4))]:
+        case(f"complex-{_name}-zz-{sid(_sx, _sy)}", _f, [Z(*_sx), Z(*_sy)], _name)
+    case(f"complex-{_name}-rz", _f, [R(3, 1), Z(4)], _name)
+    case(f"complex-{_name}-zr", _f, [Z(3, 1), R(4)], _name)
+    # equal real parts: the imaginary parts decide; equal values: the gradient is split
+    case(f"complex-{_name}-real-tie", lambda z, _f=_f: _f(z, np.real(z) + 0.25j), [Z(2, 3)],
+         f"{_name} real add")
+    case(f"complex-{_name}-tie", lambda z, _f=_f: _f(z, z * 1.0), [Z(3)], f"{_name} multiply")
+CNANS = np.array([complex(np.nan, 1), 0.5 - 0.5j, complex(1, np.nan)])
+case("complex-fmax-nan", lambda z: np.fmax(z, CNANS) + np.fmax(CNANS, 2 * z), [Z(3)],
+     "fmax multiply add")
+case("complex-fmin-nan", lambda z: np.fmin(CNANS, z) + np.fmin(2 * z, CNANS), [Z(3)],
+     "fmin multiply add")
+case("complex-clip", lambda z: np.clip(z, -0.5 - 1j, 0.5 + 0.5j), [Z(2, 3)],
+     "maximum minimum")
+case("complex-clip-real-bounds", lambda z, lo: np.clip(z, lo, 1.0), [Z(2, 3), R(3, high=0.0)],
+     "maximum minimum")
+case("complex-max-reduce", lambda z: np.max(z, axis=1) + np.min(z), [Z(2, 3)], "max min")
+
+# ---- numpy 2's sign(z) = z / |z|: smooth away from 0 (the real sign has no gradient) --
+for _s in [(), (2, 3)]:
+    case(f"complex-sign-{sid(_s)}", np.sign, [Z(*_s, **NONZERO)], "hypot real imag divide where")
+case("complex64-sign", np.sign, [Arg((3,), dtype="complex64", **NONZERO)],
+     "hypot real imag divide where", eps=1e-2, hvp_eps=1e-2, rtol=2e-2, atol=1e-3)
+
+# ---- nan_to_num (parts replaced separately) and real_if_close ----------------------
+CBAD = np.array([complex(np.nan, 0), complex(0, np.inf), 0j, complex(-np.inf, np.nan),
+                 complex(np.nan, -np.inf)])
+case("complex-nan_to_num", lambda z: np.nan_to_num(z + CBAD, nan=1.5, posinf=3.0, neginf=-2.0),
+     [Z(5)], "add real imag where isnan multiply")
+case("complex-nan_to_num-finite", lambda z: np.nan_to_num(z) * z, [Z(2, 3)],
+     "real imag where multiply")
+case("complex-real_if_close", lambda z: np.real_if_close(z - 1j * np.imag(z)) * 2.0, [Z(2, 3)],
+     "imag real multiply subtract", data_dependent=True)
+case("complex-real_if_close-not", lambda z: np.real_if_close(z) * 2.0, [Z(2, 3)],
+     "imag multiply", data_dependent=True)

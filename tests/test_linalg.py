@@ -83,18 +83,28 @@ def test_result_types_under_trace():
     assert seen == dict(e=EighResult, s=SVDResult, q=QRResult, d=SlogdetResult, ev=EigResult)
 
 
-def test_complex_inputs_raise():
+def test_complex_inputs_raise_outside_complex_ok(monkeypatch):
+    """A function whose rules are not marked complex-ready (``COMPLEX_OK``) refuses complex
+    inputs, traced or not, with a NoRuleError naming it."""
+    monkeypatch.setattr(LA, "COMPLEX_OK", LA.COMPLEX_OK - {"inv", "det"})
     z = well(3) + 1j * well(3)
-    with pytest.raises(NoRuleError, match="complex"):
+    with pytest.raises(NoRuleError, match="det: complex"):
         grad(lambda x: np.real(la.det(x * (1 + 1j))))(well(3))
-    with pytest.raises(NoRuleError, match="complex"):
+    with pytest.raises(NoRuleError, match="inv: complex"):
         LA.inv(z)
 
 
-def test_eig_with_complex_spectrum_raises():
+def test_eig_with_complex_spectrum():
+    """A real matrix with complex eigenvalues: numpy's complex values, a real gradient
+    (d sum(w) = trace, d prod(w) = det A^-T)."""
     rot = np.array([[0.0, -1.0], [1.0, 0.0]])
-    with pytest.raises(NoRuleError, match="complex eigenvalues"):
-        grad(lambda x: np.sum(la.eigvals(x)))(rot)
+    w = pycograd.vjp(la.eigvals, rot)[0]
+    np.testing.assert_allclose(w, la.eigvals(rot), atol=1e-15)
+    g = grad(lambda x: np.real(np.sum(la.eigvals(x))))(rot)
+    assert g.dtype == np.float64
+    np.testing.assert_allclose(g, np.eye(2), atol=1e-12)
+    g = grad(lambda x: np.real(np.prod(la.eigvals(x))))(rot)
+    np.testing.assert_allclose(g, la.det(rot) * la.inv(rot).T, atol=1e-12)
 
 
 def test_svd_full_matrices_extra_columns():
@@ -108,17 +118,23 @@ def test_svd_full_matrices_extra_columns():
     np.testing.assert_allclose(
         g, numerical_grad(lambda x: np.sum(la.svd(x).U[:, :2] ** 3) + np.sum(la.svd(x).S),
                           [a], 1e-6)[0], rtol=1e-6, atol=1e-8)
+    # the extra columns: through basis-invariant uses only (tests/test_complements.py)
     with pytest.raises(NoRuleError, match="full_matrices=False"):
         grad(lambda x: np.sum(la.svd(x).U))(a)
     with pytest.raises(NoRuleError, match="full_matrices=False"):
         grad(lambda x: np.sum(la.svd(x.T).Vh))(a)
     _, t = pycograd.jvp(lambda x: la.svd(x).U, (a,), (np.ones_like(a),))
-    assert np.all(np.isfinite(t[:, :2])) and np.all(np.isnan(t[:, 2:]))
+    assert np.all(np.isfinite(t))
+    np.testing.assert_allclose(u[:, 2:].T @ t[:, 2:], 0, atol=1e-12)  # no inner rotation
 
 
-def test_qr_complete_tall_raises():
+def test_qr_complete_tall():
+    a = RNG.standard_normal((5, 2))
+    traced, _ = pycograd.vjp(lambda x: tuple(la.qr(x, mode="complete")), a)
+    for t, e in zip(traced, la.qr(a, mode="complete")):
+        np.testing.assert_allclose(t, e, atol=1e-12)
     with pytest.raises(NoRuleError, match="reduced"):
-        grad(lambda x: np.sum(la.qr(x, mode="complete").Q))(RNG.standard_normal((3, 2)))
+        grad(lambda x: np.sum(la.qr(x, mode="complete").Q))(a)
 
 
 def test_degenerate_spectrum_functions_of_values():

@@ -1,5 +1,6 @@
-"""The transparent layer: scalar ``math.*`` and ``np.array([...])`` on traced values, in the
-differentiated function and in the user helpers it calls."""
+"""The transparent layer: scalar ``math.*``, ``np.array([...])`` and ``np.r_[...]`` /
+``np.c_[...]`` on traced values, in the differentiated function and in the user helpers it
+calls."""
 
 import importlib
 import math
@@ -10,7 +11,10 @@ from math import exp as m_exp
 from math import log1p, tanh
 
 import numpy as np
+import numpy as onp
 import pytest
+from numpy import c_ as C
+from numpy import r_
 
 from pycograd import TracerConversionError, grad, value_and_grad
 from pycograd.numpy_api.transparent import routed, transparent
@@ -302,3 +306,95 @@ def test_threads():
         x = 0.1 * (i + 1)
         assert g == pytest.approx(fd(lambda v: outer(float(v)) * math.cos(float(v)), x),
                                   rel=1e-5)
+
+
+# ---- np.r_ / np.c_ index expressions --------------------------------------------------------
+
+def stacked_features(x):
+    return np.r_[x, 2 * x, 0.0, [x[0], 1.0]]            # np.r_ in a module-level helper
+
+
+def by_alias(x):
+    return onp.c_[x, x * x] * C[[1.0, 2.0], x]            # `import numpy as onp`, `c_ as C`
+
+
+def by_name(x):
+    return r_["0,2", x, x][1] + r_[x[::-1]]               # `from numpy import r_`, directives
+
+
+def test_np_r_and_c_under_grad():
+    x = np.array([0.5, -1.5])
+    for f in (stacked_features, by_alias, by_name):
+        loss = lambda v, f=f: np.sum(f(v) ** 2)           # noqa: E731
+        v, g = value_and_grad(loss, 0)(x)
+        assert v == pytest.approx(loss(x))
+        np.testing.assert_allclose(g, fd(loss, x), rtol=1e-6)
+    g = grad(lambda x: np.sum(outer_uses_r(x)), 0)(x)    # reached through a plain helper
+    np.testing.assert_allclose(g, fd(lambda v: np.sum(outer_uses_r(v)), x), rtol=1e-6)
+
+
+def outer_uses_r(x):
+    return stacked_features(x) * 3.0
+
+
+def test_np_r_with_a_local_numpy_import_and_slices():
+    def f(x):
+        import numpy as np2
+        return np.sum(np2.r_[x, 0:3, -1:1:3j] * np2.r_[1.0:7.0, 2.0, 3.0])
+
+    x = np.array([0.3, 0.7])
+    np.testing.assert_allclose(grad(f, 0)(x), [1.0, 2.0])
+
+
+def test_np_r_and_c_under_vmap_jvp_and_eval_shape():
+    import pycograd
+
+    xs = np.array([[0.5, -1.5], [2.0, 3.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(pycograd.vmap(by_alias)(xs), np.stack([by_alias(x) for x in xs]))
+    np.testing.assert_array_equal(pycograd.vmap(stacked_features, in_axes=1)(xs.T),
+                                  np.stack([stacked_features(x) for x in xs]))
+    out, t = pycograd.jvp(by_name, (xs[0],), (np.ones(2),))
+    np.testing.assert_array_equal(out, by_name(xs[0]))
+    np.testing.assert_array_equal(t, [2.0, 2.0])
+    for f in (stacked_features, by_alias, by_name):
+        for dt in (np.float32, np.float64):
+            s = pycograd.eval_shape(f, pycograd.ShapeDtypeStruct((2,), dt))
+            e = f(xs[0].astype(dt))
+            assert (s.shape, s.dtype) == (e.shape, e.dtype), f.__name__
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_np_r_on_plain_data_keeps_numpy_result():
+    seen = []
+
+    def f(x):
+        seen.append((np.r_[1:4, 7], np.r_["r", [1, 2], [3, 4]], np.c_[np.array([1, 2]), [3, 4]],
+                     len(np.r_)))
+        return np.sum(np.r_[x, 1.0])
+
+    assert grad(f, 0)(np.array([1.0, 2.0])).tolist() == [1.0, 1.0]
+    a, m, c, n = seen[0]
+    assert a.dtype == np.r_[1:4, 7].dtype and a.tolist() == [1, 2, 3, 7]
+    assert type(m) is np.matrix and m.tolist() == [[1, 2, 3, 4]]
+    assert c.dtype == np.c_[np.array([1, 2]), [3, 4]].dtype and c.tolist() == [[1, 3], [2, 4]]
+    assert n == 0
+
+
+def test_functions_without_r_or_c_are_not_routed():
+    def plain(x):
+        r_ = 2.0                                          # a local named like it: still plain
+        return np.sum(np.exp(x) * r_)
+
+    assert routed(plain) is plain
+    assert routed(by_alias) is not by_alias
+    assert routed(outer_uses_r) is not outer_uses_r
+    assert routed(stacked_features)(np.array([1.0, 2.0])).tolist() == [1, 2, 2, 4, 0, 1, 1]
+
+
+def test_r_in_code_that_is_not_routed_still_raises():
+    ns = {"np": np}
+    exec("def f(x):\n    return np.r_[x, 1.0]\n", ns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(TracerConversionError):
+            grad(lambda x: np.sum(ns["f"](x)), 0)(np.array([1.0]))

@@ -8,4 +8,5 @@ from pycograd.numpy_api import (  # noqa: F401,E402  (np.* families beyond the c
     methods,  # noqa: F401  (installs the tracer surface)
     nan_functions,
     selection,
+    signal,
 )

@@ -1,6 +1,7 @@
 """Building and rearranging arrays from traced values: pad, linspace, rot90, kron, cross,
-splits, choose/select, meshgrid, np.gradient, functional scatters, and the remaining
-ufunc-like functions (sinc, nan_to_num, fix ...).
+splits, choose/select, meshgrid, np.gradient, functional scatters, ``r_`` / ``c_`` (and
+what the transparent layer loads for numpy's), and the remaining ufunc-like functions (sinc,
+nan_to_num, real_if_close, fix ...).
 
 All are compositions of existing primitives (getitem, concatenate, where, arithmetic), so
 they differentiate to any order and run under every transform. numpy's in-place writers
@@ -20,6 +21,8 @@ import numpy as np
 from pycograd.core.errors import NoRuleError
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
+from pycograd.numpy_api.complex import imag, real
+from pycograd.numpy_api.constructors import build, holds_tracer
 from pycograd.numpy_api.functions import implements, normalize_axis, normalize_index
 from pycograd.numpy_api.selection import constant
 from pycograd.numpy_api.ufuncs import PRIMS
@@ -67,10 +70,14 @@ def isneginf(x: Any, out: Any = None) -> Any:
 @implements(np.nan_to_num)
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
                neginf: Any = None) -> Any:
-    """Finite entries keep gradient 1; replaced ones get 0."""
+    """Finite entries keep gradient 1; replaced ones get 0. A complex array has its real
+    and imaginary parts replaced separately (numpy's rule), each part passing its gradient
+    where it is finite."""
     dt = np.result_type(x)
     if dt.kind == "c":
-        raise NoRuleError("np.nan_to_num of a traced complex array is not supported yet")
+        re, im = (nan_to_num(part(x), nan=nan, posinf=posinf, neginf=neginf)
+                  for part in (real, imag))
+        return re + im * 1j
     if dt.kind != "f":
         return x
     info = np.finfo(dt)
@@ -83,9 +90,24 @@ def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
 
 @implements(np.real_if_close)
 def real_if_close(a: Any, tol: float = 100) -> Any:
-    if np.result_type(a).kind != "c":
+    """The real part when every imaginary part is below ``tol`` (in machine epsilons when
+    ``tol > 1``), else ``a``. Which one is decided from the values (under grad and jvp); the
+    output dtype depends on them, so eval_shape refuses (DataDependentShapeError) and vmap
+    too (each example could decide differently). The real result's cotangent flows back to
+    ``a`` as a complex one (``np.real``'s rule)."""
+    dt = np.result_type(a)
+    if dt.kind != "c":
         return a
-    raise NoRuleError("np.real_if_close of a traced complex array is not supported yet")
+    if tol > 1:
+        tol = np.finfo(dt).eps * tol
+    close = np.all(np.absolute(imag(a)) < tol)
+    from pycograd.transforms.shapes import AbstractTracer, DataDependentShapeError
+
+    if isinstance(close, AbstractTracer):
+        raise DataDependentShapeError(
+            "np.real_if_close: the output dtype (real or complex) depends on the data values, "
+            "which eval_shape does not have; call np.real(a) (or keep a) explicitly")
+    return real(a) if F._detach(close, "np.real_if_close") else a
 
 
 # ---- ranges and grids --------------------------------------------------------------------
@@ -590,7 +612,7 @@ class IndexConcatenator:
                 objs.append(item)
                 kinds.append(item)
             else:
-                obj = _ndmin(item, ndmin, trans1d)
+                obj = _ndmin(build(item) if holds_tracer(item) else item, ndmin, trans1d)
                 objs.append(obj)
                 kinds.append(np.result_type(obj))
         dt = np.result_type(*kinds)
@@ -620,3 +642,31 @@ def _ndmin(item: Any, ndmin: int, trans1d: int) -> Any:
 
 r_ = IndexConcatenator(0)
 c_ = IndexConcatenator(-1, ndmin=2, trans1d=0)
+
+
+class RoutedConcatenator:
+    """What the transparent layer loads in place of ``np.r_`` / ``np.c_`` in user code:
+    pycograd's concatenator when a piece is traced, numpy's own (its exact result) when
+    none is."""
+
+    __slots__ = ("numpy", "ours")
+
+    def __init__(self, numpy: Any, ours: IndexConcatenator):
+        self.numpy, self.ours = numpy, ours
+
+    def __getitem__(self, key: Any) -> Any:
+        for piece in key if isinstance(key, tuple) else (key,):
+            if holds_tracer(piece):
+                return self.ours[key]
+        return self.numpy[key]
+
+    def __len__(self) -> int:
+        return len(self.numpy)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.numpy, name)
+
+
+INDEX_ROUTES: dict[Any, RoutedConcatenator] = {
+    np.r_: RoutedConcatenator(np.r_, r_), np.c_: RoutedConcatenator(np.c_, c_)}
+"""numpy's index expression objects -> what a routed load of them gives."""

@@ -42,20 +42,29 @@ def function_names() -> tuple[list[str], list[str]]:
 def scipy_names() -> list[str]:
     """scipy functions that differentiate once scipy is installed (read off pycograd's own
     tables, so scipy is not imported)."""
-    from pycograd.numpy_api import scipy_special, scipy_stats
+    from pycograd.numpy_api import scipy_special, scipy_stats, signal
     from pycograd.numpy_api.linalg import SCIPY_LINALG_NAMES
     from pycograd.ops.special import SCIPY_UFUNCS
 
     names = {f"scipy.special.{n}" for n in (*SCIPY_UFUNCS, *scipy_special.NAMES)}
     names |= {f"scipy.stats.{d}.{m}" for d, ms in scipy_stats.TABLE.items() for m in ms}
     names |= {f"scipy.linalg.{n}" for n in SCIPY_LINALG_NAMES}
+    names |= {f"scipy.signal.{n}" for n in signal.NAMES}
     return sorted(names)
+
+
+def complex_linalg_names() -> list[str]:
+    """numpy.linalg / scipy.linalg functions whose rules take complex inputs."""
+    from pycograd.numpy_api.linalg import COMPLEX_OK
+
+    return sorted(COMPLEX_OK)
 
 
 def markdown() -> str:
     diff, flat = ufunc_names()
     funcs, refused = function_names()
     scipy = scipy_names()
+    cplx = complex_linalg_names()
     wrap = lambda names: "\n".join(_lines(", ".join(f"`{n}`" for n in names)))  # noqa: E731
     return "\n".join([
         f"Generated from pycograd's tables. Every one of the {len(REGISTRY)} primitives "
@@ -75,6 +84,9 @@ def markdown() -> str:
         "",
         f"**scipy, when installed ({len(scipy)}):**",
         wrap(scipy),
+        "",
+        f"**Linear algebra with complex inputs ({len(cplx)}):**",
+        wrap(cplx),
     ])
 
 

@@ -2,16 +2,17 @@
 
 Each function is numpy's, composed from the decomposition primitives of
 ``pycograd.ops.decompositions`` and differentiable numpy: ``inv`` is ``solve(a, I)``,
-``det`` is ``sign * exp(logabsdet)``, ``lstsq`` is ``pinv(a) @ b``, matrix 2-norms and
-``cond`` come from singular values, ``matrix_power`` is repeated squaring. Results have
+``det`` is ``sign * exp(logabsdet)`` (complex: ``exp(log det)``), ``lstsq`` is
+``pinv(a) @ b``, matrix 2-norms and ``cond`` come from singular values, ``matrix_power``
+is repeated squaring. Results have
 numpy's types (``EighResult``, ``SVDResult``, ``QRResult``, ``SlogdetResult``,
 ``EigResult``), so attribute access and tuple unpacking both work.
 
 Complex inputs are accepted by the functions named in ``COMPLEX_OK`` (their rules follow
 the cotangent convention of ``pycograd.ops.complex``); any other function raises
 ``NoRuleError`` on a complex input rather than return a wrong gradient. Values with no
-gradient (``slogdet``'s sign, ``matrix_rank``, ``lstsq``'s rank) are computed on the
-detached values.
+gradient (a real matrix's ``slogdet`` sign, ``matrix_rank``, ``lstsq``'s rank) are
+computed on the detached values.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ def _as_float(x: Any) -> Any:
     return x if dt == want else F.astype(x, want)
 
 
+def _real_dtype(dt: Any) -> np.dtype:
+    """float32 for complex64, float64 for complex128; real dtypes stay."""
+    return np.finfo(dt).dtype if np.dtype(dt).kind == "c" else np.dtype(dt)
+
+
+def _abs2(x: Any) -> Any:
+    """``|x|^2``, a polynomial (``x x``, complex: ``real(x conj(x))``), so exact to every
+    order at 0 too, unlike ``abs(x) ** 2``."""
+    return np.real(x * np.conj(x)) if np.result_type(x).kind == "c" else x * x
+
+
 def _matrix(name: str, a: Any, square: bool = False) -> Any:
     _real(name, a)
     s = np.shape(a)
@@ -62,6 +74,18 @@ def _matrix(name: str, a: Any, square: bool = False) -> Any:
 
 
 # ---- solves and inverses ----------------------------------------------------------
+
+COMPLEX_OK.update(("solve", "inv", "slogdet", "det", "pinv", "lstsq", "tensorinv",
+                   "tensorsolve", "matrix_power", "multi_dot", "cond", "norm", "vecdot",
+                   "eig", "eigvals", "solve_triangular", "cho_solve", "sqrtm", "expm"))
+
+
+def _needs_complex_svd(name: str, x: Any) -> None:
+    """Refuse a complex ``x`` where the result comes from singular values, until the
+    complex SVD is differentiable (``"svd"`` in ``COMPLEX_OK``)."""
+    if "svd" not in COMPLEX_OK and np.result_type(x).kind == "c":
+        raise NoRuleError(f"np.linalg.{name} of a complex matrix needs singular values, and "
+                          "pycograd does not differentiate the complex SVD yet")
 
 @implements(np.linalg.solve)
 def solve(a: Any, b: Any) -> Any:
@@ -81,22 +105,35 @@ def inv(a: Any) -> Any:
 
 @implements(np.linalg.slogdet)
 def slogdet(a: Any) -> SlogdetResult:
-    """``sign`` has no gradient (it is piecewise constant); ``logabsdet`` does."""
+    """Real ``a``: ``sign`` has no gradient (it is piecewise constant), ``logabsdet`` has.
+    Complex ``a``: both come from the holomorphic ``log det``, ``sign = exp(i imag)`` (a
+    differentiable phase; 0 for a singular matrix, as numpy's) and ``logabsdet = real``."""
     a = _matrix("slogdet", a, square=True)
-    return SlogdetResult(D.sign_p.bind(a), D.logabsdet_p.bind(a))
+    if np.result_type(a).kind != "c":
+        return SlogdetResult(D.sign_p.bind(a), D.logabsdet_p.bind(a))
+    ld = D.logdet_p.bind(a)
+    logabs = np.real(ld)
+    return SlogdetResult(np.where(logabs == -np.inf, 0, np.exp(1j * np.imag(ld))), logabs)
 
 
 @implements(np.linalg.det)
 def det(a: Any) -> Any:
-    """``sign * exp(log|det|)``: the gradient ``det * A^-T`` where ``A`` is invertible."""
+    """``sign * exp(log|det|)`` (complex: ``exp(log det)``): the gradient ``det * A^-T``
+    where ``A`` is invertible."""
+    if np.result_type(a).kind == "c":
+        return np.exp(D.logdet_p.bind(_matrix("det", a, square=True)))
     sign, logabs = slogdet(a)
     return sign * np.exp(logabs)
 
 
 @implements(np.linalg.pinv)
 def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._NoValue) -> Any:
-    """Gradient exact wherever the rank is locally constant (Golub & Pereyra)."""
+    """Gradient exact wherever the rank is locally constant (Golub & Pereyra).
+    ``hermitian=True`` reads the lower triangle only (numpy's eigh route), so the gradient
+    lands there."""
     a = _matrix("pinv", a)
+    if hermitian:
+        a = D.sym_tangent(a, lower=True)
     if rcond is None:
         if rtol is np._NoValue:
             rcond = 1e-15
@@ -113,10 +150,11 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._
 def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     """``(x, residuals, rank, s)`` as numpy returns them. ``x = pinv(a, rcond) @ b`` (the
     minimum-norm least-squares solution) and ``s`` (the singular values) are
-    differentiable; ``residuals`` (squared column norms of ``b - a x``, present only when
-    ``rank == N < M``) too; ``rank`` is a plain int. Under vmap and eval_shape the rank
-    cannot be read, and the generic rank ``min(M, N)`` is assumed."""
+    differentiable; ``residuals`` (squared column norms ``sum |b - a x|^2``, present only
+    when ``rank == N < M``) too; ``rank`` is a plain int. Under vmap and eval_shape the
+    rank cannot be read, and the generic rank ``min(M, N)`` is assumed."""
     a = _matrix("lstsq", a)
+    _needs_complex_svd("lstsq", a)
     _real("lstsq", b)
     b = _as_float(b)
     m, n = np.shape(a)
@@ -130,12 +168,11 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     except NoRuleError:  # under vmap / eval_shape: the generic (full) rank
         rank = min(m, n)
     if rank == n and m > n:
-        r = b - a @ x
-        resid = np.sum(r * r, axis=0)
+        resid = np.sum(_abs2(b - a @ x), axis=0)
         if np.ndim(b) == 1:
             resid = np.reshape(resid, (1,))
     else:
-        resid = np.zeros((0,), dtype=np.result_type(a))
+        resid = np.zeros((0,), dtype=_real_dtype(np.result_type(a, b)))
     return x, resid, rank, s
 
 
@@ -164,10 +201,14 @@ def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
 
 # ---- triangular and symmetric factorizations ----------------------------------------
 
+COMPLEX_OK.update(("cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "cho_factor"))
+
+
 @implements(np.linalg.cholesky)
 def cholesky(a: Any, /, *, upper: bool = False) -> Any:
     """Reads the lower (``upper=True``: upper) triangle, as numpy does; the gradient lands
-    on that triangle."""
+    on that triangle. Complex: ``A = L L^H`` (``U^H U``), the diagonal's imaginary part
+    ignored, as LAPACK does."""
     a = _matrix("cholesky", a, square=True)
     if upper:
         return mT(D.cholesky_p.bind(mT(a)))
@@ -178,12 +219,15 @@ def _eigh_parts(name: str, a: Any, UPLO: str) -> list:
     if UPLO not in ("L", "U"):
         raise ValueError("UPLO argument must be 'L' or 'U'")
     a = _matrix(name, a, square=True)
-    return D.unpack(D.eigh_p.bind(a, lower=UPLO == "L"), D.eigh_cores(np.shape(a)))
+    w, v = D.unpack(D.eigh_p.bind(a, lower=UPLO == "L"), D.eigh_cores(np.shape(a)))
+    return [np.real(w), v]  # complex: the packed w is complex with a zero imaginary part
 
 
 @implements(np.linalg.eigh)
 def eigh(a: Any, UPLO: str = "L") -> EighResult:
-    """Eigenvector gradients divide by eigenvalue gaps: undefined at repeated eigenvalues."""
+    """Eigenvector gradients divide by eigenvalue gaps: undefined at repeated eigenvalues.
+    Complex (Hermitian) ``a``: each eigenvector is defined up to a phase ``e^{i phi}``;
+    a loss that depends on it raises NoRuleError (use ``|V|**2``, ``V diag(w) V^H``...)."""
     return EighResult(*_eigh_parts("eigh", a, UPLO))
 
 
@@ -194,8 +238,11 @@ def eigvalsh(a: Any, UPLO: str = "L") -> Any:
 
 @implements(np.linalg.eig)
 def eig(a: Any) -> EigResult:
-    """Real spectra only (distinct eigenvalues for a defined gradient); a matrix with
-    complex eigenvalues raises NoRuleError."""
+    """Distinct eigenvalues for a defined gradient. A real matrix with complex
+    eigenvalues gives complex ``(w, V)``, as numpy does (eval_shape, which sees no values,
+    reports the real dtype there). Complex eigenvectors are differentiated in LAPACK's
+    gauge (unit 2-norm, largest-magnitude component real), so finite differences of
+    numpy's own vectors match."""
     a = _matrix("eig", a, square=True)
     return EigResult(*D.unpack(D.eig_p.bind(a), D.eigh_cores(np.shape(a))))
 
@@ -208,23 +255,38 @@ def eigvals(a: Any) -> Any:
 @implements(np.linalg.svd)
 def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
         hermitian: bool = False) -> Any:
-    """Thin SVD as one primitive (``hermitian=True``: through eigh, as numpy does). With
-    ``full_matrices=True`` on a non-square matrix the extra columns of ``U`` (rows of
-    ``Vh``) span a null space in an arbitrary basis: they are returned, but
-    differentiating through them raises NoRuleError."""
+    """Thin SVD as one primitive (``hermitian=True``: through eigh, as numpy does).
+    Complex ``a``: ``u_k`` and ``v_k`` share a phase ``e^{i phi}`` that the SVD leaves
+    free; a loss that depends on it raises NoRuleError (``U @ U^H``, ``|U|**2``,
+    ``U * Vh.T`` products... do not).
+
+    With ``full_matrices=True`` on a non-square matrix the extra columns of ``U`` (rows of
+    ``Vh``) are LAPACK's arbitrary orthonormal basis of range(A)^perp (null(A)). Their
+    derivative is taken with no rotation within that subspace (``dU_perp = -U dU^T
+    U_perp``), exact for every use invariant to the basis (``U_perp @ U_perp.T``, norms
+    of ``U_perp.T @ x``). Reverse mode checks the cotangent and raises NoRuleError for a
+    loss that depends on the basis; forward mode cannot tell, and returns the tangent of
+    that gauge (of a smoothly moving basis, not of LAPACK's) whatever the use. Real
+    inputs only there."""
     a = _matrix("svd", a)
     if hermitian:
         return _svd_hermitian(a, compute_uv)
     u, s, vh = D.unpack(D.svd_p.bind(a), D.svd_cores(np.shape(a)))
+    s = np.real(s)  # complex: the packed s is complex with a zero imaginary part
     if not compute_uv:
         return s
     m, n = np.shape(a)[-2:]
     if full_matrices and m != n:
-        comp = D.svd_complement_p.bind(a, left=m > n)
+        if np.result_type(a).kind == "c":
+            raise NoRuleError("np.linalg.svd(full_matrices=True) of a non-square complex "
+                              "matrix: the extra columns of U (rows of Vh) are not "
+                              "differentiable for complex inputs yet; use "
+                              "full_matrices=False")
         if m > n:
-            u = np.concatenate([u, comp], axis=-1)
+            u = np.concatenate([u, D.svd_complement_p.bind(a, u, left=True)], axis=-1)
         else:
-            vh = np.concatenate([vh, comp], axis=-2)
+            comp = D.svd_complement_p.bind(a, mT(vh), left=False)
+            vh = np.concatenate([vh, mT(comp)], axis=-2)
     return SVDResult(u, s, vh)
 
 
@@ -239,7 +301,7 @@ def _svd_hermitian(a: Any, compute_uv: bool) -> Any:
         return s
     sgn = np.take_along_axis(np.sign(w), order, axis=-1)
     u = np.take_along_axis(v, order[..., None, :], axis=-1)
-    return SVDResult(u, s, mT(u * sgn[..., None, :]))
+    return SVDResult(u, s, D.mH(u * sgn[..., None, :]))
 
 
 @implements(np.linalg.svdvals)
@@ -249,19 +311,33 @@ def svdvals(x: Any, /) -> Any:
 
 @implements(np.linalg.qr)
 def qr(a: Any, mode: str = "reduced") -> Any:
-    """Modes 'reduced' and 'r' (and 'complete' for M <= N, where it equals 'reduced').
-    Wide matrices (M < N) factor their leading square block: ``R = [R1, Q^T A2]``."""
+    """Modes 'reduced', 'r' and 'complete'. Wide matrices (M < N) factor their leading
+    square block: ``R = [R1, Q^T A2]`` ('complete' equals 'reduced' there).
+
+    'complete' with M > N appends LAPACK's arbitrary orthonormal basis ``Q_perp`` of
+    range(A)^perp to Q and zero rows to R. As for ``svd(full_matrices=True)``, its
+    derivative has no rotation within that subspace (``dQ_perp = -Q dQ^T Q_perp``): exact
+    for uses invariant to the basis (``Q_perp @ Q_perp.T``, norms of ``Q_perp.T @ x``);
+    reverse mode raises NoRuleError for a loss that depends on the basis, forward mode
+    cannot tell and returns that gauge's tangent. Real inputs only there."""
     a = _matrix("qr", a)
     m, n = np.shape(a)[-2:]
-    if mode not in ("reduced", "r", "complete") or (mode == "complete" and m > n):
+    if mode not in ("reduced", "r", "complete"):
         raise NoRuleError(f"np.linalg.qr(mode={mode!r}) is not differentiable in pycograd "
-                          "(use mode='reduced'); 'complete' with M > N adds an arbitrary "
-                          "basis of a null space")
+                          "(use mode='reduced', 'r' or 'complete')")
+    if mode == "complete" and m > n and np.result_type(a).kind == "c":
+        raise NoRuleError("np.linalg.qr(mode='complete') of a tall complex matrix: the "
+                          "extra columns of Q are not differentiable for complex inputs "
+                          "yet; use mode='reduced'")
     if m >= n:
         q, r = D.unpack(D.qr_p.bind(a), D.qr_cores(np.shape(a)))
     else:
         q, r1 = D.unpack(D.qr_p.bind(a[..., :, :m]), D.qr_cores(np.shape(a)[:-1] + (m,)))
-        r = np.concatenate([r1, mT(q) @ a[..., :, m:]], axis=-1)
+        r = np.concatenate([r1, D.mH(q) @ a[..., :, m:]], axis=-1)
+    if mode == "complete" and m > n:
+        zeros = np.zeros(np.shape(a)[:-2] + (m - n, n), dtype=np.result_type(r))
+        q = np.concatenate([q, D.qr_complement_p.bind(a, q)], axis=-1)
+        r = np.concatenate([r, zeros], axis=-2)
     return r if mode == "r" else QRResult(q, r)
 
 
@@ -279,7 +355,7 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
     matrix = (axes is None and nd == 2 and ord is not None) or (axes is not None
                                                                  and len(axes) == 2)
     if ord is None or (ord == "fro" and matrix) or (ord == 2 and not matrix):
-        return np.sqrt(F.sum(x * x, axes, keepdims=keepdims))
+        return np.sqrt(F.sum(_abs2(x), axes, keepdims=keepdims))
     if matrix:
         if ord not in (1, -1, np.inf, -np.inf):
             raise NoRuleError(f"np.linalg.norm(ord={ord!r}) of a matrix needs a decomposition "
@@ -299,7 +375,7 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
     if ord == -np.inf:
         return F.min(np.abs(x), axes, keepdims=keepdims)
     if ord == 0:
-        return F.astype(F.sum(x != 0, axes, keepdims=keepdims), np.result_type(x))
+        return F.astype(F.sum(x != 0, axes, keepdims=keepdims), _real_dtype(np.result_type(x)))
     if ord == 1:
         return F.sum(np.abs(x), axes, keepdims=keepdims)
     return F.sum(np.abs(x) ** ord, axes, keepdims=keepdims) ** (1.0 / ord)
@@ -308,7 +384,8 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
 @implements(np.linalg.norm)
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
     """Every ord numpy accepts; matrix 2, -2 and 'nuc' norms from singular values (the
-    largest/smallest must be simple for a gradient), the rest without decompositions."""
+    largest/smallest must be simple for a gradient), the rest without decompositions.
+    Complex ``x`` enters through ``|x|`` (real results)."""
     _real("norm", x)
     x = x if np.result_type(x).kind == "f" else _as_float(x)  # float16 stays, as in numpy
     nd = np.ndim(x)
@@ -316,6 +393,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         (isinstance(axis, (tuple, list)) and len(axis) == 2)
     if not matrix or ord not in (2, -2, "nuc"):
         return _vector_and_simple_norm(x, ord, axis, keepdims)
+    _needs_complex_svd(f"norm(ord={ord!r})", x)
     row, col = (0, 1) if axis is None else (int(a) % nd for a in axis)
     if row == col:
         raise ValueError("Duplicate axes given.")
@@ -357,6 +435,7 @@ def cond(x: Any, p: Any = None) -> Any:
     ``norm(x, p) * norm(inv(x), p)``."""
     x = _matrix("cond", x)
     if p in (None, 2, -2):
+        _needs_complex_svd(f"cond(p={p!r})", x)
         s = svd(x, compute_uv=False)
         hi, lo = np.max(s, axis=-1), np.min(s, axis=-1)
         return hi / lo if p in (None, 2) else lo / hi
@@ -435,8 +514,8 @@ def diagonal(x: Any, /, *, offset: int = 0) -> Any:
 
 @implements(np.linalg.vecdot)
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
-    _real("vecdot", x1, x2)
-    return np.sum(x1 * x2, axis=axis)
+    """``sum(conj(x1) * x2)``, as numpy's (the conjugate only where ``x1`` is complex)."""
+    return np.sum(D.conj(x1) * x2, axis=axis)
 
 
 # ---- scipy.linalg (registered only when scipy imports) ------------------------------
@@ -445,15 +524,16 @@ def solve_triangular(a: Any, b: Any, trans: Any = 0, lower: bool = False,
                      unit_diagonal: bool = False, overwrite_b: bool = False,
                      check_finite: bool = True) -> Any:
     """scipy's triangular solve: the triangle (and unit diagonal) is masked in, then a
-    general solve; the gradient reaches only the triangle that is read."""
+    general solve; the gradient reaches only the triangle that is read. ``trans=2``/'C'
+    solves with the conjugate transpose."""
     _real("solve_triangular", a, b)
     a, b = _as_float(_single(a)), _as_float(_single(b))
-    t = {0: 0, 1: 1, 2: 1, "N": 0, "T": 1, "C": 1}[trans]
+    t = {0: 0, 1: 1, 2: 2, "N": 0, "T": 1, "C": 2}[trans]
     tri = np.tril(a) if lower else np.triu(a)
     if unit_diagonal:
         n = np.shape(a)[-1]
         tri = tri - D.diag_embed(D.diag_part(tri)) + np.eye(n, dtype=np.result_type(tri))
-    return solve(mT(tri) if t else tri, b)
+    return solve(tri if t == 0 else mT(tri) if t == 1 else D.mH(tri), b)
 
 
 def _single(x: Any) -> Any:
@@ -473,9 +553,11 @@ def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False,
 
 def cho_solve(c_and_lower: tuple, b: Any, overwrite_b: bool = False,
               check_finite: bool = True) -> Any:
+    """``A = L L^H`` (``U^H U``): two triangular solves, one with the conjugate
+    transpose."""
     c, lower = c_and_lower
-    y = solve_triangular(c, b, trans=0 if lower else 1, lower=lower)
-    return solve_triangular(c, y, trans=1 if lower else 0, lower=lower)
+    y = solve_triangular(c, b, trans=0 if lower else 2, lower=lower)
+    return solve_triangular(c, y, trans=2 if lower else 0, lower=lower)
 
 
 def cholesky_scipy(a: Any, lower: bool = False, overwrite_a: bool = False,
@@ -484,8 +566,9 @@ def cholesky_scipy(a: Any, lower: bool = False, overwrite_a: bool = False,
 
 
 def sqrtm(A: Any, **kwargs: Any) -> Any:
-    """The principal square root; its derivative solves ``X dX + dX X = dA`` (a Kronecker
-    system of size n^2, fine for small matrices)."""
+    """The principal square root (scipy's: complex for a real matrix with negative
+    eigenvalues); its derivative solves ``X dX + dX X = dA`` (a Kronecker system of size
+    n^2, fine for small matrices)."""
     return D.sqrtm_p.bind(_matrix("sqrtm", A, square=True))
 
 

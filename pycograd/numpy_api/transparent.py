@@ -8,11 +8,18 @@ callee: ``math.sin`` for a dispatcher to ``np.sin`` (``scalar_math``), ``np.arra
 that stacks traced elements (``constructors``), and a user helper for its own routed copy,
 instrumented on demand, so helpers at any depth are routed too.
 
+``np.r_[...]`` / ``np.c_[...]`` are subscripts, not calls (numpy's ``AxisConcatenator`` calls
+``np.array`` on each piece): the loads of ``np.r_`` / ``np.c_`` (under any alias of numpy, or
+imported by name) are woven with pyccolo's ``after_attribute_load`` / ``load_name`` events, whose
+handler swaps in ``construction.RoutedConcatenator`` (pycograd's ``r_`` / ``c_`` when a piece is
+traced, numpy's own otherwise). Only loads that may be of them are woven (``LOADS``).
+
 scipy (optional, never imported by pycograd): ``scipy.special.logsumexp``, the distribution
 methods (``scipy.stats.norm.logpdf``, keyed by the bound method of scipy's instance) and
-``scipy.linalg`` functions call ``np.asarray`` before numpy's protocols can dispatch. When an
-analysis meets a scipy module, function or distribution, the routes of every scipy submodule
-the user has imported (``scipy_special``, ``scipy_stats``, ``linalg.scipy_routes``) join ROUTES,
+``scipy.linalg`` / ``scipy.signal`` functions call ``np.asarray`` before numpy's protocols
+can dispatch. When an analysis meets a scipy module, function or distribution, the routes of
+every scipy submodule the user has imported (``scipy_special``, ``scipy_stats``,
+``linalg.scipy_routes``, ``signal``) join ROUTES,
 each a dispatcher that runs pycograd's version only when an argument is traced. scipy's ufuncs
 need no routing (``__array_ufunc__``, ``pycograd.ops.special``).
 
@@ -62,6 +69,7 @@ from typing import Any
 import numpy as np
 
 import pycograd
+from pycograd.numpy_api.construction import INDEX_ROUTES
 from pycograd.numpy_api.constructors import CONSTRUCTOR_NAMES, CONSTRUCTOR_ROUTES, holds_tracer
 from pycograd.numpy_api.scalar_math import MATH_NAMES, MATH_ROUTES
 from pycograd.numpy_api.source import is_woven, local_names, recompile
@@ -70,6 +78,12 @@ ROUTES: dict[Callable, Callable] = {**MATH_ROUTES, **CONSTRUCTOR_ROUTES}
 """Callee -> its routed replacement."""
 
 _ROUTE_TYPES = frozenset(type(k) for k in ROUTES)
+LOADS: dict[Any, Any] = dict(INDEX_ROUTES)
+"""Values whose loads are swapped (not calls: ``np.r_`` is subscripted) -> the replacement."""
+_LOAD_TYPES = frozenset(type(k) for k in LOADS)
+LOAD_NAMES = frozenset(("r_", "c_"))
+"""Attribute (and local) names that may load a value of LOADS."""
+_NP_NAMES = CONSTRUCTOR_NAMES | LOAD_NAMES
 _MISSING = object()
 _UNKNOWN = object()
 
@@ -105,7 +119,8 @@ def _scipy_routes(submodule: str) -> tuple[dict, frozenset]:
 
 _SCIPY_TABLES: dict[str, str] = {"scipy.special": "pycograd.numpy_api.scipy_special",
                                  "scipy.stats": "pycograd.numpy_api.scipy_stats",
-                                 "scipy.linalg": "pycograd.numpy_api.linalg"}
+                                 "scipy.linalg": "pycograd.numpy_api.linalg",
+                                 "scipy.signal": "pycograd.numpy_api.signal"}
 """scipy submodule -> the pycograd module with its routes, added to ROUTES once the user has
 imported that submodule (pycograd never imports scipy itself)."""
 _SCIPY_LOADED: set[str] = set()
@@ -156,6 +171,11 @@ def _scipy_needs(v: Any, attrs: frozenset) -> bool:
     if isinstance(v, ModuleType) or type(v) in _SCIPY_TYPES:
         return not attrs.isdisjoint(_SCIPY_NAMES)
     return False
+
+
+def load_replacement(v: Any) -> Any:
+    """The replacement for a value in LOADS, or ``None``."""
+    return LOADS.get(v) if type(v) in _LOAD_TYPES else None
 
 
 def _routed_callee(fn: Any) -> Any:
@@ -256,7 +276,7 @@ def _value_needs(v: Any, attrs: frozenset, deps: list | None, walk: _Walk | None
         if v is math:
             return not attrs.isdisjoint(MATH_NAMES)
         if v is np:
-            return not attrs.isdisjoint(CONSTRUCTOR_NAMES)
+            return not attrs.isdisjoint(_NP_NAMES)
         f = getattr(v, "__file__", None)
         if f is None or not _is_user_file(f):
             return False
@@ -268,7 +288,7 @@ def _value_needs(v: Any, attrs: frozenset, deps: list | None, walk: _Walk | None
                     deps.append((v.__dict__, a, w))
                 found = _value_needs(w, attrs, deps, walk) or found
         return found
-    if _routed_callee(v) is not None:
+    if _routed_callee(v) is not None or load_replacement(v) is not None:
         return True
     if type(v) is MethodType:
         v = v.__func__
@@ -430,6 +450,20 @@ def _weave_call(node: ast.AST) -> bool:
     return _may_route(_static_value(node.func))
 
 
+def _weave_load(node: ast.AST) -> bool:
+    """Static pyccolo predicate: weave a load event into this name / attribute load? Where
+    it may load ``np.r_`` / ``np.c_`` (a local or unknown value only by those names)."""
+    if _SCOPE.globals is None:
+        return False
+    if isinstance(node, ast.Name):
+        v = _static_value(node)
+        return load_replacement(v) is not None or (v is _UNKNOWN and node.id in LOAD_NAMES)
+    if isinstance(node, ast.Attribute) and node.attr in LOAD_NAMES:
+        v = _static_value(node)
+        return v is _UNKNOWN or load_replacement(v) is not None
+    return False
+
+
 @functools.cache
 def tracer() -> Any:
     """The pyccolo tracer that swaps callees at woven call sites (pyccolo is imported on first
@@ -447,6 +481,12 @@ def tracer() -> Any:
         @pyc.register_handler(pyc.before_call, when=_weave_call, static=True)
         def swap_callee(self, ret: Any, *_: Any, **__: Any) -> Any:
             return _replacement(ret)
+
+        @pyc.register_handler((pyc.after_attribute_load, pyc.load_name), when=_weave_load,
+                              static=True)
+        def swap_load(self, ret: Any, *_: Any, **__: Any) -> Any:
+            r = load_replacement(ret)  # not `or`: a concatenator has len 0, so it is falsy
+            return ret if r is None else r
 
     return RoutingTracer.instance()
 
@@ -529,7 +569,7 @@ def _bind(f: FunctionType, plan: _Plan) -> tuple | None:
             plan.icode = _weave(plan.code, f.__globals__)
             if plan.icode is None:
                 warnings.warn(
-                    f"pycograd cannot route math.* / np.array calls in {f.__qualname__}: its "
+                    f"pycograd cannot route math.* / np.array / np.r_ in {f.__qualname__}: its "
                     "source is not available; traced values reaching them will raise",
                     stacklevel=4)
         if plan.icode is None:

@@ -1,5 +1,9 @@
 """``np.<ufunc>(...)`` on traced values: ``__call__`` binds the ufunc's primitive, and the
-``reduce`` / ``outer`` methods of the ufuncs that have a reduction map onto primitives."""
+``reduce`` / ``outer`` methods of the ufuncs that have a reduction map onto primitives.
+
+A ufunc whose complex loop is not the continuation of its real one gets a complex form
+(``COMPLEX_FORMS``): numpy 2's ``sign(z)`` is ``z / |z|``, smooth away from 0, while the
+real ``sign`` is piecewise constant (no gradient)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pycograd.core.errors import NoRuleError
 from pycograd.core.primitive import Primitive
 from pycograd.core.trace import bind
 from pycograd.numpy_api import functions as F
+from pycograd.ops.complex import imag_p, is_complex, real_p
 from pycograd.ops.elementwise import UFUNC_PRIMS
 from pycograd.ops.linalg import matmul_p
 
@@ -33,9 +38,36 @@ def _late_prim(ufunc: np.ufunc) -> Primitive | None:
     return PRIMS.get(ufunc)
 
 
+def _complex_sign(z: Any) -> Any:
+    """``z / |z|`` where that is finite and nonzero (so it differentiates), computed as
+    numpy does (``hypot`` of the parts, each part divided by it: ``np.abs`` and a complex
+    division round differently); numpy's own value (0 at 0, its limits at infinities, NaN)
+    elsewhere, with no gradient there. The parts are moved to 1 + 0j off the smooth set, so
+    the branch ``where`` drops has finite derivatives (else 0 * inf = NaN leaks back)."""
+    x, y = real_p.bind(z), imag_p.bind(z)
+    a = np.hypot(x, y)
+    smooth = np.logical_and(a != 0, np.isfinite(a))
+    x, y = np.where(smooth, x, 1), np.where(smooth, y, 0)
+    a = np.hypot(x, y)
+    return np.where(smooth, x / a + (y / a) * 1j, UFUNC_PRIMS[np.sign].bind(z))
+
+
+COMPLEX_FORMS: dict[np.ufunc, Any] = {np.sign: _complex_sign}
+"""Ufuncs whose complex inputs take a composition of primitives instead of the primitive."""
+
+
 def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
     """``Tracer.__array_ufunc__``."""
     if method == "__call__":
+        form = COMPLEX_FORMS.get(ufunc)
+        if form is not None and is_complex(inputs[0]):
+            dtype = kwargs.pop("dtype", None)
+            if kwargs:
+                raise NoRuleError(f"np.{ufunc.__name__}(..., "
+                                  f"{', '.join(k + '=' for k in kwargs)}) of a complex traced "
+                                  "value is not differentiable")
+            r = form(*inputs)
+            return r if dtype is None else F.astype(r, dtype)
         prim = PRIMS.get(ufunc) or _late_prim(ufunc)
         if not kwargs and prim is not None:
             return bind(prim, inputs, _NO_PARAMS)

@@ -11,5 +11,6 @@ from pycograd.ops import (  # noqa: F401
     reductions,
     scans,
     shape,
+    signal,
     special,
 )
