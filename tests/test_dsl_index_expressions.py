@@ -71,7 +71,5 @@ def test_module_helpers_with_r_and_c_differentiate_as_stages(results):
     assert results["vmap"] == [[1, 2, 1, 4, 1], [3, 4, 9, 16, 1]]
 
 
-@pytest.mark.xfail(strict=True, reason="DSL-compiled code is routed by pycograd/dsl/routing.py "
-                   "(CellRoutingTracer), which does not yet swap np.r_ / np.c_ loads")
 def test_r_in_dsl_code_differentiates(results):
     assert results["dsl_code"] == [20 * t for t in [0.5, -1.0]]          # d sum(10 v²)

@@ -398,3 +398,12 @@ def test_r_in_code_that_is_not_routed_still_raises():
         warnings.simplefilter("ignore")
         with pytest.raises(TracerConversionError):
             grad(lambda x: np.sum(ns["f"](x)), 0)(np.array([1.0]))
+
+
+def test_unroutable_r_names_the_fix():
+    """Code pycograd cannot read (built by eval) cannot be routed: the error names
+    pycograd.r_ rather than the generic np.asarray advice."""
+    f = eval("lambda x: np.sum(np.r_[x, 2 * x])")  # noqa: S307  (no source on purpose)
+    with pytest.warns(UserWarning, match="cannot route"):
+        with pytest.raises(TracerConversionError, match=r"pycograd\.r_\[\.\.\.\]"):
+            grad(f)(np.ones(2))

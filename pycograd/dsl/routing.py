@@ -6,7 +6,9 @@ recompiling the function from its source. Code in a DSL cell (or a file run by
 Python cannot recompile, so instead this pyccolo tracer weaves a ``before_call`` event into
 the cell's own call sites whose callee is named like a routed function (``math.sin``,
 ``sin``, ``np.array`` ...), and swaps the callee for the transparent layer's dispatcher,
-which calls the original unless an argument is traced.
+which calls the original unless an argument is traced. Loads of ``np.r_`` / ``np.c_``
+(subscripted, not called) are swapped the same way, for the transparent layer's
+concatenator (pycograd's ``r_`` / ``c_`` when a piece is traced, numpy's otherwise).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pyccolo as pyc
 
 from pycograd.numpy_api.constructors import CONSTRUCTOR_NAMES
 from pycograd.numpy_api.scalar_math import MATH_NAMES
-from pycograd.numpy_api.transparent import ROUTES
+from pycograd.numpy_api.transparent import LOAD_NAMES, ROUTES, load_replacement
 
 _NAMES = MATH_NAMES | CONSTRUCTOR_NAMES
 
@@ -29,6 +31,12 @@ def _may_route(node: ast.AST) -> bool:
     f = node.func
     name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
     return name in _NAMES
+
+
+def _may_load(node: ast.AST) -> bool:
+    if isinstance(node, ast.Attribute):
+        return node.attr in LOAD_NAMES
+    return isinstance(node, ast.Name) and node.id in LOAD_NAMES
 
 
 class CellRoutingTracer(pyc.BaseTracer):
@@ -44,3 +52,9 @@ class CellRoutingTracer(pyc.BaseTracer):
             return ROUTES.get(ret, ret)
         except TypeError:  # an unhashable callee
             return ret
+
+    @pyc.register_handler((pyc.after_attribute_load, pyc.load_name), when=_may_load,
+                          static=True, reentrant=True)
+    def swap_load(self, ret: Any, *_: Any, **__: Any) -> Any:
+        r = load_replacement(ret)  # not `or`: a concatenator has len 0, so it is falsy
+        return ret if r is None else r

@@ -5,6 +5,7 @@ hot path."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -75,11 +76,16 @@ CONVERSIONS = {
 }
 
 
+_R_C_FIX = ("write pycograd.r_[...] / pycograd.c_[...] (np.r_ / np.c_ are routed only in "
+            "functions whose source pycograd can read)")
+
+
 def _conversion(kind: str, fix: str) -> Any:
     def convert(self: Any, *args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1).f_code.co_filename
         raise TracerConversionError(
             f"{kind}, where x is a traced value (shape {self.shape}), would silently drop its "
-            f"gradient; instead, {fix}")
+            f"gradient; instead, {_R_C_FIX if caller.endswith('_index_tricks_impl.py') else fix}")
     return convert
 
 
