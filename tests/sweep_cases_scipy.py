@@ -126,3 +126,16 @@ if sp is not None:
         [A(3, 3, low=-0.5, high=0.5)], "logabsdet")
     add("mvn-entropy-diagonal", lambda v: st.multivariate_normal.entropy(np.zeros(3), v),
         [A(3, **POS)], "log")
+
+    # ---- complex arguments (the scipy.special ufuncs that take them) ------------------------
+    Z = dict(dtype="complex128", low=0.3, high=1.5)
+    for name in ("erf", "erfc", "ndtr", "log_ndtr"):
+        add(f"complex-{name}", getattr(sp, name), [A(2, 3, **Z)], name)
+    for name in ("gamma", "rgamma"):  # first order only: their second needs complex trigamma
+        add(f"complex-{name}", getattr(sp, name), [A(2, 3, **Z)], name, second_order=False)
+    add("complex-xlogy", sp.xlogy, [A(2, 3, **Z), A(3, **Z)], "xlogy")
+    add("complex-xlog1py", sp.xlog1py, [A(3, **Z), A(2, 3, **Z)], "xlog1py")
+    add("complex-iv", lambda z: sp.iv(1.5, z), [A(2, 3, **Z)], "iv")
+    add("complex-ive", lambda z: sp.ive(2.0, z), [A(2, 3, dtype="complex128", away=0.3)],
+        "ive")
+    add("complex-jv", lambda z: sp.jv(0.5, z), [A(2, 3, **Z)], "jv")

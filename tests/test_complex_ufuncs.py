@@ -173,3 +173,38 @@ def test_real_if_close_under_eval_shape_and_vmap_is_refused():
         pycograd.vmap(np.real_if_close)(Z)
     assert pycograd.eval_shape(np.real_if_close, pycograd.ShapeDtypeStruct((3,), float)).dtype \
         == np.float64
+
+
+# ---- scipy.special ufuncs on complex values -----------------------------------------------
+
+SCIPY_REFUSED = {"digamma": "its derivative, polygamma(1, z), has no complex form in scipy",
+                 "psi": "digamma's other name"}
+"""scipy ufuncs that take complex values but whose gradient pycograd refuses there."""
+
+
+def test_every_scipy_ufunc_on_complex_values_is_swept_or_refused():
+    sp = pytest.importorskip("scipy.special")
+    import sweep_cases_scipy
+
+    from pycograd.ops.special import SCIPY_UFUNCS
+
+    swept = {c.name.removeprefix("scipy-complex-") for c in sweep_cases_scipy.CASES
+             if c.name.startswith("scipy-complex-")}
+    z = np.array([0.7 + 0.3j, 1.2 - 0.4j])
+    order = np.array([1.0, 2.0])
+    for name in SCIPY_UFUNCS:
+        u = getattr(sp, name)
+        args = [order, z] if name in ("iv", "ive", "jv", "jn", "yn", "polygamma") else \
+            [z] * u.nin
+        try:
+            with np.errstate(all="ignore"):
+                u(*args)
+        except TypeError:  # scipy has no complex loop: nothing to differentiate
+            assert name not in SCIPY_REFUSED, f"{name}: scipy refuses complex; drop it"
+            continue
+        if name in SCIPY_REFUSED:
+            with pytest.raises(NoRuleError, match="complex"):
+                pycograd.grad(lambda z, u=u: np.sum(np.abs(u(z)) ** 2), 0)(z)
+        else:
+            assert name in swept or name == "jn", f"scipy.special.{name} takes complex " \
+                "values but has no complex sweep case"

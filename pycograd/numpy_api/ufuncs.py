@@ -71,16 +71,16 @@ def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs:
         prim = PRIMS.get(ufunc) or _late_prim(ufunc)
         if not kwargs and prim is not None:
             return bind(prim, inputs, _NO_PARAMS)
-        name = ufunc.__name__
+        name = _qualified(ufunc)
         if prim is None:
             raise NoRuleError(
-                f"np.{name} has no differentiation rule in pycograd (called on a traced value); "
+                f"{name} has no differentiation rule in pycograd (called on a traced value); "
                 "use a differentiable formulation, or wrap it with pycograd.custom_vjp")
         dtype = kwargs.pop("dtype", None)
         if kwargs:
             raise NoRuleError(
-                f"np.{name}(..., {', '.join(k + '=' for k in kwargs)}) is not differentiable; "
-                f"write y = np.{name}(x) and combine the result with np.where if needed")
+                f"{name}(..., {', '.join(k + '=' for k in kwargs)}) is not differentiable; "
+                f"write y = {name}(x) and combine the result with np.where if needed")
         r = bind(prim, inputs, _NO_PARAMS)
         return r if dtype is None else F.astype(r, dtype)
     if method == "reduce" and ufunc in REDUCTIONS:
@@ -89,5 +89,16 @@ def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs:
     if method == "outer" and (ufunc in PRIMS or _late_prim(ufunc)):
         a, b = inputs
         return ufunc(F.reshape(a, np.shape(a) + (1,) * np.ndim(b)), b)
-    raise NoRuleError(f"np.{ufunc.__name__}.{method} has no differentiation rule in pycograd "
+    raise NoRuleError(f"{_qualified(ufunc)}.{method} has no differentiation rule in pycograd "
                       "(called on a traced value)")
+
+
+def _qualified(ufunc: np.ufunc) -> str:
+    """``np.exp``, ``scipy.special.loggamma``: where the user found the ufunc."""
+    name = ufunc.__name__
+    if getattr(np, name, None) is ufunc:
+        return f"np.{name}"
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, name, None) is ufunc:
+        return f"scipy.special.{name}"
+    return f"ufunc {name}"

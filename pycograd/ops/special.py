@@ -24,7 +24,7 @@ import numpy as np
 from pycograd.core.errors import NoRuleError
 from pycograd.core.primitive import Primitive, primitive
 from pycograd.ops.broadcasting import unbroadcast
-from pycograd.ops.complex import match
+from pycograd.ops.complex import is_complex, match
 
 _SQRT_PI = math.sqrt(math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / _SQRT_PI
@@ -76,9 +76,9 @@ def _at(i: int, rule: Callable) -> Callable:
                                        args[i])
 
 
-def _declare(name: str, *vjps: Any, impl: Callable | None = None,
-             aliases: tuple = ()) -> Primitive:
-    p = primitive(name, impl or _scipy(name), *vjps, family="elementwise")
+def _declare(name: str, *vjps: Any, impl: Callable | None = None, aliases: tuple = (),
+             jvp: Callable | None = None) -> Primitive:
+    p = primitive(name, impl or _scipy(name), *vjps, family="elementwise", jvp=jvp)
     for n in (name, *aliases):
         SCIPY_UFUNCS[n] = p
     return p
@@ -113,6 +113,39 @@ def _stdtr_dt(g: Any, ans: Any, df: Any, t: Any) -> Any:
                       - (df + 1.0) / 2 * np.log1p(t * t / df))
 
 
+def _ive_dx(g: Any, ans: Any, v: Any, x: Any) -> Any:
+    """``ive(v, z) = iv(v, z) * exp(-|Re z|)``: holomorphic times a function of ``Re z``. The
+    second factor's derivative reaches the cotangent through ``Re z`` only, so for complex
+    ``z`` it contributes ``-sign(Re z) * Re(g * ive)`` (the real-linear part's transpose)."""
+    bessel = g * ((ive(v - 1, x) + ive(v + 1, x)) / 2)
+    if is_complex(x):
+        return bessel - np.sign(np.real(x)) * np.real(g * ans)
+    return bessel - np.sign(x) * (g * ans)
+
+
+def _ive_jvp(primals: list, tangents: list) -> tuple:
+    """Forward mode of ``ive`` (declared: for complex ``z`` it is not holomorphic, so the
+    elementwise family's JVP, the VJP applied to the tangent, does not hold)."""
+    (v, x), (tv, tx) = primals, tangents
+    out = SCIPY_UFUNCS["ive"].bind(v, x)
+    if tv is not None:
+        _no_rule("ive", "the order v")()
+    if tx is None:
+        return out, None
+    bessel = tx * ((ive(v - 1, x) + ive(v + 1, x)) / 2)
+    if is_complex(x) or is_complex(tx):
+        return out, bessel - np.sign(np.real(x)) * out * np.real(tx)
+    return out, bessel - np.sign(x) * out * tx
+
+
+def _real_only(name: str, x: Any) -> Any:
+    if is_complex(x):
+        raise NoRuleError(f"scipy.special.{name} of a complex value: its derivative needs "
+                          "polygamma of a complex argument, which scipy does not implement; "
+                          "only real arguments differentiate")
+    return x
+
+
 erf_p = _declare("erf", _at(0, lambda g, ans, x: g * (_TWO_OVER_SQRT_PI * np.exp(-(x * x)))),
                  impl=_erf_impl)
 
@@ -124,7 +157,7 @@ UNARY: dict[str, Callable] = {
     "log_ndtr": lambda g, ans, x: g * (_INV_SQRT_2PI * np.exp(-0.5 * x * x - ans)),
     "gammaln": lambda g, ans, x: g * digamma(x),
     "gamma": lambda g, ans, x: g * (ans * digamma(x)),
-    "digamma": lambda g, ans, x: g * polygamma(1, x),
+    "digamma": lambda g, ans, x: g * polygamma(1, _real_only("digamma", x)),
     "rgamma": lambda g, ans, x: g * (-ans * digamma(x)),
     "expit": lambda g, ans, x: g * (ans * (1 - ans)),
     "logit": lambda g, ans, x: g / (x * (1 - x)),
@@ -145,8 +178,7 @@ BINARY: dict[str, tuple] = {
     "xlog1py": (lambda g, ans, x, y: xlog1py(g, y), lambda g, ans, x, y: g * x / (1 + y)),
     "polygamma": ("the order n", lambda g, ans, n, x: g * polygamma(n + 1, x)),
     "iv": ("the order v", lambda g, ans, v, x: g * ((iv(v - 1, x) + iv(v + 1, x)) / 2)),
-    "ive": ("the order v", lambda g, ans, v, x: g * ((ive(v - 1, x) + ive(v + 1, x)) / 2
-                                                    - np.sign(x) * ans)),
+    "ive": ("the order v", lambda g, ans, v, x: _ive_dx(g, ans, v, x)),
     "jv": ("the order v", lambda g, ans, v, x: g * ((jv(v - 1, x) - jv(v + 1, x)) / 2)),
     "yn": ("the order n", lambda g, ans, n, x: g * ((yn(n - 1, x) - yn(n + 1, x)) / 2)),
     "gammainc": ("the shape a", _gammainc_dx),
@@ -164,7 +196,8 @@ for _name, _vjp in UNARY.items():
     _declare(_name, _at(0, _vjp), aliases=_ALIASES.get(_name, ()))
 for _name, _rules in {**BINARY, **TERNARY}.items():
     _declare(_name, *(_no_rule(_name, r) if isinstance(r, str) else _at(i, r)
-                      for i, r in enumerate(_rules)), aliases=_ALIASES.get(_name, ()))
+                      for i, r in enumerate(_rules)), aliases=_ALIASES.get(_name, ()),
+             jvp=_ive_jvp if _name == "ive" else None)
 
 
 def erf(x: Any) -> Any:
