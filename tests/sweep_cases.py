@@ -266,6 +266,11 @@ for _name, _f in {"logical_and": np.logical_and, "logical_or": np.logical_or,
     case(f"{_name}-of-compare", lambda x, y, f=_f: f(x > 0, y > 0) * (x * y),
          [A(3, 1, **NONZERO), A(4, **NONZERO)], "greater multiply")
 
+# masks combined with & | ^ ~: plain under grad, traced booleans under vmap / eval_shape
+case("op-or-mask", lambda x: ((x > 0.5) | (x < -1)) * x, [A(2, 3)], "greater multiply")
+case("op-and-mask", lambda x, y: ((x > 0) & (y > 0)) * (x * y), [A(3, 1), A(4)],
+     "greater multiply")
+case("op-xor-invert", lambda x: (~((x > 0) ^ (x > 1))) * x, [A(2, 3)], "greater multiply")
 case("round-times-x", lambda x: np.round(x, 1) * x, [A(2, 3)], "round multiply")
 case("around-alone", lambda x: np.around(x, 2), [A(2, 3)], "round")
 case("method-round", lambda x: x.round() + x, [A(3, away=0.1)], "round add")

@@ -336,3 +336,15 @@ def test_batched_boolean_mask_is_refused_clearly():
 def test_closed_over_plain_table_says_what_to_do():
     with pytest.raises(Exception, match="in_axes=None"):
         vmap(lambda i: TABLE[i])(IDS)
+
+
+def test_masks_combine_with_bitwise_operators():
+    """``&``, ``|``, ``^``, ``~`` of traced masks are the logical ufuncs; on traced
+    integers numpy's bitwise ufuncs have no rule, and the error names them."""
+    x = np.array([[0.5, -2.0, 0.1], [1.0, -0.2, -3.0]])
+    plain = np.array([True, False, True])
+    got = vmap(lambda x: np.sum(x * (((x > 0) | (x < -1)) & ~(x > 0.9) ^ plain)))(x)
+    want = [np.sum(r * (((r > 0) | (r < -1)) & ~(r > 0.9) ^ plain)) for r in x]
+    np.testing.assert_allclose(got, want)
+    with pytest.raises(NoRuleError, match="np.bitwise_or"):
+        vmap(lambda i: i | 1)(np.arange(3))

@@ -4,9 +4,12 @@ from pycograd.numpy_api import (  # noqa: F401,E402  (np.* families beyond the c
     complex,
     construction,
     fft,
+    interpolation,
     linalg,
     methods,  # noqa: F401  (installs the tracer surface)
     nan_functions,
+    polynomial,
     selection,
     signal,
+    statistics,
 )

@@ -162,11 +162,12 @@ def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: 
 @implements(np.geomspace)
 def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None,
               axis: int = 0) -> Any:
-    """numpy's recipe for real endpoints: a log-spaced grid between ``|start|`` and
-    ``|stop|`` with the ends set exactly and ``start``'s sign restored."""
+    """numpy's recipe: both ends rotated by ``sign(start)`` (``start/|start|`` for complex
+    ends, so a complex grid is a log-spiral), a log-spaced grid between them with the ends
+    set exactly, and the rotation undone."""
     start, stop = (e if isinstance(e, Tracer) else np.asarray(e) for e in (start, stop))
-    if np.result_type(start, stop).kind == "c":
-        raise NoRuleError("np.geomspace with complex endpoints is not supported yet")
+    if _is_concrete_true(np.any(start == 0)) or _is_concrete_true(np.any(stop == 0)):
+        raise ValueError("Geometric sequence cannot include zero")
     dt = np.result_type(start, stop, float(num), np.zeros((), dtype))  # numpy's own rule
     start, stop = (F.astype(e, dt) if np.result_type(e) != dt else e for e in (start, stop))
     sign = np.sign(start)
@@ -180,7 +181,7 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
         if num > 1 and endpoint:
             ends.append(F.reshape(F.broadcast_to(hi, shape), (1,) + shape))
         y = F.concatenate(ends, 0)
-    y = sign * y
+    y = y * sign
     if axis != 0:
         y = F.moveaxis(y, 0, axis)
     dt = np.dtype(dtype) if dtype is not None else dt

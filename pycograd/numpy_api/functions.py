@@ -12,6 +12,7 @@ import builtins
 import math
 import operator
 import string
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,12 +71,95 @@ def _single_axis(axis: int, ndim: int, op: str) -> int:
 
 # ---- reductions -------------------------------------------------------------------
 
+def _stand_in(x: Any) -> Any:
+    """A zero-strided zero array of ``x``'s shape and dtype (no memory), for asking numpy
+    about a call on traced values; None when the shape is symbolic."""
+    shape = np.shape(x)
+    if not builtins.all(isinstance(d, int) for d in shape):
+        return None
+    return np.broadcast_to(np.zeros((), np.result_type(x)), shape)
+
+
+def numpy_reduction(f: Callable, a: Any, **kwargs: Any) -> np.dtype | None:
+    """numpy's own checks and result dtype for the reduction ``f(a, **kwargs)``: numpy runs
+    on stand-ins of the traced arguments (``a``, a traced ``where=`` or ``initial=``), so
+    a bad mask, a missing ``initial=`` or a bad axis raise numpy's errors. None when a
+    shape is symbolic (nothing is checked then)."""
+    args = {k: v for k, v in kwargs.items() if v is not None}
+    for k, v in [("a", a)] + list(args.items()):
+        if isinstance(v, Tracer) or k == "a":
+            args[k] = _stand_in(v)
+            if args[k] is None:
+                return None
+    stand_in = args.pop("a")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.result_type(f(stand_in, **args))
+
+
+def _mask(where: Any) -> Any:
+    """``where=`` as a mask, or None for no mask (numpy's default ``True``)."""
+    if where is None or where is np._NoValue or (isinstance(where, bool) and where):
+        return None
+    return where if isinstance(where, Tracer) else np.asarray(where)
+
+
+def _initial(initial: Any, dtype: np.dtype) -> Any:
+    """``initial=`` cast to the reduction's dtype, as numpy casts it."""
+    if isinstance(initial, Tracer):
+        return astype(initial, dtype)
+    with np.errstate(all="ignore"):
+        return np.asarray(initial).astype(dtype)
+
+
+# ``where=`` masks with the reduction's identity; ``initial=`` joins through the binary op.
+_IDENTITY = {"sum": 0, "prod": 1}
+_JOIN = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
+_NUMPY = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}
+
+
+def _reduce(prim: Any, fname: str, a: Any, axis: Any, dtype: Any, keepdims: bool,
+            initial: Any, where: Any) -> Any:
+    """One reduction as numpy computes it: in ``dtype`` when given, masked-out elements
+    replaced by the identity (max/min: by ``initial``), then joined with ``initial``."""
+    if initial is np._NoValue:
+        initial = None
+    mask = _mask(where)
+    ax = normalize_axis(axis, np.ndim(a), fname)
+    dt = None
+    if mask is not None or initial is not None:
+        dt = numpy_reduction(_NUMPY[fname], a, axis=axis, dtype=dtype, keepdims=keepdims,
+                             initial=initial, where=mask)
+    if dtype is not None:
+        a = astype(a, dtype)
+    if mask is not None:  # max/min: numpy has checked that ``initial`` is given
+        fill = _initial(initial, np.result_type(a)) if fname in ("max", "min") else \
+            np.asarray(_IDENTITY[fname], np.result_type(a))
+        a = select_p.bind(mask, a, fill)
+    empty = dt is not None and _count(a, ax) == 0  # (dt is None for symbolic shapes)
+    if initial is not None and empty and fname in ("max", "min"):
+        return broadcast_to(_initial(initial, dt), _reduced_shape(np.shape(a), ax, keepdims))
+    r = prim.bind(a, axis=ax, keepdims=bool(keepdims))
+    if dtype is not None:  # integer sums widen unless told otherwise
+        r = _in_dtype(r, np.dtype(dtype))
+    if initial is not None:
+        r = _JOIN[fname](r, _initial(initial, np.result_type(r)))
+    return _in_dtype(r, dt)
+
+
 def _reduction(prim: Any, fname: str) -> Callable:
-    def reduce(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
-               keepdims: bool = False, initial: Any = None, where: Any = None) -> Any:
-        _unsupported(fname, out=out, initial=initial, where=where)
-        r = prim.bind(a, axis=normalize_axis(axis, np.ndim(a), fname), keepdims=bool(keepdims))
-        return r if dtype is None else astype(r, dtype)
+    """np.sum / np.prod, and np.max / np.min with numpy's positional order (no ``dtype``
+    there; ``np.maximum.reduce`` passes it by keyword)."""
+    if fname in ("max", "min"):
+        def reduce(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False,
+                   initial: Any = None, where: Any = None, *, dtype: Any = None) -> Any:
+            _unsupported(fname, out=out)
+            return _reduce(prim, fname, a, axis, dtype, keepdims, initial, where)
+    else:
+        def reduce(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
+                   keepdims: bool = False, initial: Any = None, where: Any = None) -> Any:
+            _unsupported(fname, out=out)
+            return _reduce(prim, fname, a, axis, dtype, keepdims, initial, where)
     reduce.__name__ = fname
     return reduce
 
@@ -91,32 +175,78 @@ def _count(a: Any, axis: tuple | None) -> int:
     return math.prod(shape) if axis is None else math.prod(shape[i] for i in axis)
 
 
+def _reduced_shape(shape: tuple, axis: tuple | None, keepdims: bool) -> tuple:
+    axes = range(len(shape)) if axis is None else axis
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _masked_count(a: Any, mask: Any, axis: tuple | None, keepdims: bool) -> Any:
+    """How many elements each slice reduces: a Python int without a mask, else the mask's
+    count per slice (numpy's ``rcount``)."""
+    if mask is None:
+        return _count(a, axis)
+    if not isinstance(mask, Tracer):
+        return np.sum(np.broadcast_to(mask, np.shape(a)), axis, np.intp, keepdims=keepdims)
+    return sum(broadcast_to(mask, np.shape(a)), axis, np.intp, keepdims=keepdims)
+
+
+def _in_dtype(r: Any, dt: Any) -> Any:
+    """``r`` cast to numpy's result dtype ``dt`` (numpy divides in place, keeping it)."""
+    return r if dt is None or np.result_type(r) == dt else astype(r, dt)
+
+
 @implements(np.mean)
 def mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
-         keepdims: bool = False, where: Any = None) -> Any:
-    _unsupported("mean", out=out, where=where)
+         keepdims: bool = False, *, where: Any = None) -> Any:
+    """``sum / count``; with ``where=`` the masked sum over the mask's count per slice."""
+    _unsupported("mean", out=out)
+    mask = _mask(where)
     ax = normalize_axis(axis, np.ndim(a), "mean")
-    return sum(a, ax, dtype, keepdims=keepdims) / _count(a, ax)
+    dt = None if mask is None else numpy_reduction(np.mean, a, axis=axis, dtype=dtype,
+                                                   keepdims=keepdims, where=mask)
+    half = dtype is None and np.result_type(a) == np.float16  # numpy adds these in float32
+    total = sum(a, ax, np.float32 if half else dtype, keepdims=keepdims, where=mask)
+    if mask is None:
+        r = total / _count(a, ax)
+        return astype(r, np.float16) if half else r
+    return _in_dtype(total / _masked_count(a, mask, ax, keepdims), dt)
 
 
 @implements(np.var)
 def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
-        keepdims: bool = False, where: Any = None, mean: Any = None,
+        keepdims: bool = False, *, where: Any = None, mean: Any = None,
         correction: Any = None) -> Any:
-    _unsupported("var", out=out, where=where, mean=mean)
+    """numpy's recipe: squared deviations (``|d|^2``, real, for complex ``a``) from the
+    (masked) mean over ``max(count - ddof, 0)``."""
+    _unsupported("var", out=out)
     if correction is not None:
         ddof = correction
+    mask = _mask(where)
     ax = normalize_axis(axis, np.ndim(a), "var")
-    d = a - globals()["mean"](a, ax, dtype, keepdims=True)
+    dt = None if mask is None else numpy_reduction(
+        np.var, a, axis=axis, dtype=dtype, keepdims=keepdims, where=mask)
+    m = globals()["mean"](a, ax, dtype, keepdims=True, where=mask) if mean is None else mean
+    d = a - m
+    if mask is not None:  # zero deviations outside the mask: no inf * 0 in the gradient
+        d = select_p.bind(mask, d, _zero(d))
     sq = np.real(d * np.conj(d)) if np.result_type(a).kind == "c" else d * d
-    return sum(sq, ax, keepdims=keepdims) / (_count(a, ax) - ddof)
+    total = sum(sq, ax, keepdims=keepdims, where=mask)
+    dof = _masked_count(a, mask, ax, keepdims) - ddof
+    if mask is not None:
+        dof = np.maximum(dof, 0)
+    elif isinstance(dof, (int, float)):  # not a symbolic count
+        dof = builtins.max(dof, 0)
+    return _in_dtype(total / dof, dt)
 
 
 @implements(np.std)
 def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
-        keepdims: bool = False, where: Any = None, mean: Any = None,
+        keepdims: bool = False, *, where: Any = None, mean: Any = None,
         correction: Any = None) -> Any:
-    return np.sqrt(var(a, axis, dtype, out, ddof, keepdims, where, mean, correction))
+    return np.sqrt(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
+                       correction=correction))
 
 
 # ---- dtype ------------------------------------------------------------------------

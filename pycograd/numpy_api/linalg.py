@@ -173,7 +173,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
             resid = np.reshape(resid, (1,))
     else:
         resid = np.zeros((0,), dtype=_real_dtype(np.result_type(a, b)))
-    return x, resid, rank, s
+    return x, resid, np.int32(rank), s  # numpy's rank is an int32
 
 
 @implements(np.linalg.tensorinv)

@@ -153,6 +153,7 @@ SURFACE = {
     "__neg__": _unary(np.negative),
     "__pos__": _unary(np.positive),
     "__abs__": _unary(np.absolute),
+    "__invert__": lambda self: np.invert(self),
     "__lt__": _binary(np.less)[0],
     "__le__": _binary(np.less_equal)[0],
     "__gt__": _binary(np.greater)[0],
@@ -165,6 +166,10 @@ for _name, _uf in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
                    ("truediv", np.divide), ("pow", np.power), ("matmul", np.matmul),
                    ("mod", np.remainder), ("floordiv", np.floor_divide)]:
     SURFACE[f"__{_name}__"], SURFACE[f"__r{_name}__"] = _binary(_uf)
+for _name, _uf in [("and", np.bitwise_and), ("or", np.bitwise_or), ("xor", np.bitwise_xor)]:
+    # through the ufunc: on traced masks these are the logical ufuncs (ufuncs.BOOL_FORMS)
+    SURFACE[f"__{_name}__"] = lambda self, other, uf=_uf: uf(self, other)
+    SURFACE[f"__r{_name}__"] = lambda self, other, uf=_uf: uf(other, self)
 # ndarray methods that are numpy functions of the array: forward to the function, which
 # dispatches to whatever rule it has (or names itself when it has none).
 for _name in ("argmax", "argmin", "argsort", "all", "any", "cumsum", "cumprod", "nonzero",

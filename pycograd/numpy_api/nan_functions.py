@@ -3,7 +3,8 @@
 Each nan-function replaces NaNs by the neutral element of its reduction with ``np.where``
 before reducing, so NaN entries get exactly zero gradient and the others the gradient of
 the reduction over the valid entries. All-NaN slices give numpy's results (NaN for
-mean/var/max, 0 for sum) with zero gradient.
+mean/var/max, 0 for sum) with zero gradient. ``where=`` and ``initial=`` go to the plain
+reductions (``functions.py``), which apply them as numpy does.
 """
 
 from __future__ import annotations
@@ -21,30 +22,30 @@ def _valid(a: Any, fill: float) -> Any:
     return np.where(np.isnan(a), fill, a)
 
 
-def _count(a: Any, axis: Any, keepdims: bool) -> Any:
-    return np.sum(np.logical_not(np.isnan(a)), axis=axis, keepdims=keepdims)
+def _count(a: Any, axis: Any, keepdims: bool, where: Any = None) -> Any:
+    return F.sum(np.logical_not(np.isnan(a)), axis, keepdims=keepdims, where=where)
 
 
 @implements(np.nansum)
 def nansum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
            keepdims: bool = False, initial: Any = None, where: Any = None) -> Any:
-    F._unsupported("nansum", out=out, initial=initial, where=where)
-    return F.sum(_valid(a, 0), axis, dtype, keepdims=keepdims)
+    F._unsupported("nansum", out=out)
+    return F.sum(_valid(a, 0), axis, dtype, keepdims=keepdims, initial=initial, where=where)
 
 
 @implements(np.nanprod)
 def nanprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
             keepdims: bool = False, initial: Any = None, where: Any = None) -> Any:
-    F._unsupported("nanprod", out=out, initial=initial, where=where)
-    return F.prod(_valid(a, 1), axis, dtype, keepdims=keepdims)
+    F._unsupported("nanprod", out=out)
+    return F.prod(_valid(a, 1), axis, dtype, keepdims=keepdims, initial=initial, where=where)
 
 
 @implements(np.nanmean)
 def nanmean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
             keepdims: bool = False, *, where: Any = None) -> Any:
-    F._unsupported("nanmean", out=out, where=where)
-    total = F.sum(_valid(a, 0), axis, dtype, keepdims=keepdims)
-    return _divide(total, _count(a, axis, keepdims))
+    F._unsupported("nanmean", out=out)
+    total = F.sum(_valid(a, 0), axis, dtype, keepdims=keepdims, where=where)
+    return _divide(total, _count(a, axis, keepdims, where))
 
 
 def _divide(total: Any, count: Any) -> Any:
@@ -58,13 +59,20 @@ def _divide(total: Any, count: Any) -> Any:
 def nanvar(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
            keepdims: bool = False, *, where: Any = None, mean: Any = None,
            correction: Any = None) -> Any:
-    F._unsupported("nanvar", out=out, where=where, mean=mean)
+    """numpy's recipe: squared deviations from the NaN-ignoring mean, ``|d|^2`` (real)
+    for complex ``a``, over ``count - ddof`` (NaN where that is not positive)."""
+    F._unsupported("nanvar", out=out)
     if correction is not None:
         ddof = correction
-    m = nanmean(a, axis, dtype, keepdims=True)
+    m = nanmean(a, axis, dtype, keepdims=True, where=where) if mean is None else mean
     d = _valid(a - m, 0)
-    dof = _count(a, axis, keepdims) - ddof
-    return _divide(F.sum(d * d, axis, dtype, keepdims=keepdims), np.where(dof > 0, dof, np.nan))
+    mask = F._mask(where)
+    if mask is not None:  # zero outside the mask too: no inf * 0 in the gradient
+        d = np.where(mask, d, 0)
+    sq = np.real(d * np.conj(d)) if np.result_type(d).kind == "c" else d * d
+    dof = _count(a, axis, keepdims, where) - ddof
+    return _divide(F.sum(sq, axis, dtype, keepdims=keepdims, where=where),
+                   np.where(dof > 0, dof, np.nan))
 
 
 @implements(np.nanstd)
@@ -76,9 +84,17 @@ def nanstd(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
 
 
 def _nan_extremum(reduce: Any, fill: float, op: str) -> Any:
+    """nanmax/nanmin (numpy's fmax/fmin reductions): NaNs lose; an all-NaN slice gives NaN,
+    or ``initial`` when it is given."""
     def extremum(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False,
                  initial: Any = None, where: Any = None) -> Any:
-        F._unsupported(op, out=out, initial=initial, where=where)
+        F._unsupported(op, out=out)
+        mask = F._mask(where)
+        if initial is not None or mask is not None:
+            F.numpy_reduction(getattr(np, op), a, axis=axis, keepdims=keepdims,
+                              initial=initial, where=mask)
+            return reduce(_valid(a, fill), axis, keepdims=keepdims, initial=initial,
+                          where=mask)
         r = reduce(_valid(a, fill), axis, keepdims=keepdims)
         return np.where(np.all(np.isnan(a), axis=axis, keepdims=keepdims), np.nan, r)
     extremum.__name__ = op

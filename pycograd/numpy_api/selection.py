@@ -18,6 +18,7 @@ from pycograd.core.errors import NoRuleError
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements, normalize_axis
+from pycograd.ops.elementwise import stop_gradient
 from pycograd.ops.scans import (
     QUANTILE_METHODS,
     all_p,
@@ -103,17 +104,24 @@ nanargmax = implements(np.nanargmax)(_nan_arg(argmax, -np.inf, "nanargmax"))
 nanargmin = implements(np.nanargmin)(_nan_arg(argmin, np.inf, "nanargmin"))
 
 
-def _logical(prim: Any, op: str) -> Any:
+def _logical(prim: Any, f: Any, op: str) -> Any:
+    """np.all / np.any; ``where=`` sets the masked-out elements to the identity (True for
+    all, False for any)."""
     def reduce(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, *,
                where: Any = None) -> Any:
-        F._unsupported(op, out=out, where=where)
+        F._unsupported(op, out=out)
+        mask = F._mask(where)
+        if mask is not None:
+            F.numpy_reduction(f, a, axis=axis, keepdims=keepdims, where=mask)
+            a = (np.logical_or(a, np.logical_not(mask)) if op == "all" else
+                 np.logical_and(a, mask))
         return prim.bind(a, axis=normalize_axis(axis, np.ndim(a), op), keepdims=bool(keepdims))
     reduce.__name__ = op
     return reduce
 
 
-all = implements(np.all)(_logical(all_p, "all"))
-any = implements(np.any)(_logical(any_p, "any"))
+all = implements(np.all)(_logical(all_p, np.all, "all"))
+any = implements(np.any)(_logical(any_p, np.any, "any"))
 
 
 @implements(np.searchsorted)
@@ -233,15 +241,59 @@ nanquantile = implements(np.nanquantile)(_order_stat("nanquantile", 1.0, True))
 nanpercentile = implements(np.nanpercentile)(_order_stat("nanpercentile", 100.0, True))
 
 
+def _accumulate_dtype(dt: np.dtype) -> np.dtype:
+    """The dtype numpy's ``mean`` adds in: float64 for integers and bools, float32 for
+    float16, else the input's."""
+    if dt.kind in "biu":
+        return np.dtype(np.float64)
+    return np.dtype(np.float32) if dt == np.float16 else dt
+
+
+def _median(a: Any, axis: Any, keepdims: bool, op: str, ignore_nan: bool) -> Any:
+    """numpy's median: the mean of the middle element(s) of each sorted slice (complex
+    values sort lexicographically, as in numpy), so the gradient goes to those elements.
+    A slice holding NaN gives its largest element (a NaN, numpy's ``_median_nancheck``);
+    nanmedian skips NaNs, and an all-NaN slice gives NaN (or, where numpy reads it along
+    one flattened axis, the slice's last element)."""
+    x, kept, kept_dims = _rows(a, axis, op)
+    n = np.shape(x)[-1]
+    last = len(kept)
+    dt = np.result_type(np.median(np.zeros((1,), np.result_type(a))))
+    s = take_along_p.bind(x, argsort_p.bind(x, axis=last, kind=None, stable=None), axis=last)
+    acc = _accumulate_dtype(np.result_type(s))
+    if n == 0:
+        r = F.mean(F.astype(s, acc), -1)
+    elif ignore_nan:
+        pos = nan_positions_p.bind(x, q=np.asarray(0.5), method="linear")
+        lo = F.astype(pos[0], np.intp)
+        hi = F.astype(np.where(pos[2] > 0, pos[1], pos[0]), np.intp)
+        s_lo = take_along_p.bind(s, lo[..., None], axis=last)[..., 0]
+        s_hi = take_along_p.bind(s, hi[..., None], axis=last)[..., 0]
+        mid = (F.astype(s_lo, acc) + F.astype(s_hi, acc)) / 2
+        r = np.where(pos[2] > 0, mid, F.astype(s_lo, acc))
+        fill = stop_gradient(x[..., -1]) if (not kept or n >= 600) else np.nan
+        r = np.where(pos[3] > 0, fill, r)
+    else:
+        lo, hi = (n - 1) // 2, n // 2
+        r = F.astype(s[..., lo], acc)
+        if hi != lo:
+            r = (r + F.astype(s[..., hi], acc)) / 2
+        if np.result_type(s).kind in "fc":
+            top = s[..., -1]
+            r = np.where(np.isnan(top), stop_gradient(top), r)
+    r = F.astype(r, dt) if np.result_type(r) != dt else r
+    return F.reshape(r, kept_dims) if keepdims else r
+
+
 @implements(np.median)
 def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
            keepdims: bool = False) -> Any:
     F._unsupported("median", out=out)
-    return _quantile(a, np.asarray(0.5), axis, "linear", keepdims, "median", False, True)
+    return _median(a, axis, keepdims, "median", False)
 
 
 @implements(np.nanmedian)
 def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
               keepdims: bool = False) -> Any:
     F._unsupported("nanmedian", out=out)
-    return _quantile(a, np.asarray(0.5), axis, "linear", keepdims, "nanmedian", True, True)
+    return _median(a, axis, keepdims, "nanmedian", True)

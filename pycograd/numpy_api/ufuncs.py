@@ -56,9 +56,17 @@ COMPLEX_FORMS: dict[np.ufunc, Any] = {np.sign: _complex_sign}
 """Ufuncs whose complex inputs take a composition of primitives instead of the primitive."""
 
 
+BOOL_FORMS = {np.bitwise_and: np.logical_and, np.bitwise_or: np.logical_or,
+              np.bitwise_xor: np.logical_xor, np.invert: np.logical_not}
+"""On booleans (traced masks under vmap: ``(x > 0) | (x < -1)``) the bitwise ufuncs are the
+logical ones; on integers they have no rule, and say so."""
+
+
 def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
     """``Tracer.__array_ufunc__``."""
     if method == "__call__":
+        if ufunc in BOOL_FORMS and all(np.result_type(x) == np.bool_ for x in inputs):
+            ufunc = BOOL_FORMS[ufunc]
         form = COMPLEX_FORMS.get(ufunc)
         if form is not None and is_complex(inputs[0]):
             dtype = kwargs.pop("dtype", None)
