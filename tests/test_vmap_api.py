@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import pycograd
 import pycograd.nn as nn
 from pycograd import NoRuleError, ShapeError, cross_entropy, grad, jvp, value_and_grad, vmap
 from pycograd.core.primitive import REGISTRY, primitive
@@ -348,3 +349,21 @@ def test_masks_combine_with_bitwise_operators():
     np.testing.assert_allclose(got, want)
     with pytest.raises(NoRuleError, match="np.bitwise_or"):
         vmap(lambda i: i | 1)(np.arange(3))
+
+
+def test_take_along_axis_of_a_plain_table_at_batched_positions():
+    """numpy dispatches take_along_axis on its indices, so a closed-over table read at
+    batched (or abstract) positions works; its gradient wrt a traced table too."""
+    table = np.arange(10.0) * 2
+    ids = np.array([[1, 2], [3, 4]])
+    got = vmap(lambda i: np.take_along_axis(table, i, 0))(ids)
+    np.testing.assert_array_equal(got, table[ids])
+    out = pycograd.eval_shape(lambda i: np.take_along_axis(table, i, 0),
+                              pycograd.ShapeDtypeStruct((3,), np.int64))
+    assert (out.shape, out.dtype) == ((3,), np.float64)
+    g = vmap(grad(lambda t, i: np.sum(np.take_along_axis(t, i, 0) ** 2)),
+             in_axes=(None, 0))(table, ids)
+    want = np.zeros((2, 10))
+    for r, row in enumerate(ids):
+        np.add.at(want[r], row, 2 * table[row])
+    np.testing.assert_allclose(g[0] if isinstance(g, tuple) else g, want)

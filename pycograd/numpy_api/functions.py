@@ -501,8 +501,20 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
 
 
 def getitem(a: Any, idx: Any) -> Any:
+    if not isinstance(a, Tracer):  # a plain table read at traced positions (np.take)
+        a = _lift_for_index(a, idx)
     idx, operands = normalize_index(idx, operands=True)
     return getitem_p.bind(a, *operands, idx=idx)
+
+
+def _lift_for_index(a: Any, idx: Any) -> Any:
+    """A plain array indexed by an abstract index under eval_shape, made abstract too (the
+    index becomes a shape placeholder, so the array must carry the trace)."""
+    for p in idx if isinstance(idx, tuple) else (idx,):
+        lift = getattr(getattr(p, "_trace", None), "lift", None)
+        if isinstance(p, Tracer) and lift is not None:
+            return lift(a)
+    return a
 
 
 def normalize_index(idx: Any, operands: bool = False) -> Any:
@@ -785,12 +797,12 @@ def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "r
         idx = idx % n
     elif mode == "clip":
         idx = np.clip(idx, 0, n - 1)
-    return a[(slice(None),) * ax + (idx,)]
+    return getitem(a, (slice(None),) * ax + (idx,))
 
 
 @implements(np.take_along_axis)
 def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
-    idx = np.asarray(_detach(indices))
+    idx = stop_gradient(indices) if isinstance(indices, Tracer) else np.asarray(indices)
     if axis is None:
         arr, axis = ravel(arr), 0
     nd = np.ndim(arr)
@@ -800,7 +812,7 @@ def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
     ax = _single_axis(axis, nd, "take_along_axis")
     grid = list(np.ix_(*[np.arange(d) for d in np.shape(arr)])) if nd else []
     grid[ax] = idx
-    return arr[tuple(grid)]
+    return getitem(arr, tuple(grid))
 
 
 @implements(np.repeat)

@@ -156,6 +156,11 @@ class AbstractTrace(Trace):
             self.stages.record(prim.name, args, out)
         return out
 
+    def lift(self, x: Any) -> AbstractTracer:
+        """A concrete array as an abstract value of this trace (a constant table indexed by
+        an abstract index)."""
+        return AbstractTracer(self, np.shape(x), np.result_type(x))
+
     def index_placeholder(self, index: AbstractTracer) -> ShapeDtypeStruct:
         """What an abstract index array becomes inside ``getitem``'s params (called by
         ``numpy_api``): an integer array keeps its shape; a boolean mask selects a
