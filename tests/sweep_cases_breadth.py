@@ -166,6 +166,10 @@ case("kron", np.kron, [A(2, 3), A(2, 2)], "multiply reshape")
 case("kron-ranks", np.kron, [A(3), A(2, 2)], "multiply reshape")
 case("kron-0d", np.kron, [A(), A(2)], "multiply")
 case("cross", np.cross, [A(4, 3), A(4, 3)], "multiply subtract concatenate")
+case("linalg-cross", lambda a, b: np.linalg.cross(a, b, axis=0), [A(3, 2), A(3, 1)],
+     "multiply subtract concatenate")
+case("linalg-cross-complex", np.linalg.cross, [A(2, 3, dtype="complex128"), A(3)],
+     "multiply subtract concatenate")
 case("cross-broadcast-axes", lambda a, b: np.cross(a, b, axisa=0, axisb=1, axisc=0),
      [A(3, 2), A(2, 3)], "multiply subtract concatenate")
 case("vsplit", lambda x: np.vsplit(x, 2), [A(4, 3)], "getitem")

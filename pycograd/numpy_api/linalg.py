@@ -78,6 +78,8 @@ def _matrix(name: str, a: Any, square: bool = False) -> Any:
 COMPLEX_OK.update(("solve", "inv", "slogdet", "det", "pinv", "lstsq", "tensorinv",
                    "tensorsolve", "matrix_power", "multi_dot", "cond", "norm", "vecdot",
                    "eig", "eigvals", "solve_triangular", "cho_solve", "sqrtm", "expm"))
+COMPLEX_OK.update(("matmul", "outer", "tensordot", "trace", "diagonal", "matrix_transpose",
+                   "cross", "matrix_norm", "vector_norm", "matrix_rank"))  # generic numpy
 
 
 def _needs_complex_svd(name: str, x: Any) -> None:
@@ -510,6 +512,16 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
 @implements(np.linalg.diagonal)
 def diagonal(x: Any, /, *, offset: int = 0) -> Any:
     return np.diagonal(x, offset, axis1=-2, axis2=-1)
+
+
+@implements(np.linalg.cross)
+def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    """The array-API cross product: 3-vectors only, else ``np.cross``."""
+    n1, n2 = np.shape(x1)[axis], np.shape(x2)[axis]
+    if n1 != 3 or n2 != 3:
+        raise ValueError("Both input arrays must be (arrays of) 3-dimensional vectors, "
+                         f"but they are {n1} and {n2} dimensional instead.")
+    return np.cross(x1, x2, axis=axis)
 
 
 @implements(np.linalg.vecdot)
