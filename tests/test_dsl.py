@@ -483,6 +483,40 @@ def test_run_a_dsl_script(tmp_path):
     assert float(acc) > 0.95 and args.strip() == "['a', '--b']"
 
 
+def test_dsl_code_routes_module_helpers_without_warnings(tmp_path):
+    """DSL code calling a plain module's helper that uses math.sin differentiates (the
+    DSL's tracer hands the helper's routed copy to the call), and DSL-compiled functions
+    raise no "cannot route" warning: their call sites are the DSL tracer's to route."""
+    (tmp_path / "helpers.py").write_text(textwrap.dedent("""
+        import math
+        import numpy as np
+
+        def wave(x):
+            return math.sin(x) * 2
+
+        def feats(v):
+            return np.stack([v, np.array([math.cos(v[0]), 1.0])])
+    """))
+    script = tmp_path / "model.py"
+    script.write_text(textwrap.dedent("""
+        import math
+        import numpy as np
+        from pycograd import grad
+        from helpers import wave, feats
+        (g,) = grad(lambda x: wave(x) + 1.0)(0.3)
+        assert math.isclose(g, 2 * math.cos(0.3)), g
+        with params{ w = np.array([0.5, -1.0]) } as weights:
+            _, gw = weights.grad(|> w |> feats |> np.sum($ ** 2))
+        assert np.allclose(gw["w"], [2 * 0.5 - 2 * math.cos(0.5) * math.sin(0.5), -2.0])
+        print("ok")
+    """))
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-m", "pycograd",
+                           "run", str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
+
+
 def test_run_reports_a_missing_file():
     proc = subprocess.run([sys.executable, "-m", "pycograd", "run", "/no/such/model.py"],
                           capture_output=True, text=True, timeout=60)

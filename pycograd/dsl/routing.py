@@ -6,7 +6,10 @@ recompiling the function from its source. Code in a DSL cell (or a file run by
 Python cannot recompile, so instead this pyccolo tracer weaves a ``before_call`` event into
 the cell's own call sites whose callee is named like a routed function (``math.sin``,
 ``sin``, ``np.array`` ...), and swaps the callee for the transparent layer's dispatcher,
-which calls the original unless an argument is traced. Loads of ``np.r_`` / ``np.c_``
+which calls the original unless an argument is traced. A call of a user helper by name
+(``feats(v)``, imported from a plain module) gets the helper's routed copy, as the
+transparent layer gives the helpers of the functions it recompiles. Loads of ``np.r_`` /
+``np.c_``
 (subscripted, not called) are swapped the same way, for the transparent layer's
 concatenator (pycograd's ``r_`` / ``c_`` when a piece is traced, numpy's otherwise).
 """
@@ -14,23 +17,33 @@ concatenator (pycograd's ``r_`` / ``c_`` when a piece is traced, numpy's otherwi
 from __future__ import annotations
 
 import ast
+import builtins
+from types import FunctionType
 from typing import Any
 
 import pyccolo as pyc
 
 from pycograd.numpy_api.constructors import CONSTRUCTOR_NAMES
 from pycograd.numpy_api.scalar_math import MATH_NAMES
-from pycograd.numpy_api.transparent import LOAD_NAMES, ROUTES, load_replacement
+from pycograd.numpy_api.transparent import LOAD_NAMES, ROUTES, load_replacement, routed
 
 _NAMES = MATH_NAMES | CONSTRUCTOR_NAMES
 
 
+_BUILTINS = frozenset(dir(builtins))
+
+
 def _may_route(node: ast.AST) -> bool:
+    """Call sites named like a routed callee (``math.sin``, ``np.array``), and calls of a
+    bare name that may be a user helper (``feats(v)``; builtins are not). A helper reached
+    as a module attribute (``mod.helper(x)``) is not: weaving every attribute call (each
+    ``weights.step``, ``np.tanh``) cost DSL steps ~15%."""
     if not isinstance(node, ast.Call):
         return False
     f = node.func
-    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
-    return name in _NAMES
+    if isinstance(f, ast.Name):
+        return f.id in _NAMES or f.id not in _BUILTINS
+    return isinstance(f, ast.Attribute) and f.attr in _NAMES
 
 
 def _may_load(node: ast.AST) -> bool:
@@ -48,6 +61,8 @@ class CellRoutingTracer(pyc.BaseTracer):
 
     @pyc.register_handler(pyc.before_call, when=_may_route, static=True, reentrant=True)
     def swap_callee(self, ret: Any, *_: Any, **__: Any) -> Any:
+        if type(ret) is FunctionType:  # a user helper: its routed copy when it needs one
+            return routed(ret)
         try:
             return ROUTES.get(ret, ret)
         except TypeError:  # an unhashable callee

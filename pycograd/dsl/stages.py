@@ -12,23 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyccolo.extra_builtins import PYCCOLO_BUILTIN_PREFIX
-
 from pycograd.core.trace import Tracer
 from pycograd.dsl.errors import PipelineStageError
 from pycograd.numpy_api.transparent import routed
 
 
-def _pyccolo_code(func: Any) -> bool:
-    """Whether ``func`` was compiled by pyccolo (DSL code: not recompilable from source)."""
-    code = getattr(func, "__code__", None)
-    return code is not None and any(n.startswith(PYCCOLO_BUILTIN_PREFIX) for n in code.co_names)
-
-
 def check_stage(func: Any, value: Any) -> Any:
     """pipescript calls this with each stage before applying it to the piped value."""
     if callable(func):
-        return routed(func) if isinstance(value, Tracer) and not _pyccolo_code(func) else func
+        return routed(func) if isinstance(value, Tracer) else func
     shape = getattr(value, "shape", None)
     piped = f"{type(value).__name__}{'' if shape is None else ' of shape ' + str(shape)}"
     raise PipelineStageError(

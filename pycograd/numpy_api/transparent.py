@@ -563,11 +563,21 @@ def _instance(f: FunctionType) -> FunctionType | None:
     return pair[0]
 
 
+def compiled_by_pyccolo(code: CodeType) -> bool:
+    """Code compiled by pyccolo from DSL source (a notebook cell, ``pycograd run``): it
+    cannot be recompiled from its source, and the DSL's own tracer routes its call sites."""
+    from pyccolo.extra_builtins import PYCCOLO_BUILTIN_PREFIX
+
+    return any(n.startswith(PYCCOLO_BUILTIN_PREFIX) for n in code.co_names)
+
+
 def _bind(f: FunctionType, plan: _Plan) -> tuple | None:
+    if plan.icode is None:  # known: no source to weave
+        return None
     with _LOCK:
         if plan.icode is _UNKNOWN:
             plan.icode = _weave(plan.code, f.__globals__)
-            if plan.icode is None:
+            if plan.icode is None and not compiled_by_pyccolo(plan.code):
                 warnings.warn(
                     f"pycograd cannot route math.* / np.array / np.r_ in {f.__qualname__}: its "
                     "source is not available; traced values reaching them will raise",
