@@ -1,12 +1,12 @@
 """``np.linalg.*`` (and ``scipy.linalg`` when scipy is importable) on traced values.
 
-Each function is numpy's, composed from the decomposition primitives of
-``pycograd.ops.decompositions`` and differentiable numpy: ``inv`` is ``solve(a, I)``,
-``det`` is ``sign * exp(logabsdet)`` (complex: ``exp(log det)``), ``lstsq`` is
-``pinv(a) @ b``, matrix 2-norms and ``cond`` come from singular values, ``matrix_power``
-is repeated squaring. Results have
-numpy's types (``EighResult``, ``SVDResult``, ``QRResult``, ``SlogdetResult``,
-``EigResult``), so attribute access and tuple unpacking both work.
+Each function is numpy's, composed from the linear-algebra primitives of ``pycograd.ops``
+(``solves``, ``decompositions``, ``matrix_functions``) and differentiable numpy: ``inv``
+is ``solve(a, I)``, ``det`` is ``sign * exp(logabsdet)`` (complex: ``exp(log det)``),
+``lstsq`` is ``pinv(a) @ b``, matrix 2-norms and ``cond`` come from singular values,
+``matrix_power`` is repeated squaring. Results have numpy's types (``EighResult``,
+``SVDResult``, ``QRResult``, ``SlogdetResult``, ``EigResult``), so attribute access and
+tuple unpacking both work.
 
 Complex inputs are accepted by the functions named in ``COMPLEX_OK`` (their rules follow
 the cotangent convention of ``pycograd.ops.complex``); any other function raises
@@ -29,7 +29,18 @@ from pycograd.core.errors import NoRuleError, ShapeError
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements
 from pycograd.ops import decompositions as D
-from pycograd.ops.decompositions import mT
+from pycograd.ops import matrix_functions as MF
+from pycograd.ops import solves as S
+from pycograd.ops.matrix import (
+    conj,
+    diag_embed,
+    diag_part,
+    float_dtype,
+    mH,
+    mT,
+    sym_tangent,
+    unpack,
+)
 
 COMPLEX_OK: set[str] = set()
 """The functions here whose rules handle complex inputs."""
@@ -48,7 +59,7 @@ def _real(name: str, *xs: Any) -> None:
 def _as_float(x: Any) -> Any:
     """Integer/bool inputs computed in float64, as numpy.linalg does."""
     dt = np.result_type(x)
-    want = D.float_dtype(dt)
+    want = float_dtype(dt)
     return x if dt == want else F.astype(x, want)
 
 
@@ -96,13 +107,13 @@ def solve(a: Any, b: Any) -> Any:
     _real("solve", b)
     b = _as_float(b)
     if np.ndim(b) == 1:
-        return D.solve_p.bind(a, b[:, None])[..., 0]
-    return D.solve_p.bind(a, b)
+        return S.solve_p.bind(a, b[:, None])[..., 0]
+    return S.solve_p.bind(a, b)
 
 
 @implements(np.linalg.inv)
 def inv(a: Any) -> Any:
-    return D.inv(_matrix("inv", a, square=True))
+    return S.inv(_matrix("inv", a, square=True))
 
 
 @implements(np.linalg.slogdet)
@@ -112,8 +123,8 @@ def slogdet(a: Any) -> SlogdetResult:
     differentiable phase; 0 for a singular matrix, as numpy's) and ``logabsdet = real``."""
     a = _matrix("slogdet", a, square=True)
     if np.result_type(a).kind != "c":
-        return SlogdetResult(D.sign_p.bind(a), D.logabsdet_p.bind(a))
-    ld = D.logdet_p.bind(a)
+        return SlogdetResult(S.sign_p.bind(a), S.logabsdet_p.bind(a))
+    ld = S.logdet_p.bind(a)
     logabs = np.real(ld)
     return SlogdetResult(np.where(logabs == -np.inf, 0, np.exp(1j * np.imag(ld))), logabs)
 
@@ -123,7 +134,7 @@ def det(a: Any) -> Any:
     """``sign * exp(log|det|)`` (complex: ``exp(log det)``): the gradient ``det * A^-T``
     where ``A`` is invertible."""
     if np.result_type(a).kind == "c":
-        return np.exp(D.logdet_p.bind(_matrix("det", a, square=True)))
+        return np.exp(S.logdet_p.bind(_matrix("det", a, square=True)))
     sign, logabs = slogdet(a)
     return sign * np.exp(logabs)
 
@@ -135,7 +146,7 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._
     lands there."""
     a = _matrix("pinv", a)
     if hermitian:
-        a = D.sym_tangent(a, lower=True)
+        a = sym_tangent(a, lower=True)
     if rcond is None:
         if rtol is np._NoValue:
             rcond = 1e-15
@@ -145,7 +156,7 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._
             rcond = rtol
     elif rtol is not np._NoValue:
         raise ValueError("`rtol` and `rcond` can't be both set.")
-    return D.pinv_p.bind(a, rcond=rcond, hermitian=bool(hermitian))
+    return S.pinv_p.bind(a, rcond=rcond, hermitian=bool(hermitian))
 
 
 @implements(np.linalg.lstsq)
@@ -221,7 +232,7 @@ def _eigh_parts(name: str, a: Any, UPLO: str) -> list:
     if UPLO not in ("L", "U"):
         raise ValueError("UPLO argument must be 'L' or 'U'")
     a = _matrix(name, a, square=True)
-    w, v = D.unpack(D.eigh_p.bind(a, lower=UPLO == "L"), D.eigh_cores(np.shape(a)))
+    w, v = unpack(D.eigh_p.bind(a, lower=UPLO == "L"), D.eigh_cores(np.shape(a)))
     return [np.real(w), v]  # complex: the packed w is complex with a zero imaginary part
 
 
@@ -246,7 +257,7 @@ def eig(a: Any) -> EigResult:
     gauge (unit 2-norm, largest-magnitude component real), so finite differences of
     numpy's own vectors match."""
     a = _matrix("eig", a, square=True)
-    return EigResult(*D.unpack(D.eig_p.bind(a), D.eigh_cores(np.shape(a))))
+    return EigResult(*unpack(D.eig_p.bind(a), D.eigh_cores(np.shape(a))))
 
 
 @implements(np.linalg.eigvals)
@@ -273,7 +284,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
     a = _matrix("svd", a)
     if hermitian:
         return _svd_hermitian(a, compute_uv)
-    u, s, vh = D.unpack(D.svd_p.bind(a), D.svd_cores(np.shape(a)))
+    u, s, vh = unpack(D.svd_p.bind(a), D.svd_cores(np.shape(a)))
     s = np.real(s)  # complex: the packed s is complex with a zero imaginary part
     if not compute_uv:
         return s
@@ -303,7 +314,7 @@ def _svd_hermitian(a: Any, compute_uv: bool) -> Any:
         return s
     sgn = np.take_along_axis(np.sign(w), order, axis=-1)
     u = np.take_along_axis(v, order[..., None, :], axis=-1)
-    return SVDResult(u, s, D.mH(u * sgn[..., None, :]))
+    return SVDResult(u, s, mH(u * sgn[..., None, :]))
 
 
 @implements(np.linalg.svdvals)
@@ -332,10 +343,10 @@ def qr(a: Any, mode: str = "reduced") -> Any:
                           "extra columns of Q are not differentiable for complex inputs "
                           "yet; use mode='reduced'")
     if m >= n:
-        q, r = D.unpack(D.qr_p.bind(a), D.qr_cores(np.shape(a)))
+        q, r = unpack(D.qr_p.bind(a), D.qr_cores(np.shape(a)))
     else:
-        q, r1 = D.unpack(D.qr_p.bind(a[..., :, :m]), D.qr_cores(np.shape(a)[:-1] + (m,)))
-        r = np.concatenate([r1, D.mH(q) @ a[..., :, m:]], axis=-1)
+        q, r1 = unpack(D.qr_p.bind(a[..., :, :m]), D.qr_cores(np.shape(a)[:-1] + (m,)))
+        r = np.concatenate([r1, mH(q) @ a[..., :, m:]], axis=-1)
     if mode == "complete" and m > n:
         zeros = np.zeros(np.shape(a)[:-2] + (m - n, n), dtype=np.result_type(r))
         q = np.concatenate([q, D.qr_complement_p.bind(a, q)], axis=-1)
@@ -527,7 +538,7 @@ def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
 @implements(np.linalg.vecdot)
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
     """``sum(conj(x1) * x2)``, as numpy's (the conjugate only where ``x1`` is complex)."""
-    return np.sum(D.conj(x1) * x2, axis=axis)
+    return np.sum(conj(x1) * x2, axis=axis)
 
 
 # ---- scipy.linalg (registered only when scipy imports) ------------------------------
@@ -544,8 +555,8 @@ def solve_triangular(a: Any, b: Any, trans: Any = 0, lower: bool = False,
     tri = np.tril(a) if lower else np.triu(a)
     if unit_diagonal:
         n = np.shape(a)[-1]
-        tri = tri - D.diag_embed(D.diag_part(tri)) + np.eye(n, dtype=np.result_type(tri))
-    return solve(tri if t == 0 else mT(tri) if t == 1 else D.mH(tri), b)
+        tri = tri - diag_embed(diag_part(tri)) + np.eye(n, dtype=np.result_type(tri))
+    return solve(tri if t == 0 else mT(tri) if t == 1 else mH(tri), b)
 
 
 def _single(x: Any) -> Any:
@@ -581,12 +592,12 @@ def sqrtm(A: Any, **kwargs: Any) -> Any:
     """The principal square root (scipy's: complex for a real matrix with negative
     eigenvalues); its derivative solves ``X dX + dX X = dA`` (a Kronecker system of size
     n^2, fine for small matrices)."""
-    return D.sqrtm_p.bind(_matrix("sqrtm", A, square=True))
+    return MF.sqrtm_p.bind(_matrix("sqrtm", A, square=True))
 
 
 def expm(A: Any) -> Any:
     """The derivative is the Frechet derivative, one expm of a 2n x 2n block matrix."""
-    return D.expm_p.bind(_matrix("expm", _single(A), square=True))
+    return MF.expm_p.bind(_matrix("expm", _single(A), square=True))
 
 
 SCIPY_LINALG_NAMES = ("solve_triangular", "cho_factor", "cho_solve", "cholesky", "sqrtm", "expm")

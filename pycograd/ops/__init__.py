@@ -8,9 +8,11 @@ from pycograd.ops import (  # noqa: F401
     fft,
     indexing,
     linalg,
+    matrix_functions,
     reductions,
     scans,
     shape,
     signal,
+    solves,
     special,
 )

@@ -1,13 +1,9 @@
-"""Matrix decompositions and solves: the nonlinear linear-algebra primitives.
+"""Matrix decompositions: Cholesky, eigh, eig, SVD, QR, and the complements of full SVD
+and complete QR.
 
 Every primitive works on stacks ``(..., M, N)`` as numpy's gufuncs do, so one batching
 rule serves all of them (move the batch axis first, pad ranks so loop dims line up, call
-the same primitive). Decompositions with several outputs (eigh -> w, V; svd -> U, s, Vh;
-qr -> Q, R; eig -> w, V) are *packed*: the primitive returns one array
-``(..., P)`` holding each output's matrix flattened along the last axis, and
-``unpack`` recovers them by slicing and reshaping, which is differentiable. One LAPACK
-call feeds every output and the tape stays single-output; packing along the last axis
-keeps the loop dims in front, so batching and broadcasting are unchanged.
+the same primitive). Multi-output decompositions are packed into one array (``matrix.pack``).
 
 Rules are the standard ones (Giles 2008, "An extended collection of matrix derivative
 results"; Townsend 2016 for the SVD; Murray 2016 for Cholesky; Walter & Lehmann 2018 for
@@ -36,237 +32,29 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import NoRuleError, ShapeError
-from pycograd.core.primitive import Joint, Primitive, primitive
-from pycograd.core.trace import Tracer
-from pycograd.ops.batching import to_front
-from pycograd.ops.broadcasting import unbroadcast
+from pycograd.core.primitive import Primitive, primitive
 from pycograd.ops.complex import is_complex, match
-from pycograd.ops.shaping import broadcast_shapes, shape_of
-
-
-def mT(x: Any) -> Any:
-    return np.swapaxes(x, -1, -2)
-
-
-def conj(x: Any) -> Any:
-    """``np.conj`` for complex values; real ones pass unchanged (no extra tape node)."""
-    return np.conj(x) if is_complex(x) else x
-
-
-def mH(x: Any) -> Any:
-    """The conjugate transpose ``x^H`` (``mT`` for real ``x``)."""
-    return conj(mT(x))
-
-
-def float_dtype(dt: Any) -> np.dtype:
-    """The dtype numpy.linalg computes in for inputs of dtype ``dt``: float32/float64 and
-    complex64/complex128 stay, anything else (ints, bools, float16) is float64. Which
-    functions accept complex inputs is decided in ``numpy_api.linalg`` (``COMPLEX_OK``)."""
-    dt = np.dtype(dt)
-    if dt.kind == "c":
-        return dt
-    return dt if dt.kind == "f" and dt.itemsize >= 4 else np.dtype(np.float64)
-
-
-def _dtype(x: Any) -> np.dtype:
-    return float_dtype(getattr(x, "dtype", None) or np.result_type(x))
-
-
-def eye_like(a: Any) -> Any:
-    """The identity broadcast to ``a``'s stack shape (square ``a``), in ``a``'s dtype."""
-    s = np.shape(a)
-    return np.broadcast_to(np.eye(s[-1], dtype=_dtype(a)), s)
-
-
-def diag_embed(v: Any) -> Any:
-    """``(..., n) -> (..., n, n)`` with ``v`` on the diagonal (differentiable)."""
-    n = np.shape(v)[-1]
-    return v[..., :, None] * np.eye(n, dtype=_dtype(v))
-
-
-def diag_part(x: Any) -> Any:
-    return np.diagonal(x, 0, -2, -1)
-
-
-def inv_gaps(w: Any) -> Any:
-    """``F[..., i, j] = 1 / (w_j - w_i)``; 0 on the diagonal and wherever the gap is
-    exactly 0, so that functions of a degenerate spectrum alone (``sum(eigvalsh(a))``,
-    the nuclear norm) keep their gradient, and gauge-invariant uses of the vectors too."""
-    d = w[..., None, :] - w[..., :, None]
-    off = d != 0
-    return np.where(off, 1.0 / np.where(off, d, 1.0), 0.0).astype(_dtype(w))
-
-
-# ---- packing of multi-output decompositions ---------------------------------------
-
-def pack(lead: tuple, *outs: Any) -> Any:
-    """Outputs with loop dims ``lead`` flattened and joined along one last axis."""
-    return np.concatenate([np.reshape(o, lead + (-1,)) for o in outs], axis=-1)
-
-
-def unpack(flat: Any, cores: list[tuple]) -> list:
-    """Slice a packed array back into outputs of core shapes ``cores``."""
-    lead = np.shape(flat)[:-1]
-    out, start = [], 0
-    for core in cores:
-        n = math.prod(core)
-        out.append(np.reshape(flat[..., start:start + n], lead + tuple(core)))
-        start += n
-    return out
-
-
-# ---- shared rule helpers ----------------------------------------------------------
-
-def gufunc_batch(prim_ref: Callable[[], Primitive], cores: tuple) -> Callable:
-    """Batching rule of a gufunc-like primitive whose operand ``i`` has ``cores[i]`` core
-    dims: batch axis first, ranks padded so every operand's loop dims line up."""
-    def rule(size: int, vals: list, dims: list, **params: Any) -> tuple:
-        loops = [np.ndim(v) - (d is not None) - c for v, d, c in zip(vals, dims, cores)]
-        top = max(loops)
-        moved = []
-        for v, d, lp in zip(vals, dims, loops):
-            if d is not None:
-                v = to_front(v, d, size)
-                s = np.shape(v)
-                v = np.reshape(v, s[:1] + (1,) * (top - lp) + s[1:])
-            moved.append(v)
-        return prim_ref().bind(*moved, **params), 0
-    return rule
-
-
-def _square(name: str, s: tuple) -> int:
-    if len(s) < 2 or not s[-1] == s[-2]:
-        raise ShapeError(f"{name}: needs square matrices (..., n, n), got shape {s}")
-    return s[-1]
-
-
-def _mat(name: str, s: tuple) -> tuple:
-    if len(s) < 2:
-        raise ShapeError(f"{name}: needs matrices (..., M, N), got shape {s}")
-    return s[-2], s[-1]
-
-
-def _packed_shape(name: str, cores: Callable[[tuple], list], square: bool) -> Callable:
-    def rule(args: list, **params: Any) -> tuple:
-        s = shape_of(args[0])
-        (_square if square else _mat)(name, s)
-        total = sum(math.prod(c) for c in cores(s))
-        return s[:-2] + (total,), _dtype(args[0])
-    return rule
-
-
-def _same_shape(name: str, square: bool = True) -> Callable:
-    def rule(args: list, **params: Any) -> tuple:
-        s = shape_of(args[0])
-        (_square if square else _mat)(name, s)
-        return s, _dtype(args[0])
-    return rule
-
-
-def sym_tangent(t: Any, lower: bool) -> Any:
-    """The symmetric (complex: Hermitian) matrix a solver actually sees when it reads one
-    triangle of ``t``; LAPACK ignores the imaginary part of a complex diagonal."""
-    tri = np.tril if lower else np.triu
-    off = tri(t, -1 if lower else 1)
-    if is_complex(t):
-        return off + mH(off) + diag_embed(np.real(diag_part(t)))
-    return tri(t) + mT(off)
-
-
-def sym_cotangent(g: Any, lower: bool) -> Any:
-    """Adjoint of ``sym_tangent``: fold ``g`` onto the triangle that was read (a complex
-    ``g`` folds conjugated and keeps the real part of its diagonal)."""
-    tri = np.tril if lower else np.triu
-    k = -1 if lower else 1
-    if is_complex(g):
-        return tri(g, k) + tri(mH(g), k) + diag_embed(np.real(diag_part(g)))
-    return tri(g) + tri(mT(g), k)
-
-
-# ---- solve ------------------------------------------------------------------------
-
-def _solve_impl(a: Any, b: Any) -> Any:
-    return np.linalg.solve(a, b)
-
-
-def _solve_vjp(wanted: tuple, g: Any, ans: Any, a: Any, b: Any) -> tuple:
-    gb = solve_p.bind(mT(a), g)
-    ga = unbroadcast(match(-(gb @ mT(ans)), a), np.shape(a)) if 0 in wanted else None
-    return ga, unbroadcast(match(gb, b), np.shape(b)) if 1 in wanted else None
-
-
-def _solve_jvp(primals: list, tangents: list) -> tuple:
-    (a, b), (ta, tb) = primals, tangents
-    x = solve_p.bind(a, b)
-    rhs = tb
-    if ta is not None:
-        rhs = -(ta @ x) if rhs is None else rhs - ta @ x
-    return x, solve_p.bind(a, rhs)
-
-
-def _solve_shape(args: list) -> tuple:
-    sa, sb = shape_of(args[0]), shape_of(args[1])
-    n = _square("solve", sa)
-    if len(sb) < 2 or not sb[-2] == n:
-        raise ShapeError(f"solve: right-hand side of shape {sb} does not match {sa}")
-    batch = broadcast_shapes("solve", sa[:-2], sb[:-2])
-    return batch + (n, sb[-1]), np.result_type(_dtype(args[0]), _dtype(args[1]))
-
-
-solve_p = primitive("solve", _solve_impl, Joint(_solve_vjp), jvp=_solve_jvp,
-                    batch=gufunc_batch(lambda: solve_p, (2, 2)), shape=_solve_shape)
-
-
-def inv(a: Any) -> Any:
-    """``a^-1`` as ``solve(a, I)`` (what numpy's inv computes too)."""
-    return solve_p.bind(a, eye_like(a))
-
-
-# ---- log |det| --------------------------------------------------------------------
-
-def _logabsdet_vjp(g: Any, ans: Any, a: Any) -> Any:
-    return g[..., None, None] * mT(inv(a))
-
-
-def _logabsdet_jvp(primals: list, tangents: list) -> tuple:
-    (a,), (t,) = primals, tangents
-    return logabsdet_p.bind(a), np.trace(solve_p.bind(a, t), axis1=-2, axis2=-1)
-
-
-def _logabsdet_shape(args: list) -> tuple:
-    s = shape_of(args[0])
-    _square("slogdet", s)
-    return s[:-2], _dtype(args[0])
-
-
-logabsdet_p = primitive("logabsdet", lambda a: np.linalg.slogdet(a)[1], _logabsdet_vjp,
-                        jvp=_logabsdet_jvp, batch=gufunc_batch(lambda: logabsdet_p, (2,)),
-                        shape=_logabsdet_shape)
-
-
-sign_p = primitive("slogdet_sign", lambda a: np.linalg.slogdet(a)[0], differentiable=False,
-                   jvp=lambda primals, tangents: (sign_p.bind(*primals), None),
-                   batch=gufunc_batch(lambda: sign_p, (2,)), shape=_logabsdet_shape)
-"""The sign of a real determinant: piecewise constant, so no gradient."""
-
-
-def _logdet_impl(a: Any) -> Any:
-    sign, logabs = np.linalg.slogdet(a)
-    with np.errstate(divide="ignore"):  # singular: log(0) = -inf, as logabsdet
-        return np.log(sign) + logabs
-
-
-def _logdet_jvp(primals: list, tangents: list) -> tuple:
-    (a,), (t,) = primals, tangents
-    return logdet_p.bind(a), np.trace(solve_p.bind(a, t), axis1=-2, axis2=-1)
-
-
-logdet_p = primitive("logdet", _logdet_impl, _logabsdet_vjp, jvp=_logdet_jvp,
-                     batch=gufunc_batch(lambda: logdet_p, (2,)), shape=_logabsdet_shape)
-"""``log det A`` of a complex ``A`` (``log|det| + i arg det``): holomorphic, with the same
-transpose rule as ``log|det|`` (``g A^-T``); complex ``slogdet`` derives its phase
-``sign = exp(i imag)`` and ``logabsdet = real`` from it, so the phase is differentiable."""
-
+from pycograd.ops.matrix import (
+    concrete_values,
+    conj,
+    diag_embed,
+    diag_part,
+    float_dtype,
+    gufunc_batch,
+    inv_gaps,
+    linalg_dtype,
+    matrix_dims,
+    mH,
+    mT,
+    pack,
+    packed_shape,
+    same_shape,
+    sym_cotangent,
+    sym_tangent,
+    unpack,
+)
+from pycograd.ops.shaping import shape_of
+from pycograd.ops.solves import inv, solve_p
 
 # ---- Cholesky (lower factor, read from the lower triangle) ------------------------
 # Complex: A = L L^H (LAPACK's L has a real positive diagonal); the same rules with the
@@ -294,7 +82,7 @@ def _cholesky_jvp(primals: list, tangents: list) -> tuple:
 
 cholesky_p = primitive("cholesky", np.linalg.cholesky, _cholesky_vjp, jvp=_cholesky_jvp,
                        batch=gufunc_batch(lambda: cholesky_p, (2,)),
-                       shape=_same_shape("cholesky"))
+                       shape=same_shape("cholesky"))
 
 
 # ---- symmetric eigendecomposition: packed (w, V) -----------------------------------
@@ -309,13 +97,6 @@ def _eigh_impl(a: Any, lower: bool) -> Any:
     return pack(np.shape(a)[:-2], w, v)
 
 
-def _peek(x: Any) -> Any:
-    """The values under any stack of tracers (a batch axis stays wherever it is), or None
-    where there are none (eval_shape)."""
-    while isinstance(x, Tracer):
-        x = getattr(x, "value", getattr(x, "primal", getattr(x, "val", None)))
-    return x
-
 
 def check_phase(op: str, rate: Any, norm2: Any) -> None:
     """Refuse a loss that depends on the arbitrary phases of complex vectors. Turning
@@ -323,7 +104,7 @@ def check_phase(op: str, rate: Any, norm2: Any) -> None:
     cotangents ``gX`` of the vectors ``X``, ``rate = Im(diag(X^T gX))``, summed over the
     factors that share the phase); ``norm2`` is ``sum |gX[:, k]|^2``, the scale of
     ``rate``. A phase-invariant loss has ``rate`` 0 up to rounding."""
-    r, n2 = _peek(rate), _peek(norm2)
+    r, n2 = concrete_values(rate), concrete_values(norm2)
     if r is None or n2 is None:
         return
     tol = float(np.finfo(r.dtype).eps)  # sqrt(eps), squared
@@ -369,7 +150,7 @@ def _eigh_jvp(primals: list, tangents: list, lower: bool) -> tuple:
 
 eigh_p = primitive("eigh", _eigh_impl, _eigh_vjp, jvp=_eigh_jvp,
                    batch=gufunc_batch(lambda: eigh_p, (2,)),
-                   shape=_packed_shape("eigh", eigh_cores, square=True))
+                   shape=packed_shape("eigh", eigh_cores, square=True))
 
 
 # ---- general eigendecomposition: packed (w, V) -------------------------------------
@@ -435,7 +216,7 @@ def _eig_jvp(primals: list, tangents: list) -> tuple:
 
 eig_p = primitive("eig", _eig_impl, _eig_vjp, jvp=_eig_jvp,
                   batch=gufunc_batch(lambda: eig_p, (2,)),
-                  shape=_packed_shape("eig", eigh_cores, square=True))
+                  shape=packed_shape("eig", eigh_cores, square=True))
 
 
 # ---- thin SVD: packed (U, s, Vh) ---------------------------------------------------
@@ -519,7 +300,7 @@ def _svd_jvp(primals: list, tangents: list) -> tuple:
 
 svd_p = primitive("svd", _svd_impl, _svd_vjp, jvp=_svd_jvp,
                   batch=gufunc_batch(lambda: svd_p, (2,)),
-                  shape=_packed_shape("svd", svd_cores, square=False))
+                  shape=packed_shape("svd", svd_cores, square=False))
 
 
 # ---- complements of full SVD / complete QR: the extra orthonormal columns ------------
@@ -557,25 +338,10 @@ def _complement_qr_impl(a: Any, q: Any) -> Any:
     return np.linalg.qr(a, mode="complete")[0][..., :, np.shape(a)[-1]:]
 
 
-def _values(x: Any) -> Any:
-    """The plain array under a traced value (batch axes first), None where there is none
-    (eval_shape, graph capture)."""
-    if not isinstance(x, Tracer):
-        return x
-    for attr in ("value", "primal"):
-        if hasattr(x, attr):
-            return _values(getattr(x, attr))
-    if hasattr(x, "bdim") and hasattr(x, "val"):
-        v = _values(x.val)
-        if v is None or x.bdim is None:
-            return v
-        return np.moveaxis(v, x.bdim % np.ndim(x.val) + np.ndim(v) - np.ndim(x.val), 0)
-    return None
-
 
 def _basis_dependent(g: Any, n_: Any) -> bool:
     """Whether ``N_^T G`` is visibly not symmetric (relative to the size of ``G``)."""
-    g, n_ = _values(g), _values(n_)
+    g, n_ = concrete_values(g), concrete_values(n_)
     if g is None or n_ is None:
         return False
     g, n_ = np.asarray(g), np.asarray(n_)
@@ -612,7 +378,7 @@ def _complement_rules(prim_ref: Callable[[], Primitive], error: Callable[..., No
 
     def shape(args: list, **params: Any) -> tuple:
         s = shape_of(args[0])
-        return s[:-2] + cores(*_mat(prim_ref().name, s), **params), _dtype(args[0])
+        return s[:-2] + cores(*matrix_dims(prim_ref().name, s), **params), linalg_dtype(args[0])
 
     return dict(jvp=jvp, shape=shape, batch=gufunc_batch(prim_ref, (2, 2)), vjps=(None, vjp_q))
 
@@ -696,99 +462,4 @@ def _qr_jvp(primals: list, tangents: list) -> tuple:
 
 qr_p = primitive("qr", _qr_impl, _qr_vjp, jvp=_qr_jvp,
                  batch=gufunc_batch(lambda: qr_p, (2,)),
-                 shape=_packed_shape("qr", qr_cores, square=False))
-
-
-# ---- pseudo-inverse (Golub & Pereyra 1973: exact where the rank is constant) --------
-
-def _pinv_impl(a: Any, rcond: Any, hermitian: bool) -> Any:
-    return np.linalg.pinv(a, rcond, hermitian)
-
-
-def _pinv_vjp(g: Any, ans: Any, a: Any, rcond: Any, hermitian: bool) -> Any:
-    """The transpose of the JVP below: its ``t^H`` terms transpose conjugated."""
-    x = ans
-    xt, gt = mT(x), mT(g)
-    xh = conj(xt)
-    herm = gt @ x @ xh - a @ (x @ (gt @ (x @ xh)))
-    herm = herm + (xh @ x @ gt - (xh @ (x @ gt)) @ (x @ a))
-    return conj(herm) - xt @ g @ xt
-
-
-def _pinv_jvp(primals: list, tangents: list, rcond: Any, hermitian: bool) -> tuple:
-    """``dX = -X dA X + X X^H dA^H (I - A X) + (I - X A) dA^H X^H X``."""
-    (a,), (t,) = primals, tangents
-    x = pinv_p.bind(a, rcond=rcond, hermitian=hermitian)
-    th, xh = mH(t), mH(x)
-    d = -(x @ t @ x)
-    d = d + (x @ xh) @ (th - th @ (a @ x))
-    d = d + (th - x @ (a @ th)) @ (xh @ x)
-    return x, d
-
-
-def _pinv_shape(args: list, rcond: Any, hermitian: bool) -> tuple:
-    s = shape_of(args[0])
-    m, n = _mat("pinv", s)
-    return s[:-2] + (n, m), _dtype(args[0])
-
-
-pinv_p = primitive("pinv", _pinv_impl, _pinv_vjp, jvp=_pinv_jvp,
-                   batch=gufunc_batch(lambda: pinv_p, (2,)), shape=_pinv_shape)
-
-
-# ---- matrix functions through their Frechet derivative (scipy's expm and sqrtm) ------
-
-def _block(a: Any, e: Any) -> Any:
-    """``[[a, e], [0, a]]`` for stacks of square matrices."""
-    z = np.zeros(np.shape(a), dtype=_dtype(a))
-    return np.concatenate([np.concatenate([a, e], axis=-1),
-                           np.concatenate([z, a], axis=-1)], axis=-2)
-
-
-def _expm_frechet(a: Any, e: Any) -> Any:
-    """The derivative of expm at ``a`` along ``e`` (Mathias 1996: one expm of a block)."""
-    n = np.shape(a)[-1]
-    return expm_p.bind(_block(a, e))[..., :n, n:]
-
-
-def _expm_impl(a: Any) -> Any:
-    import scipy.linalg
-
-    return scipy.linalg.expm(a)
-
-
-expm_p = primitive(
-    "expm", _expm_impl, lambda g, ans, a: match(_expm_frechet(mT(a), g), a),
-    jvp=lambda primals, tangents: (expm_p.bind(primals[0]),
-                                   _expm_frechet(primals[0], tangents[0])),
-    batch=gufunc_batch(lambda: expm_p, (2,)), shape=_same_shape("expm"))
-
-
-def _sqrtm_impl(a: Any) -> Any:
-    import scipy.linalg
-
-    r = scipy.linalg.sqrtm(a)
-    dt = _dtype(a)  # a real matrix with negative eigenvalues has a complex root (as for
-    # eig, a dtype that depends on values: eval_shape reports the real one)
-    return r.astype(np.result_type(dt, np.complex64) if np.iscomplexobj(r) else dt,
-                    copy=False)
-
-
-def _sylvester_sum(x: Any, c: Any) -> Any:
-    """``Y`` with ``X Y + Y X = C``, via the Kronecker system (I (x) X + X^T (x) I)."""
-    n = np.shape(x)[-1]
-    lead = np.shape(x)[:-2]
-    eye = np.eye(n, dtype=_dtype(x))
-    # vec by rows: (X Y)[i,j] = X[i,k] Y[k,j]; (Y X)[i,j] = Y[i,k] X[k,j]
-    k1 = np.einsum("...ik,jl->...ijkl", x, eye)
-    k2 = np.einsum("ik,...lj->...ijkl", eye, x)
-    big = np.reshape(k1 + k2, lead + (n * n, n * n))
-    y = solve_p.bind(big, np.reshape(c, lead + (n * n, 1)))
-    return np.reshape(y, lead + (n, n))
-
-
-sqrtm_p = primitive(
-    "sqrtm", _sqrtm_impl, lambda g, ans, a: match(_sylvester_sum(mT(ans), g), a),
-    jvp=lambda primals, tangents: (lambda x: (x, _sylvester_sum(x, tangents[0])))(
-        sqrtm_p.bind(primals[0])),
-    batch=gufunc_batch(lambda: sqrtm_p, (2,)), shape=_same_shape("sqrtm"))
+                 shape=packed_shape("qr", qr_cores, square=False))
