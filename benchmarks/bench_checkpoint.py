@@ -16,14 +16,13 @@ Two blocks:
 from __future__ import annotations
 
 import argparse
-import time
+import functools
 import tracemalloc
 from collections.abc import Callable
-from statistics import median
 from typing import Any
 
 import numpy as np
-from harness import environment
+from harness import compare, environment
 
 from pycograd import checkpoint, value_and_grad
 
@@ -59,16 +58,6 @@ def peak_mib(fn: Callable, x: np.ndarray) -> float:
         tracemalloc.stop()
 
 
-def seconds(fns: dict[str, Callable], x: np.ndarray, repeats: int) -> dict[str, float]:
-    samples: dict[str, list] = {k: [] for k in fns}
-    for _ in range(repeats):  # round-robin, so load hits both alike
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f(x)
-            samples[k].append(time.perf_counter() - t0)
-    return {k: median(v) for k, v in samples.items()}
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
@@ -88,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         np.testing.assert_allclose(v1, v0, rtol=1e-12)
         np.testing.assert_allclose(g1[0], g0[0], rtol=1e-10, atol=1e-12)
         mem = {k: peak_mib(f, x) for k, f in fns.items()}
-        t = seconds(fns, x, args.repeats)
+        t = compare({k: functools.partial(f, x) for k, f in fns.items()}, args.repeats)
         print(f"  {name}")
         for k in fns:
             print(f"    {k:<13} peak {mem[k]:7.1f} MiB   {t[k] * 1e3:8.1f} ms")

@@ -214,6 +214,9 @@ def mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
     return _in_dtype(total / _masked_count(a, mask, ax, keepdims), dt)
 
 
+_mean = mean  # ``var``'s ``mean=`` argument shadows the function
+
+
 @implements(np.var)
 def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
         keepdims: bool = False, *, where: Any = None, mean: Any = None,
@@ -227,7 +230,7 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
     ax = normalize_axis(axis, np.ndim(a), "var")
     dt = None if mask is None else numpy_reduction(
         np.var, a, axis=axis, dtype=dtype, keepdims=keepdims, where=mask)
-    m = globals()["mean"](a, ax, dtype, keepdims=True, where=mask) if mean is None else mean
+    m = _mean(a, ax, dtype, keepdims=True, where=mask) if mean is None else mean
     d = a - m
     if mask is not None:  # zero deviations outside the mask: no inf * 0 in the gradient
         d = select_p.bind(mask, d, _zero(d))

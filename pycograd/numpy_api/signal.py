@@ -19,25 +19,15 @@ import numpy as np
 from pycograd.core.errors import NoRuleError, ShapeError
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements
-from pycograd.ops.signal import correlate_p
+from pycograd.ops.signal import correlate_p, flip, full_convolve
 
 MODES = ("full", "valid", "same")
-
-
-def _flip(x: Any, batch: int = 0) -> Any:
-    return x[(slice(None),) * batch + (slice(None, None, -1),) * (np.ndim(x) - batch)]
 
 
 def _check_mode(name: str, mode: Any) -> str:
     if mode not in MODES:
         raise ValueError(f"{name}: mode must be one of {MODES}, got {mode!r}")
     return mode
-
-
-def _full(a: Any, v: Any, batch: int = 0) -> Any:
-    """The full n-d convolution over the axes after the first ``batch``."""
-    width = [(0, 0)] * batch + [(k - 1, k - 1) for k in np.shape(v)[batch:]]
-    return correlate_p.bind(np.pad(a, width), _flip(v, batch), batch=batch)
 
 
 def convolve_nd(a: Any, v: Any, mode: str, batch: int = 0, same_as: tuple | None = None) -> Any:
@@ -51,8 +41,8 @@ def convolve_nd(a: Any, v: Any, mode: str, batch: int = 0, same_as: tuple | None
                 raise ValueError("For 'valid' mode, one must be at least as large as the "
                                  f"other in every dimension (shapes {sa} and {sv})")
             a, v = v, a
-        return correlate_p.bind(a, _flip(v, batch), batch=batch)
-    full = _full(a, v, batch)
+        return correlate_p.bind(a, flip(v, batch), batch=batch)
+    full = full_convolve(a, v, batch)
     if mode == "full":
         return full
     want = sa if same_as is None else same_as
@@ -83,7 +73,7 @@ def convolve(a: Any, v: Any, mode: str = "full") -> Any:
     if mode == "same":  # numpy centers on the kernel's half length, rounding down
         m, n = np.shape(v)[0], np.shape(a)[0]
         start = m - 1 - m // 2
-        return _full(a, v)[start:start + n]
+        return full_convolve(a, v)[start:start + n]
     return convolve_nd(a, v, mode)
 
 
@@ -93,8 +83,8 @@ def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
     a, v = _vectors("correlate", a, v)
     _check_mode("np.correlate", mode)
     if np.shape(v)[0] > np.shape(a)[0]:  # numpy swaps, then reverses and conjugates back
-        return np.conj(_flip(correlate(v, a, mode)))
-    return convolve(a, _flip(np.conj(v)), mode)
+        return np.conj(flip(correlate(v, a, mode)))
+    return convolve(a, flip(np.conj(v)), mode)
 
 
 # ---- scipy.signal ---------------------------------------------------------------------
@@ -118,7 +108,7 @@ def sp_correlate(in1: Any, in2: Any, mode: str = "full", method: str = "auto") -
     _same_rank("correlate", in1, in2)
     if np.ndim(in1) == 0:
         return in1 * np.conj(in2)
-    return convolve_nd(in1, _flip(np.conj(in2)), _check_mode("scipy.signal.correlate", mode))
+    return convolve_nd(in1, flip(np.conj(in2)), _check_mode("scipy.signal.correlate", mode))
 
 
 def _fft_dtype(x: Any) -> Any:

@@ -62,20 +62,24 @@ BOOL_FORMS = {np.bitwise_and: np.logical_and, np.bitwise_or: np.logical_or,
 logical ones; on integers they have no rule, and say so."""
 
 
+_OTHER_FORMS = frozenset(BOOL_FORMS) | frozenset(COMPLEX_FORMS)
+
+
 def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
     """``Tracer.__array_ufunc__``."""
     if method == "__call__":
-        if ufunc in BOOL_FORMS and all(np.result_type(x) == np.bool_ for x in inputs):
-            ufunc = BOOL_FORMS[ufunc]
-        form = COMPLEX_FORMS.get(ufunc)
-        if form is not None and is_complex(inputs[0]):
-            dtype = kwargs.pop("dtype", None)
-            if kwargs:
-                raise NoRuleError(f"np.{ufunc.__name__}(..., "
-                                  f"{', '.join(k + '=' for k in kwargs)}) of a complex traced "
-                                  "value is not differentiable")
-            r = form(*inputs)
-            return r if dtype is None else F.astype(r, dtype)
+        if ufunc in _OTHER_FORMS:  # one check on the hot path for the few such ufuncs
+            if ufunc in BOOL_FORMS and all(np.result_type(x) == np.bool_ for x in inputs):
+                ufunc = BOOL_FORMS[ufunc]
+            form = COMPLEX_FORMS.get(ufunc)
+            if form is not None and is_complex(inputs[0]):
+                dtype = kwargs.pop("dtype", None)
+                if kwargs:
+                    raise NoRuleError(f"np.{ufunc.__name__}(..., "
+                                      f"{', '.join(k + '=' for k in kwargs)}) of a complex "
+                                      "traced value is not differentiable")
+                r = form(*inputs)
+                return r if dtype is None else F.astype(r, dtype)
         prim = PRIMS.get(ufunc) or _late_prim(ufunc)
         if not kwargs and prim is not None:
             return bind(prim, inputs, _NO_PARAMS)

@@ -85,13 +85,21 @@ def _correlate_impl(a: Any, v: Any, batch: int) -> Any:
     return _direct(a, v, batch) if exact or work <= _DIRECT_LIMIT else _by_fft(a, v, batch)
 
 
-def _flip(x: Any, batch: int) -> Any:
+def flip(x: Any, batch: int = 0) -> Any:
+    """``x`` reversed along every axis after the first ``batch``."""
     return x[(slice(None),) * batch + (slice(None, None, -1),) * (np.ndim(x) - batch)]
 
 
-def _vjp_a(g: Any, ans: Any, a: Any, v: Any, batch: int) -> Any:
+def full_convolve(a: Any, v: Any, batch: int = 0) -> Any:
+    """The full n-d convolution of ``a`` and ``v`` over the axes after the first
+    ``batch``: the valid correlation of ``a`` zero-padded by ``v``'s size - 1 with ``v``
+    flipped."""
     width = [(0, 0)] * batch + [(k - 1, k - 1) for k in np.shape(v)[batch:]]
-    return match(correlate_p.bind(np.pad(g, width), _flip(v, batch), batch=batch), a)
+    return correlate_p.bind(np.pad(a, width), flip(v, batch), batch=batch)
+
+
+def _vjp_a(g: Any, ans: Any, a: Any, v: Any, batch: int) -> Any:
+    return match(full_convolve(g, v, batch), a)
 
 
 def _vjp_v(g: Any, ans: Any, a: Any, v: Any, batch: int) -> Any:

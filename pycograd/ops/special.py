@@ -117,10 +117,15 @@ def _ive_dx(g: Any, ans: Any, v: Any, x: Any) -> Any:
     """``ive(v, z) = iv(v, z) * exp(-|Re z|)``: holomorphic times a function of ``Re z``. The
     second factor's derivative reaches the cotangent through ``Re z`` only, so for complex
     ``z`` it contributes ``-sign(Re z) * Re(g * ive)`` (the real-linear part's transpose)."""
-    bessel = g * ((ive(v - 1, x) + ive(v + 1, x)) / 2)
+    bessel = g * _ive_slope(v, x)
     if is_complex(x):
         return bessel - np.sign(np.real(x)) * np.real(g * ans)
     return bessel - np.sign(x) * (g * ans)
+
+
+def _ive_slope(v: Any, x: Any) -> Any:
+    """The derivative of the holomorphic factor ``iv``, scaled like ``ive``."""
+    return (ive(v - 1, x) + ive(v + 1, x)) / 2
 
 
 def _ive_jvp(primals: list, tangents: list) -> tuple:
@@ -132,7 +137,7 @@ def _ive_jvp(primals: list, tangents: list) -> tuple:
         _no_rule("ive", "the order v")()
     if tx is None:
         return out, None
-    bessel = tx * ((ive(v - 1, x) + ive(v + 1, x)) / 2)
+    bessel = tx * _ive_slope(v, x)
     if is_complex(x) or is_complex(tx):
         return out, bessel - np.sign(np.real(x)) * out * np.real(tx)
     return out, bessel - np.sign(x) * out * tx
