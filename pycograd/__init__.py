@@ -5,7 +5,7 @@ traced values (``numpy_api``) and the family rules of every interpreter (``trans
 """
 
 # numpy_api and ops register the surface and the primitives; random stays out of __all__.
-from pycograd import numpy_api, ops, random  # noqa: F401
+from pycograd import distributed, numpy_api, ops, random  # noqa: F401
 from pycograd.core.errors import (
     ArgnumsError,
     LeakedTracerError,
@@ -98,7 +98,7 @@ __all__ = [
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",
     "cosine_decay", "linear_warmup", "exponential_decay", "step_decay",
     "clip_grad_norm", "clip_grad_value", "clip_leaf_norm", "train", "batches", "DataLoader",
-    "save_checkpoint", "load_checkpoint",
+    "save_checkpoint", "load_checkpoint", "distributed",
     # errors
     "PycogradError", "ShapeError", "DataDependentShapeError", "NoRuleError",
     "NonScalarOutputError", "TracerConversionError", "LeakedTracerError", "ArgnumsError",

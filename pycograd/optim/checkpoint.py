@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.distributed.files import savez
 from pycograd.optim.optimizers import Optimizer, is_param_container
 
 _P, _O = "params/", "optim/"
@@ -29,11 +30,12 @@ def _param_arrays(params: Any) -> dict[str, np.ndarray]:
 
 def save_checkpoint(path: str | os.PathLike, params: Any,
                     optimizer: Optimizer | None = None) -> None:
-    """Write ``params`` (and ``optimizer``'s state, if given) to ``path``."""
+    """Write ``params`` (and ``optimizer``'s state, if given) to ``path`` (under data
+    parallel, from rank 0 only)."""
     arrays = {_P + k: v for k, v in _param_arrays(params).items()}
     if optimizer is not None:
         arrays.update({_O + k: v for k, v in optimizer.state_dict().items()})
-    np.savez(path, **arrays)
+    savez(path, **arrays)
 
 
 def load_checkpoint(path: str | os.PathLike, params: Any,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pycograd import random as prandom
+from pycograd.distributed.training import hook as parallel_hook
 from pycograd.optim.data import DataLoader
 from pycograd.optim.optimizers import SGD
 
@@ -54,7 +55,8 @@ def _stream(data: Sequence[Any], batch_size: int | None, key: Any) -> Iterator[t
 
 def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *data: Any,
           batch_size: int | None = None, callbacks: Sequence[Callback] | None = None,
-          progress: bool | None = None, key: Any = None) -> tuple[float, float]:
+          progress: bool | None = None, key: Any = None,
+          data_parallel: bool = False) -> tuple[float, float]:
     """Run ``steps`` optimizer steps of ``objective`` and return ``(first_loss, last_loss)``,
     the losses computed at the first and the last step (each before that step's update).
 
@@ -62,7 +64,12 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     ``batch_size`` the ``data`` arrays are cut into shuffled minibatches (epoch after epoch,
     shuffled with ``key``, default ``key(0)``; a final short batch is dropped), otherwise
     every step sees all of ``data``. Each callback is called as ``callback(step, loss)``
-    after the update; one returning True stops training early."""
+    after the update; one returning True stops training early.
+
+    ``data_parallel=True`` (in a script launched by ``torchrun``, see
+    ``pycograd.distributed``) starts every rank from rank 0's weights, gives each rank its
+    slice of each batch and averages losses and gradients across ranks, so every rank
+    takes the same steps as one process on the whole batch; only rank 0 shows progress."""
     if steps < 1:
         raise ValueError(f"train: steps must be positive, got {steps}")
     opt = optimizer_or_lr if callable(getattr(optimizer_or_lr, "step", None)) else SGD(
@@ -70,11 +77,12 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     if batch_size is not None and not data:
         raise ValueError("train: batch_size needs data arrays to batch")
     stream = _stream(data, batch_size, key)
-    bar = _progress_bar(progress, steps)
+    dp = parallel_hook(data_parallel, weights, opt)
+    bar = _progress_bar(progress if dp.is_main else False, steps)
     first = last = float("nan")
     try:
         for step in range(steps):
-            value, grads = weights.grad(objective, *next(stream))
+            value, grads = dp.reduce(*weights.grad(objective, *dp.shard(next(stream))))
             last = float(value)
             if step == 0:
                 first = last
@@ -83,7 +91,7 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
                 bar.set_postfix(loss=f"{last:.4g}", refresh=False)
                 bar.update(1)
             stop = [cb(step, last) for cb in callbacks or ()]
-            if any(s is True for s in stop):
+            if callbacks and dp.any_stop(any(s is True for s in stop)):
                 break
     finally:
         if bar is not None:

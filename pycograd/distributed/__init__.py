@@ -1,0 +1,32 @@
+"""Data-parallel training across processes and machines, on ``torch.distributed``.
+
+Launch one process per worker with ``torchrun``; each calls ``init()`` (or just
+``train(..., data_parallel=True)``), keeps its slice of every batch, and averages gradients
+with the others, so all ranks hold identical weights at every step. gloo is the default
+backend (CPU). torch is needed only when a group is used: ``import pycograd`` never imports
+it, and ``rank()`` / ``world_size()`` answer 0 / 1 without it.
+
+Modules, one job each: ``backend`` (the torch import; rank queries), ``group`` (init,
+shutdown, failures naming the lost rank), ``liveness`` (which rank was lost),
+``signature`` (same tree on every rank, checked before any reduction), ``packing`` (leaves
+into flat buffers), ``collectives`` (``all_reduce_mean``, ``broadcast``), ``sharding``
+(each rank's slice of a batch), ``training`` (the ``train`` hook), ``files`` (rank-0,
+atomic writes).
+"""
+
+from pycograd.distributed.backend import is_active, is_main, rank, world_size
+from pycograd.distributed.collectives import all_reduce_mean, any_rank, broadcast
+from pycograd.distributed.errors import (
+    DistributedError,
+    RankLostError,
+    RankMismatchError,
+    TorchMissingError,
+)
+from pycograd.distributed.group import Group, barrier, init, shutdown
+from pycograd.distributed.sharding import shard
+
+__all__ = [
+    "init", "shutdown", "barrier", "Group", "all_reduce_mean", "broadcast", "any_rank",
+    "shard", "rank", "world_size", "is_main", "is_active",
+    "DistributedError", "RankLostError", "RankMismatchError", "TorchMissingError",
+]

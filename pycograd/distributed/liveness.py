@@ -1,0 +1,115 @@
+"""Which rank was lost, when a collective fails.
+
+A backend failure says little (gloo: "Connection closed by peer"), so every rank writes its
+host and process id to the rendezvous store at ``init``. When a collective fails, the rank
+that saw it marks itself alive in the store and waits a bounded ``grace`` for the others to
+do the same (they reach the same failure at their next collective); a rank on this host
+whose process has exited is known lost at once. Whoever has not answered by then is named.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+_PREFIX = "pycograd/"
+_POLL_S = 0.05
+
+
+@dataclass
+class Roster:
+    """What the failure diagnosis needs: the store and every rank's host and pid."""
+
+    store: Any
+    rank: int
+    world_size: int
+    grace_s: float
+    store_on_rank0: bool
+    procs: dict[int, tuple[str, int]]
+
+
+_roster: Roster | None = None
+
+
+def register(store: Any, rank: int, world_size: int, timeout: timedelta, grace_s: float,
+             store_on_rank0: bool) -> None:
+    """Publish this rank's host and pid, then read everyone's (bounded by ``timeout``)."""
+    global _roster
+    store.set(f"{_PREFIX}proc/{rank}", f"{socket.gethostname()}\n{os.getpid()}")
+    keys = [f"{_PREFIX}proc/{r}" for r in range(world_size)]
+    store.wait(keys, timeout)
+    procs = {}
+    for r, k in enumerate(keys):
+        host, pid = store.get(k).decode().split("\n")
+        procs[r] = (host, int(pid))
+    _roster = Roster(store, rank, world_size, grace_s, store_on_rank0, procs)
+
+
+def forget() -> None:
+    global _roster
+    _roster = None
+
+
+def roster() -> Roster | None:
+    return _roster
+
+
+def _exited(pid: int) -> bool:
+    """Whether process ``pid`` (on this host) is gone; a zombie counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def lost_ranks() -> dict[int, str]:
+    """``{rank: why}`` for every rank that is gone or does not answer within the grace
+    period; empty when all answer (the failure was something else)."""
+    r = _roster
+    if r is None:
+        return {}
+    try:
+        r.store.set(f"{_PREFIX}alive/{r.rank}", "1")
+    except Exception:  # the store's host is gone too
+        if r.store_on_rank0 and r.rank != 0:
+            return {0: "the rendezvous store it hosted is unreachable"}
+        return {}
+    here = socket.gethostname()
+    pending = set(range(r.world_size)) - {r.rank}
+    lost: dict[int, str] = {}
+    deadline = time.monotonic() + r.grace_s
+    while pending:
+        for other in sorted(pending):
+            host, pid = r.procs[other]
+            try:
+                answered = r.store.check([f"{_PREFIX}alive/{other}"])
+            except Exception:
+                return {0: "the rendezvous store it hosted is unreachable"} if (
+                    r.store_on_rank0) else lost
+            if answered:
+                pending.discard(other)
+            elif host == here and _exited(pid):
+                lost[other] = f"its process (pid {pid} on {host}) has exited"
+                pending.discard(other)
+        if pending and time.monotonic() > deadline:
+            for other in pending:
+                host, pid = r.procs[other]
+                lost[other] = (f"pid {pid} on {host} did not answer within {r.grace_s:g} s "
+                               "(dead, stuck or unreachable)")
+            break
+        time.sleep(_POLL_S)
+    return lost
