@@ -141,17 +141,18 @@ def test_packing_round_trip_and_dtype_errors():
     leaves = [np.arange(6.0).reshape(2, 3)[:, ::2], np.complex64(1 - 2j), shared, shared,
               np.array([1.5], np.float16), np.array(2.0, np.float32)]
     arrays = [np.asarray(x) for x in leaves]
-    packed = packing.pack_for_sum(arrays, leaves, "test")
-    assert len(packed.buffers) == 2  # float64 (+ nothing else) and float32 (+ c64, f16)
-    out = packing.unpack(packed)
+    layout = packing.sum_layout(arrays, packing.sharing(leaves), "test")
+    assert len(layout.sizes) == 2  # float64 (with nothing else), float32 (with c64, f16)
+    out = packing.unpack(packing.pack(layout, arrays))
     for a, b in zip(arrays, out):
         assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
     assert out[2] is out[3]
     raw = [np.array(["ab", "c"]), np.arange(3), np.array(True), np.float64(2.5)]
-    back = packing.unpack(packing.pack_bytes(raw, raw, "test"))
+    layout = packing.bytes_layout(raw, packing.sharing(raw), "test")
+    back = packing.unpack(packing.pack(layout, raw))
     assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(raw, back))
     with pytest.raises(distributed.DistributedError, match="int64"):
-        packing.pack_for_sum([np.arange(3)], [None], "all_reduce_mean")
+        packing.sum_layout([np.arange(3)], (0,), "all_reduce_mean")
 
 
 # -- real processes ------------------------------------------------------------------

@@ -8,6 +8,7 @@ move all leaves in as few collectives as there are buffers (``packing``), each w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,52 @@ import numpy as np
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.distributed import packing
 from pycograd.distributed.group import guarded, require_group
-from pycograd.distributed.signature import agree, describe
+from pycograd.distributed.signature import agree, describe, fingerprint
+
+_MAX_PLANS = 64
 
 
-def _arrays(leaves: list) -> list[np.ndarray]:
-    return [np.asarray(x) for x in leaves]
+@dataclass
+class _Plan:
+    """A tree's description, its fingerprint and (after the ranks agree) its layout."""
+
+    text: str
+    digest: int
+    layout: packing.Layout | None = None
+
+
+_plans: dict[tuple, _Plan] = {}
+
+
+def _plan(what: str, treedef: Any, leaves: list, arrays: list[np.ndarray]) -> _Plan:
+    """The plan for this tree, cached by structure, dtypes, shapes and leaf sharing, so a
+    training loop describes and lays out its gradients once."""
+    shared = packing.sharing(leaves)
+    key = (what, treedef, shared, tuple((a.dtype, a.shape) for a in arrays))
+    try:
+        plan = _plans.get(key)
+    except TypeError:  # a registered node with an unhashable aux: no caching
+        key, plan = None, None
+    if plan is None:
+        text = describe(treedef, arrays)
+        plan = _Plan(text, fingerprint(what, text))
+        if key is not None:
+            if len(_plans) >= _MAX_PLANS:
+                _plans.clear()
+            _plans[key] = plan
+    return plan
+
+
+def _moved(what: str, tree: Any, layout_of: Any) -> tuple[Any, packing.Packed, Any]:
+    """Check the ranks agree on ``tree``, then pack it; returns (dist, packed, treedef)."""
+    dist = require_group(what)
+    leaves, treedef = tree_flatten(tree)
+    arrays = [np.asarray(x) for x in leaves]
+    plan = _plan(what, treedef, leaves, arrays)
+    agree(dist, what, plan.text, plan.digest)
+    if plan.layout is None:
+        plan.layout = layout_of(arrays, packing.sharing(leaves), what)
+    return dist, packing.pack(plan.layout, arrays), treedef
 
 
 def all_reduce_mean(tree: Any) -> Any:
@@ -34,15 +76,11 @@ def all_reduce_mean(tree: Any) -> Any:
         value, grads = weights.grad(loss, X_shard, y_shard)
         grads = distributed.all_reduce_mean(grads)   # the gradient of the whole batch
     """
-    dist = require_group("all_reduce_mean")
-    leaves, treedef = tree_flatten(tree)
-    arrays = _arrays(leaves)
-    world = dist.get_world_size()
     import torch
 
     with guarded("all_reduce_mean"):
-        agree(dist, "all_reduce_mean", describe(treedef, arrays))
-        packed = packing.pack_for_sum(arrays, leaves, "all_reduce_mean")
+        dist, packed, treedef = _moved("all_reduce_mean", tree, packing.sum_layout)
+        world = dist.get_world_size()
         for buf in packed.buffers.values():
             dist.all_reduce(torch.from_numpy(buf))
             np.divide(buf, world, out=buf)
@@ -70,15 +108,12 @@ def broadcast(weights: Any, src: int = 0) -> Any:
         weights = ParamDict(w=np.random.default_rng().standard_normal(3))  # differs by rank
         distributed.broadcast(weights)                                     # now rank 0's
     """
-    dist = require_group("broadcast")
     tree, how = _state_of(weights)
-    leaves, treedef = tree_flatten(tree)
-    arrays = _arrays(leaves)
     import torch
 
-    with guarded("broadcast"):
-        agree(dist, f"broadcast from rank {src}", describe(treedef, arrays))
-        packed = packing.pack_bytes(arrays, leaves, "broadcast")
+    what = f"broadcast from rank {src}"
+    with guarded(what):
+        dist, packed, treedef = _moved(what, tree, packing.bytes_layout)
         for buf in packed.buffers.values():
             dist.broadcast(torch.from_numpy(buf), src)
     new = tree_unflatten(treedef, packing.unpack(packed))

@@ -44,72 +44,81 @@ class _Slot:
 
 
 @dataclass
-class Packed:
-    """Flat buffers and where each leaf lies in them; leaves that are the same object
-    (tied gradients) are packed once and share the result."""
+class Layout:
+    """Where each leaf lies in which buffer; leaves that are the same object (tied
+    gradients) are packed once and share the result. Depends only on the leaves' dtypes,
+    shapes and sharing, so one layout serves every step of a training loop."""
 
-    buffers: dict[np.dtype, np.ndarray] = field(default_factory=dict)
+    sizes: dict[np.dtype, int] = field(default_factory=dict)
     slots: dict[np.dtype, list[_Slot]] = field(default_factory=dict)
     alias: dict[int, int] = field(default_factory=dict)
     n_leaves: int = 0
 
 
-def _layout(arrays: list[np.ndarray], originals: list[Any], key: Any, count: Any,
-            align: Any) -> Packed:
-    packed = Packed(n_leaves=len(arrays))
+@dataclass
+class Packed:
+    """A layout and its freshly filled buffers."""
+
+    layout: Layout
+    buffers: dict[np.dtype, np.ndarray]
+
+
+def sharing(leaves: list) -> tuple[int, ...]:
+    """For each leaf, the index of the first leaf that is the same object."""
     first: dict[int, int] = {}
-    sizes: dict[np.dtype, int] = {}
-    for i, (a, orig) in enumerate(zip(arrays, originals)):
-        if id(orig) in first:
-            packed.alias[i] = first[id(orig)]
+    return tuple(first.setdefault(id(x), i) for i, x in enumerate(leaves))
+
+
+def _layout(arrays: list[np.ndarray], shared: tuple[int, ...], key: Any, count: Any,
+            align: Any) -> Layout:
+    layout = Layout(n_leaves=len(arrays))
+    for i, a in enumerate(arrays):
+        if shared[i] != i:
+            layout.alias[i] = shared[i]
             continue
-        first[id(orig)] = i
-        k = key(a)
-        off = -(-sizes.get(k, 0) // align(k)) * align(k)
-        packed.slots.setdefault(k, []).append(_Slot(i, off, count(a), a.dtype, a.shape))
-        sizes[k] = off + count(a)
-    for k, n in sizes.items():
-        packed.buffers[k] = np.empty(n, k)
-    return packed
+        k = key(i, a)
+        off = -(-layout.sizes.get(k, 0) // align(k)) * align(k)
+        layout.slots.setdefault(k, []).append(_Slot(i, off, count(a), a.dtype, a.shape))
+        layout.sizes[k] = off + count(a)
+    return layout
 
 
-def pack_for_sum(arrays: list[np.ndarray], originals: list[Any], what: str) -> Packed:
+def sum_layout(arrays: list[np.ndarray], shared: tuple[int, ...], what: str) -> Layout:
     """One buffer per summing dtype holding every leaf (complex leaves as real pairs)."""
-    keys = [reduce_dtype(a.dtype, what, f"#{i}") for i, a in enumerate(arrays)]
-    by_id = {id(a): k for a, k in zip(arrays, keys)}
-    packed = _layout(arrays, originals, key=lambda a: by_id[id(a)],
-                     count=lambda a: a.size * (2 if a.dtype.kind == "c" else 1),
-                     align=lambda k: max(1, _ALIGN_BYTES // k.itemsize))
-    for k, slots in packed.slots.items():
-        buf = packed.buffers[k]
-        for s in slots:
-            a = arrays[s.leaf]
-            src = np.ascontiguousarray(a).reshape(-1).view(k) if a.dtype.kind == "c" else a
-            buf[s.offset:s.offset + s.count] = src.reshape(-1)
-    return packed
+    return _layout(arrays, shared, key=lambda i, a: reduce_dtype(a.dtype, what, f"#{i}"),
+                   count=lambda a: a.size * (2 if a.dtype.kind == "c" else 1),
+                   align=lambda k: max(1, _ALIGN_BYTES // k.itemsize))
 
 
-def pack_bytes(arrays: list[np.ndarray], originals: list[Any], what: str) -> Packed:
+def bytes_layout(arrays: list[np.ndarray], shared: tuple[int, ...], what: str) -> Layout:
     """Every leaf's bytes in one uint8 buffer (for broadcast: no arithmetic)."""
     for i, a in enumerate(arrays):
         if a.dtype.hasobject:
             raise DistributedError(f"{what}: leaf #{i} is an object array; only plain "
                                    "numeric, bool and string arrays can be sent")
-    u8 = np.dtype(np.uint8)
-    packed = _layout(arrays, originals, key=lambda a: u8, count=lambda a: a.nbytes,
-                     align=lambda k: _ALIGN_BYTES)
-    buf = packed.buffers.get(u8)
-    for s in packed.slots.get(u8, ()):
-        buf[s.offset:s.offset + s.count] = np.ascontiguousarray(
-            arrays[s.leaf]).reshape(-1).view(np.uint8)
-    return packed
+    return _layout(arrays, shared, key=lambda i, a: np.dtype(np.uint8), count=lambda a: a.nbytes,
+                   align=lambda k: _ALIGN_BYTES)
+
+
+def pack(layout: Layout, arrays: list[np.ndarray]) -> Packed:
+    """New buffers holding ``arrays`` as ``layout`` says."""
+    buffers = {k: np.empty(n, k) for k, n in layout.sizes.items()}
+    for k, slots in layout.slots.items():
+        buf = buffers[k]
+        for s in slots:
+            a = arrays[s.leaf]
+            if a.dtype.kind == "c" or k == np.uint8:
+                a = np.ascontiguousarray(a).reshape(-1).view(k)
+            buf[s.offset:s.offset + s.count] = a.reshape(-1)
+    return Packed(layout, buffers)
 
 
 def unpack(packed: Packed) -> list[np.ndarray]:
     """The leaves again, as views of the buffers (a copy only to round back to a small
     float dtype)."""
-    out: list[Any] = [None] * packed.n_leaves
-    for k, slots in packed.slots.items():
+    layout = packed.layout
+    out: list[Any] = [None] * layout.n_leaves
+    for k, slots in layout.slots.items():
         buf = packed.buffers[k]
         for s in slots:
             seg = buf[s.offset:s.offset + s.count]
@@ -119,6 +128,6 @@ def unpack(packed: Packed) -> list[np.ndarray]:
                 out[s.leaf] = seg.view(s.dtype).reshape(s.shape)
             else:
                 out[s.leaf] = seg.astype(s.dtype).reshape(s.shape)
-    for i, j in packed.alias.items():
+    for i, j in layout.alias.items():
         out[i] = out[j]
     return out

@@ -43,7 +43,9 @@ def describe(treedef: TreeDef, arrays: list[np.ndarray]) -> str:
     return _node(treedef, iter(arrays))
 
 
-def _hash(text: str) -> int:
+def fingerprint(what: str, text: str) -> int:
+    """A 62-bit hash of the collective's name and its tree's description."""
+    text = f"{what}\n{text}"
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 2
 
 
@@ -66,15 +68,22 @@ def _gather_texts(dist: Any, torch: Any, text: str) -> list[str]:
     return [bytes(o[:int(s)].numpy()).decode() for o, s in zip(out, sizes)]
 
 
-def agree(dist: Any, what: str, text: str) -> None:
-    """Return when every rank called ``what`` with a tree described by the same ``text``;
-    otherwise raise ``RankMismatchError`` on every rank, naming each rank's tree."""
+_pair: list = []  # one reusable [h, -h] buffer, shared with torch
+
+
+def agree(dist: Any, what: str, text: str, digest: int) -> None:
+    """Return when every rank called ``what`` with a tree described by the same ``text``
+    (``digest = fingerprint(what, text)``); otherwise raise ``RankMismatchError`` on every
+    rank, naming each rank's tree."""
     import torch
 
-    h = _hash(f"{what}\n{text}")
-    pair = torch.tensor([h, -h], dtype=torch.int64)
+    if not _pair:
+        host = np.zeros(2, np.int64)
+        _pair.extend((host, torch.from_numpy(host)))
+    host, pair = _pair
+    host[0], host[1] = digest, -digest
     dist.all_reduce(pair, op=dist.ReduceOp.MAX)
-    if int(pair[0]) == -int(pair[1]):
+    if host[0] == -host[1]:
         return
     texts = _gather_texts(dist, torch, f"{what} of {text}")
     ref = texts[0]
