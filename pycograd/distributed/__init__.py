@@ -14,7 +14,7 @@ into flat buffers), ``collectives`` (``all_reduce_mean``, ``broadcast``), ``shar
 atomic writes).
 """
 
-from pycograd.distributed.backend import is_active, is_main, rank, world_size
+from pycograd.distributed.backend import is_active, is_main, launched, rank, world_size
 from pycograd.distributed.collectives import all_reduce_mean, any_rank, broadcast
 from pycograd.distributed.errors import (
     DistributedError,
@@ -27,6 +27,6 @@ from pycograd.distributed.sharding import shard
 
 __all__ = [
     "init", "shutdown", "barrier", "Group", "all_reduce_mean", "broadcast", "any_rank",
-    "shard", "rank", "world_size", "is_main", "is_active",
+    "shard", "rank", "world_size", "is_main", "is_active", "launched",
     "DistributedError", "RankLostError", "RankMismatchError", "TorchMissingError",
 ]

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -25,6 +26,15 @@ def torch_distributed() -> Any:
         raise TorchMissingError("this torch build has no torch.distributed support; install "
                                 f"a standard build: {INSTALL}")
     return dist
+
+
+LAUNCH_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def launched() -> bool:
+    """Whether this process was started by ``torchrun`` (its environment is set), so one
+    script can run alone or data parallel: ``train(..., data_parallel=launched())``."""
+    return all(k in os.environ for k in LAUNCH_VARS)
 
 
 def _loaded() -> Any:

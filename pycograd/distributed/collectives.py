@@ -52,19 +52,22 @@ def _plan(what: str, treedef: Any, leaves: list, arrays: list[np.ndarray]) -> _P
     return plan
 
 
-def _moved(what: str, tree: Any, layout_of: Any) -> tuple[Any, packing.Packed, Any]:
-    """Check the ranks agree on ``tree``, then pack it; returns (dist, packed, treedef)."""
+def _moved(what: str, tree: Any, layout_of: Any,
+           check: bool = True) -> tuple[Any, packing.Packed, Any]:
+    """Check the ranks agree on ``tree``, then pack it; returns (dist, packed, treedef).
+    Without ``check``, a tree whose plan was never agreed on is still checked."""
     dist = require_group(what)
     leaves, treedef = tree_flatten(tree)
     arrays = [np.asarray(x) for x in leaves]
     plan = _plan(what, treedef, leaves, arrays)
-    agree(dist, what, plan.text, plan.digest)
+    if check or plan.layout is None:
+        agree(dist, what, plan.text, plan.digest)
     if plan.layout is None:
         plan.layout = layout_of(arrays, packing.sharing(leaves), what)
     return dist, packing.pack(plan.layout, arrays), treedef
 
 
-def all_reduce_mean(tree: Any) -> Any:
+def all_reduce_mean(tree: Any, check: bool = True) -> Any:
     """The elementwise mean of ``tree`` over all ranks, on every rank: a new tree of the same
     structure whose leaves are fresh arrays (``None`` subtrees stay ``None``).
 
@@ -75,11 +78,15 @@ def all_reduce_mean(tree: Any) -> Any:
 
         value, grads = weights.grad(loss, X_shard, y_shard)
         grads = distributed.all_reduce_mean(grads)   # the gradient of the whole batch
+
+    The check costs one small collective. ``check=False`` skips it for a tree this process
+    has already had agreed (a new tree is still checked): for loops where every rank is
+    known to pass the same tree each time, as ``train`` does after its first step.
     """
     import torch
 
     with guarded("all_reduce_mean"):
-        dist, packed, treedef = _moved("all_reduce_mean", tree, packing.sum_layout)
+        dist, packed, treedef = _moved("all_reduce_mean", tree, packing.sum_layout, check)
         world = dist.get_world_size()
         for buf in packed.buffers.values():
             dist.all_reduce(torch.from_numpy(buf))

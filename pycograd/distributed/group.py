@@ -18,14 +18,13 @@ from datetime import timedelta
 from typing import NamedTuple
 
 from pycograd.distributed import liveness
-from pycograd.distributed.backend import torch_distributed
+from pycograd.distributed.backend import LAUNCH_VARS, torch_distributed
 from pycograd.distributed.errors import DistributedError, RankLostError
 
 DEFAULT_TIMEOUT_S = 300.0
 """Seconds a collective waits for its peers (``PYCOGRAD_DIST_TIMEOUT`` overrides it)."""
 DEFAULT_GRACE_S = 10.0
 """Seconds a rank that saw a failure waits for the others to answer before naming them."""
-_REQUIRED = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 _LAUNCH = "torchrun --standalone --nproc_per_node=2 your_script.py"
 
 
@@ -77,7 +76,7 @@ def init(backend: str = "gloo", timeout: float | None = None,
     dist = torch_distributed()
     if dist.is_initialized():
         return _group(dist)
-    missing = [k for k in _REQUIRED if k not in os.environ]
+    missing = [k for k in LAUNCH_VARS if k not in os.environ]
     if missing:
         raise DistributedError(f"pycograd.distributed.init: {', '.join(missing)} not set; "
                                f"launch the script with torchrun, e.g. `{_LAUNCH}`")

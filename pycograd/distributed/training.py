@@ -44,6 +44,7 @@ class DataParallelHook:
         self.rank, self.world_size = group.rank, group.world_size
         self.is_main = self.rank == 0
         self.scale = 1.0
+        self.first = True
         broadcast(weights)
         if callable(getattr(optimizer, "state_dict", None)) and callable(
                 getattr(optimizer, "load_state_dict", None)):
@@ -64,7 +65,10 @@ class DataParallelHook:
             s = self.scale
             value, grads = tree_map(lambda x: np.asarray(x) * np.asarray(s, np.asarray(x).dtype),
                                     (value, grads))
-        value, grads = all_reduce_mean((np.asarray(value), grads))
+        # The gradients mirror the weights, identical on every rank since the broadcast, so
+        # their tree is checked at the first step only: one collective per step after it.
+        value, grads = all_reduce_mean((np.asarray(value), grads), check=self.first)
+        self.first = False
         return float(value), grads
 
     def any_stop(self, stop: bool) -> bool:
