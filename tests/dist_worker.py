@@ -17,6 +17,7 @@ from pycograd.optim import Adam, load_checkpoint, save_checkpoint
 
 EXPECTED_ERROR = 17
 STEPS, BATCH = 20, 16
+UNEVEN_STEPS = 5
 
 
 def problem(seed: int = 0) -> tuple:
@@ -68,6 +69,11 @@ def scenario_resume(out: Path, rank: int) -> None:
                pycograd.ParamDict.load(out / "weights.npz").items())
     pycograd.train(weights2, loss2, STEPS // 2, opt2, X, y, data_parallel=True)
     dump(out, f"rank{rank}.npz", weights2)
+    # 63 rows split 31 / 32: each rank's share of the mean is weighted by its rows.
+    weights3, loss3, _, _ = problem()
+    pycograd.train(weights3, loss3, UNEVEN_STEPS, Adam(1e-2), X[:63], y[:63],
+                   data_parallel=True)
+    dump(out, f"uneven{rank}.npz", weights3)
 
 
 def scenario_die(out: Path, rank: int) -> None:
@@ -94,8 +100,7 @@ def scenario_stuck(out: Path, rank: int) -> None:
                    data_parallel=True, callbacks=[stall])
 
 
-def scenario_mismatch(out: Path, rank: int) -> None:
-    distributed.init(timeout=30)
+def mismatches(out: Path, rank: int) -> None:
     cases = {"shape": {"a": np.zeros(3 + rank)},
              "structure": {"a": np.zeros(3)} if rank == 0 else {"b": np.zeros(3)},
              "dtype": {"a": np.zeros(3, np.float64 if rank == 0 else np.float32)}}
@@ -153,6 +158,17 @@ def scenario_collectives(out: Path, rank: int) -> None:
                                  "flag": np.array(rank == 1)}, src=1)
     assert got["i"].tolist() == [1, 7] and str(got["s"]) == "rank1" and bool(got["flag"])
     assert distributed.any_rank(rank == 1) and not distributed.any_rank(False)
+    global_batches = [b[0].tolist() for b in pycograd.batches(
+        np.arange(8), batch_size=4, shuffle=False, data_parallel=True)]
+    assert global_batches == ([[0, 1], [4, 5]] if rank == 0 else [[2, 3], [6, 7]])
+    loader = pycograd.DataLoader(np.arange(8), batch_size=4, key=pycograd.random.key(3),
+                                 data_parallel=True)
+    mine = np.concatenate([b[0] for b in loader])
+    both = [np.zeros(4, np.int64), np.zeros(4, np.int64)]
+    both[rank] = mine
+    both = distributed.broadcast(both[0], src=0), distributed.broadcast(both[1], src=1)
+    assert sorted(np.concatenate(both).tolist()) == list(range(8))  # each row once
+    mismatches(out, rank)
     (out / f"ok{rank}").write_text("ok")
 
 

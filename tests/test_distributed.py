@@ -84,17 +84,17 @@ def _load(path: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def _reference(steps: int, batch_size: int | None) -> dict[str, np.ndarray]:
+def _reference(steps: int, batch_size: int | None, rows: int = 64) -> dict[str, np.ndarray]:
     """One process's weights after ``steps`` Adam steps; checked to have trained (the
     weights moved and the loss fell), so matching them is not vacuous."""
     from dist_worker import problem
 
     weights, loss, X, y = problem()
     start = {k: np.array(v) for k, v in weights.state_dict().items()}
-    first, last = pycograd.train(weights, loss, steps, Adam(1e-2), X, y,
+    first, last = pycograd.train(weights, loss, steps, Adam(1e-2), X[:rows], y[:rows],
                                  batch_size=batch_size, progress=False)
     assert last < first
-    assert all(np.abs(weights[k] - v).max() > 1e-3 for k, v in start.items())
+    assert all(np.abs(weights[k] - v).max() > 1e-4 for k, v in start.items())
     return {k: np.array(v) for k, v in weights.state_dict().items()}
 
 
@@ -169,17 +169,30 @@ needs_torch = pytest.mark.skipif(
 
 @needs_torch
 @pytest.mark.slow
-def test_collectives_dtypes_trees_and_broadcast(tmp_path):
+def test_collectives_sharding_and_mismatched_trees(tmp_path):
+    # dtypes, shared and None leaves, broadcast of any dtype, batches / DataLoader shards;
+    # then trees that differ across ranks: every rank raises before any data moves, and
+    # the group still works afterwards.
     _ok(launch("collectives", tmp_path))
     assert (tmp_path / "ok0").exists() and (tmp_path / "ok1").exists()
+    for rank in (0, 1):
+        text = (tmp_path / f"messages{rank}.txt").read_text()
+        assert "rank 0: all_reduce_mean of {'a': float64[3]}" in text
+        assert "rank 1: all_reduce_mean of {'a': float64[4]}" in text
+        assert "rank 1: all_reduce_mean of {'b': float64[3]}" in text
+        assert "rank 1: all_reduce_mean of {'a': float32[3]}" in text
+        assert "rank 1: all_reduce_mean of {'c': float64[3]}" in text
+        assert "rank 1: broadcast from rank 0 of list(float64[2], float64[2])" in text
 
 
 @needs_torch
 @pytest.mark.slow
 def test_two_ranks_on_half_batches_match_one_process(tmp_path):
+    # Launched by torchrun --standalone (its agent hosts the store); the ranks start from
+    # different weights, so rank 0's must have been broadcast.
     from dist_worker import BATCH, STEPS
 
-    _ok(launch("train", tmp_path))
+    _ok(_torchrun(WORKER, "train", str(tmp_path)))
     ref = _reference(STEPS, BATCH)
     r0, r1 = _load(tmp_path / "rank0.npz"), _load(tmp_path / "rank1.npz")
     for k, v in ref.items():
@@ -197,14 +210,15 @@ def test_two_ranks_on_half_batches_match_one_process(tmp_path):
 @needs_torch
 @pytest.mark.slow
 def test_a_run_resumes_from_the_saved_file(tmp_path):
-    from dist_worker import STEPS
+    from dist_worker import STEPS, UNEVEN_STEPS
 
     _ok(launch("resume", tmp_path))
-    ref = _reference(STEPS, None)
-    r0, r1 = _load(tmp_path / "rank0.npz"), _load(tmp_path / "rank1.npz")
-    for k, v in ref.items():
-        assert np.array_equal(r0[k], r1[k])
-        np.testing.assert_allclose(r0[k], v, rtol=0, atol=1e-10, err_msg=k)
+    for name, ref in [("rank", _reference(STEPS, None)),
+                      ("uneven", _reference(UNEVEN_STEPS, None, rows=63))]:
+        r0, r1 = _load(tmp_path / f"{name}0.npz"), _load(tmp_path / f"{name}1.npz")
+        for k, v in ref.items():
+            assert np.array_equal(r0[k], r1[k])
+            np.testing.assert_allclose(r0[k], v, rtol=0, atol=1e-10, err_msg=f"{name} {k}")
 
 
 @needs_torch
@@ -226,32 +240,6 @@ def test_a_stuck_rank_times_out_and_is_named(tmp_path):
     assert rc0 == EXPECTED_ERROR, out0[-3000:]
     msg = (tmp_path / "error-0.txt").read_text()
     assert "lost rank 1" in msg and "did not answer within 2 s" in msg, msg
-
-
-@needs_torch
-@pytest.mark.slow
-def test_mismatched_trees_fail_on_every_rank_before_reducing(tmp_path):
-    _ok(launch("mismatch", tmp_path))
-    for rank in (0, 1):
-        text = (tmp_path / f"messages{rank}.txt").read_text()
-        assert "rank 0: all_reduce_mean of {'a': float64[3]}" in text
-        assert "rank 1: all_reduce_mean of {'a': float64[4]}" in text
-        assert "rank 1: all_reduce_mean of {'b': float64[3]}" in text
-        assert "rank 1: all_reduce_mean of {'a': float32[3]}" in text
-        assert "rank 1: all_reduce_mean of {'c': float64[3]}" in text
-        assert "rank 1: broadcast from rank 0 of list(float64[2], float64[2])" in text
-
-
-@needs_torch
-@pytest.mark.slow
-def test_torchrun_standalone(tmp_path):
-    from dist_worker import BATCH, STEPS
-
-    _ok(_torchrun(WORKER, "train", str(tmp_path)))
-    ref = _reference(STEPS, BATCH)
-    r1 = _load(tmp_path / "rank1.npz")
-    for k, v in ref.items():
-        np.testing.assert_allclose(r1[k], v, rtol=0, atol=1e-10, err_msg=k)
 
 
 def _torchrun(script: Path, *args: str, **env: str) -> list[tuple[int | None, str]]:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import NamedTuple
 
+from pycograd.core.errors import PycogradError
 from pycograd.distributed import liveness
 from pycograd.distributed.backend import LAUNCH_VARS, torch_distributed
 from pycograd.distributed.errors import DistributedError, RankLostError
@@ -121,9 +122,9 @@ def guarded(what: str) -> Iterator[None]:
     rank(s), or ``DistributedError`` with the backend's message when every rank answers."""
     try:
         yield
-    except DistributedError:
+    except PycogradError:  # ours (a mismatch, a bad dtype): the same on every rank
         raise
-    except RuntimeError as e:
+    except RuntimeError as e:  # gloo raises plain RuntimeError; torch, DistError subclasses
         roster = liveness.roster()
         me = roster.rank if roster is not None else "?"
         lost = liveness.lost_ranks()
