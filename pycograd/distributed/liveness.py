@@ -76,6 +76,16 @@ def _exited(pid: int) -> bool:
     return False
 
 
+def _store_lost(r: Roster) -> dict[int, str]:
+    """The store does not answer: when rank 0 hosted it, rank 0 is gone."""
+    if not r.store_on_rank0 or r.rank == 0:
+        return {}
+    host, pid = r.procs[0]
+    if host == socket.gethostname() and _exited(pid):
+        return {0: f"its process (pid {pid} on {host}) has exited"}
+    return {0: "the rendezvous store it hosted is unreachable"}
+
+
 def lost_ranks() -> dict[int, str]:
     """``{rank: why}`` for every rank that is gone or does not answer within the grace
     period; empty when all answer (the failure was something else)."""
@@ -85,9 +95,7 @@ def lost_ranks() -> dict[int, str]:
     try:
         r.store.set(f"{_PREFIX}alive/{r.rank}", "1")
     except Exception:  # the store's host is gone too
-        if r.store_on_rank0 and r.rank != 0:
-            return {0: "the rendezvous store it hosted is unreachable"}
-        return {}
+        return _store_lost(r)
     here = socket.gethostname()
     pending = set(range(r.world_size)) - {r.rank}
     lost: dict[int, str] = {}
@@ -98,8 +106,7 @@ def lost_ranks() -> dict[int, str]:
             try:
                 answered = r.store.check([f"{_PREFIX}alive/{other}"])
             except Exception:
-                return {0: "the rendezvous store it hosted is unreachable"} if (
-                    r.store_on_rank0) else lost
+                return _store_lost(r) or lost
             if answered:
                 pending.discard(other)
             elif host == here and _exited(pid):
