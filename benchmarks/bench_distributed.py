@@ -10,8 +10,13 @@ the global batch at ``--batch``. The row "1 (no data parallel)" is plain ``train
 process: the distance to it is the cost of the collectives. Goal: >= 1.6x samples/s at 2
 processes. Needs torch and scikit-learn.
 
-    python benchmarks/bench_distributed.py [--steps 200] [--repeats 5] [--batch 64]
-                                           [--scaling weak|strong] [--nprocs 1 2]
+The configurations run in turn for ``--rounds`` rounds, so a burst of load from other
+work on a shared machine hits all of them alike; each reports the median samples/s over
+its rounds and the best round (the least disturbed).
+
+    python benchmarks/bench_distributed.py [--steps 200] [--repeats 5] [--rounds 3]
+                                           [--batch 64] [--scaling weak|strong]
+                                           [--nprocs 1 2]
 """
 
 from __future__ import annotations
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64,
                     help="rows per rank (weak scaling) or in all (strong scaling)")
     ap.add_argument("--scaling", choices=("weak", "strong"), default="weak")
@@ -111,27 +117,36 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         worker(args)
         return
-    import torch  # noqa: F401  (named in the environment line)
-    from harness import environment
+    from harness import environment, optional
 
+    if optional("torch") is None or optional("sklearn") is None:
+        print("bench_distributed: skipped (needs torch and scikit-learn: "
+              "pip install 'pycograd[torch,examples]')")
+        return
     print("env:", environment(), "| children:", " ".join(f"{k}=1" for k in ONE_THREAD))
     print(f"digits MLP 64-64-10, Adam, float32, {args.scaling} scaling, batch {args.batch}"
           f"{' per rank' if args.scaling == 'weak' else ''}, {args.steps} steps x "
           f"{args.repeats} (median)")
+    configs = [("1 (no data parallel)", 0)] + [(str(n), n) for n in args.nprocs]
+    runs: dict[int, list[dict]] = {n: [] for _, n in configs}
+    for _ in range(args.rounds):
+        for _, n in configs:
+            runs[n].append(measure(args, n))
     print(f"  {'processes':<24}{'global batch':>13}{'ms/step':>10}{'samples/s':>12}"
-          f"{'speedup':>9}")
-    base = None
-    for label, n in [("1 (no data parallel)", 0)] + [(str(n), n) for n in args.nprocs]:
-        r = measure(args, n)
-        if n == 1:
-            base = r["samples_s"]
-        speed = f"{r['samples_s'] / base:.2f}x" if base and n else ""
-        print(f"  {label:<24}{r['batch']:>13}{r['step_ms']:>10.2f}{r['samples_s']:>12.0f}"
-              f"{speed:>9}")
-        if n == 2 and base:
-            ratio = r["samples_s"] / base
-            met = "met" if ratio >= GOAL else "MISSED"
-            print(f"  2 processes / 1 process = {ratio:.2f}x (goal >= {GOAL}x: {met})")
+          f"{'best':>10}{'speedup':>9}{'best':>7}")
+    rate = {n: median(r["samples_s"] for r in rs) for n, rs in runs.items()}
+    best = {n: max(r["samples_s"] for r in rs) for n, rs in runs.items()}
+    for label, n in configs:
+        ms = median(r["step_ms"] for r in runs[n])
+        speed = (f"{rate[n] / rate[1]:.2f}x", f"{best[n] / best[1]:.2f}x") if (
+            n and 1 in rate) else ("", "")
+        print(f"  {label:<24}{runs[n][0]['batch']:>13}{ms:>10.2f}{rate[n]:>12.0f}"
+              f"{best[n]:>10.0f}{speed[0]:>9}{speed[1]:>7}")
+    if 1 in rate and 2 in rate:
+        ratio = rate[2] / rate[1]
+        print(f"  2 processes / 1 process = {ratio:.2f}x median, {best[2] / best[1]:.2f}x best "
+              f"(goal >= {GOAL}x: {'met' if ratio >= GOAL else 'MISSED'}) over {args.rounds} "
+              f"rounds; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
 
 
 if __name__ == "__main__":
