@@ -58,7 +58,7 @@ def scenario_resume(out: Path, rank: int) -> None:
     """Full-batch steps (sharded): 10 steps, checkpoint, then a second run of 10 from it."""
     weights, loss, X, y = problem()
     opt = Adam(1e-2)
-    pycograd.train(weights, loss, STEPS // 2, opt, X, y, data_parallel=True)
+    pycograd.train(weights, loss, STEPS // 2, opt, X, y, data_parallel=True, progress=True)
     save_checkpoint(out / "ckpt.npz", weights, opt)
     weights.save(out / "weights.npz")
     distributed.barrier()

@@ -212,7 +212,11 @@ def test_two_ranks_on_half_batches_match_one_process(tmp_path):
 def test_a_run_resumes_from_the_saved_file(tmp_path):
     from dist_worker import STEPS, UNEVEN_STEPS
 
-    _ok(launch("resume", tmp_path))
+    results = launch("resume", tmp_path)
+    _ok(results)
+    # progress=True: the bar is drawn by rank 0 only.
+    assert "10/10" in results[0][1] and "step/s" in results[0][1]
+    assert "10/10" not in results[1][1] and "step/s" not in results[1][1]
     for name, ref in [("rank", _reference(STEPS, None)),
                       ("uneven", _reference(UNEVEN_STEPS, None, rows=63))]:
         r0, r1 = _load(tmp_path / f"{name}0.npz"), _load(tmp_path / f"{name}1.npz")
