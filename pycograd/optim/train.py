@@ -56,16 +56,17 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     names), evaluated on the current weights every ``val_every`` steps (default: once per
     epoch with ``batch_size``, else every twentieth of the run) and after the last step.
 
-    >>> import numpy as np
-    >>> from pycograd import ParamDict, train
-    >>> X, y = np.array([[1.0], [2.0], [3.0]]), np.array([2.0, 4.0, 6.0])
-    >>> weights = ParamDict(w=np.zeros(1))
-    >>> weights.bind_globals(globals())       # the objective reads ``w`` by bare name
-    >>> objective = lambda: np.mean((X @ w - y) ** 2)
-    >>> first, last = train(weights, objective, 50, 0.05, progress=False,
-    ...                     val=lambda: {"w": weights["w"][0]})
-    >>> bool(last < first), round(float(weights["w"][0]), 3)
-    (True, 2.0)
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import ParamDict, train
+        >>> X, y = np.array([[1.0], [2.0], [3.0]]), np.array([2.0, 4.0, 6.0])
+        >>> weights = ParamDict(w=np.zeros(1))
+        >>> weights.bind_globals(globals())       # the objective reads ``w`` by bare name
+        >>> objective = lambda: np.mean((X @ w - y) ** 2)
+        >>> first, last = train(weights, objective, 50, 0.05, progress=False,
+        ...                     val=lambda: {"w": weights["w"][0]})
+        >>> bool(last < first), round(float(weights["w"][0]), 3)
+        (True, 2.0)
     """
     if steps < 1:
         raise ValueError(f"train: steps must be positive, got {steps}")
