@@ -45,6 +45,7 @@ from pycograd.optim import (
     train,
 )
 from pycograd.params import ParamDict, ParamLoadError, buffer, frozen, tied
+from pycograd.transforms.check import GradCheckError, check_grads
 from pycograd.transforms.checkpoint import checkpoint, remat
 from pycograd.transforms.custom import custom_jvp, custom_vjp
 from pycograd.transforms.grad import grad, holomorphic_grad, value_and_grad, vjp
@@ -89,6 +90,8 @@ __all__ = [
     "jacrev", "jacobian", "hessian", "hvp", "elementwise_grad", "vmap", "checkpoint", "remat",
     "stop_gradient",
     "custom_vjp", "custom_jvp", "Var", "transparent",
+    # checking and privacy
+    "check_grads", "GradCheckError",
     # numpy extras without a numpy spelling
     "scatter_add", "scatter_set", "r_", "c_",
     # shapes
