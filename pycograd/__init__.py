@@ -18,6 +18,7 @@ from pycograd.core.errors import (
 from pycograd.core.pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from pycograd.core.symbolic import Dim
 from pycograd.core.var import Var
+from pycograd.debug import debug_nans
 from pycograd.dsl.hint import install_if_interactive as _dsl_hint
 from pycograd.nn import *  # noqa: F403
 from pycograd.nn import __all__ as _nn_all
@@ -91,7 +92,7 @@ __all__ = [
     "stop_gradient",
     "custom_vjp", "custom_jvp", "Var", "transparent",
     # checking and privacy
-    "check_grads", "GradCheckError",
+    "check_grads", "GradCheckError", "debug_nans",
     # numpy extras without a numpy spelling
     "scatter_add", "scatter_set", "r_", "c_",
     # shapes
