@@ -46,6 +46,7 @@ from pycograd.optim import (
     train,
 )
 from pycograd.params import ParamDict, ParamLoadError, buffer, frozen, tied
+from pycograd.privacy import DPSGD, PrivacyError, dp_train, per_sample_grad_norms
 from pycograd.transforms.check import GradCheckError, check_grads
 from pycograd.transforms.checkpoint import checkpoint, remat
 from pycograd.transforms.custom import custom_jvp, custom_vjp
@@ -92,7 +93,8 @@ __all__ = [
     "stop_gradient",
     "custom_vjp", "custom_jvp", "Var", "transparent",
     # checking and privacy
-    "check_grads", "GradCheckError", "debug_nans",
+    "check_grads", "GradCheckError", "debug_nans", "per_sample_grad_norms", "DPSGD", "dp_train",
+    "PrivacyError",
     # numpy extras without a numpy spelling
     "scatter_add", "scatter_set", "r_", "c_",
     # shapes

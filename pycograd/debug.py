@@ -238,7 +238,7 @@ def _switch(on: bool) -> None:
     _ON[0] = on
 
 
-class debug_nans:  # noqa: N801 - used like a function: debug_nans(True)
+class debug_nans:  # lower case: it is called like a function, debug_nans(True)
     """Raise ``FloatingPointError`` at the first primitive that produces a NaN or Inf,
     naming the op, forward or backward (and whose VJP), the user's line, and the inputs.
 

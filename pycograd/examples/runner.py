@@ -20,7 +20,7 @@ from pathlib import Path
 from pycograd.examples.datasets import INSTALL, MissingExtra
 from pycograd.examples.gradcheck import FDResult
 
-DEMOS: list[str] = ["logreg", "mlp", "ln_mlp", "transformer", "gru", "lstm", "cnn"]
+DEMOS: list[str] = ["logreg", "mlp", "ln_mlp", "transformer", "gru", "lstm", "cnn", "dp_mlp"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class DemoResult:
     """What a demo reports: training progress, held-out accuracy and the gradient check.
 
     ``target``, when set, is the accuracy the demo must reach to pass; ``losses`` is the
-    loss of every training step (for ``--plot``)."""
+    loss of every training step (for ``--plot``); ``note`` ends the line (e.g. the privacy
+    a private demo spent)."""
 
     name: str
     loss_start: float
@@ -37,6 +38,7 @@ class DemoResult:
     fd: FDResult
     target: float | None = None
     losses: tuple[float, ...] = ()
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -48,7 +50,8 @@ class DemoResult:
         target = f" (>= {self.target:.2f})" if self.target is not None else ""
         return (f"{self.name:<11} loss {self.loss_start:.3f} -> {self.loss_end:.3g}   "
                 f"acc {self.accuracy:.3f}{target}   fd-check max abs err "
-                f"{self.fd.max_abs_err:.1e} max rel err {self.fd.max_rel_err:.1e}  {verdict}")
+                f"{self.fd.max_abs_err:.1e} max rel err {self.fd.max_rel_err:.1e}  {verdict}"
+                + (f"   {self.note}" if self.note else ""))
 
 
 def run_demo(module_name: str, seed: int = 0, quick: bool = False) -> DemoResult:
