@@ -8,9 +8,11 @@ functions for checking versions, and turning it off swaps them back:
   inputs, raises ``FloatingPointError`` naming the primitive, the user's source line
   (the first frame outside pycograd and numpy), and each input's shape, range and
   non-finite positions;
-* ``ReverseTrace.process`` records, on each tape node, the user's line that created it,
-  and wraps the node's VJP so that a cotangent which turns non-finite in the backward pass
-  raises naming *which forward op's VJP* did it, and that op's line.
+* ``ReverseTrace.process`` (and ``node``, through which ``custom_vjp`` / ``custom_jvp``
+  functions enter the tape, their results checked like a primitive's) records, on each
+  tape node, the user's line that created it, and wraps the node's VJP so that a
+  cotangent which turns non-finite in the backward pass raises naming *which forward op's
+  VJP* did it, and that op's line.
 
 Ops inside a VJP rule that run as primitives (higher-order gradients) are reported as
 part of that backward step. The switch is process-wide, like ``np.seterr``.
@@ -34,6 +36,7 @@ from pycograd.core.var import ReverseTrace, Var
 
 _PLAIN_IMPL = _trace_mod.apply_impl
 _PLAIN_PROCESS = ReverseTrace.process
+_PLAIN_NODE = ReverseTrace.node
 _ON = [False]
 _IN_VJP: list[tuple[str, int, tuple | None]] = []  # (op name, argument, creation site) stack
 
@@ -136,7 +139,7 @@ def _checked_impl(prim: Primitive, args: Any, params: dict) -> Any:
     return out
 
 
-def _forward_report(prim: Primitive, args: Any, outs: tuple, k: int, what: str) -> str:
+def _forward_report(prim: Any, args: Any, outs: tuple, k: int, what: str) -> str:
     if _IN_VJP:
         name, arg, site = _IN_VJP[-1]
         where = (f"inside the backward pass of `{name}` (its VJP for argument {arg}), "
@@ -153,11 +156,12 @@ def _forward_report(prim: Primitive, args: Any, outs: tuple, k: int, what: str) 
 class _Watched:
     """A tape node's primitive with its creation site, whose VJPs check their results."""
 
-    __slots__ = ("prim", "site", "vjps")
+    __slots__ = ("prim", "site", "vjps", "label")
 
-    def __init__(self, prim: Primitive, site: tuple | None):
+    def __init__(self, prim: Primitive, site: tuple | None, label: str | None = None):
         self.prim = prim
         self.site = site
+        self.label = label or prim.name
         vjps = prim.vjps
         self.vjps = Joint(self._joint) if vjps.__class__ is Joint else _WatchedVJPs(self)
 
@@ -176,7 +180,7 @@ class _Watched:
         return cts
 
     def _run(self, rule: Any, arg: Any, *call: Any, **params: Any) -> Any:
-        _IN_VJP.append((self.prim.name, arg, self.site))
+        _IN_VJP.append((self.label, arg, self.site))
         try:
             with np.errstate(all="ignore"):
                 return rule(*call, **params)
@@ -190,9 +194,9 @@ class _Watched:
         what = _fresh(st, [_state(g), _state(ans), *(_state(a) for a in args)])
         if what is None:
             return
-        lines = [f"debug_nans: the backward pass of `{self.prim.name}` (its VJP for argument "
+        lines = [f"debug_nans: the backward pass of `{self.label}` (its VJP for argument "
                  f"{i}) produced {what}",
-                 f"  that `{self.prim.name}` was created at {_site_text(self.site)}",
+                 f"  that `{self.label}` was created at {_site_text(self.site)}",
                  f"  incoming cotangent: {summary(g)}"]
         lines += [f"  forward input {k}: {summary(a)}" for k, a in enumerate(args)]
         lines.append(f"  cotangent for input {i}: {summary(ct)}")
@@ -227,6 +231,30 @@ def _checked_process(self: ReverseTrace, prim: Primitive, args: tuple, params: d
     return out
 
 
+def _checked_node(self: ReverseTrace, prim: Primitive, out: Any, vals: list, params: dict,
+                  parents: list) -> Any:
+    label = prim.name
+    outs = out if isinstance(out, tuple) else (out,)
+    ins = [_state(a) for a in vals]
+    for k, o in enumerate(outs):
+        what = _fresh(_state(o), ins)
+        if what is not None:
+            raise FloatingPointError(_forward_report(_Named(label), vals, outs, k, what))
+    node = _PLAIN_NODE(self, prim, out, vals, params, parents)
+    if node.__class__ is Var and node._prim is prim:
+        node._prim = _Watched(prim, user_site(), label)
+    return node
+
+
+class _Named:
+    """A stand-in with just the ``name`` a report prints."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+
 def _switch(on: bool) -> None:
     global _SKIP
     if on and not _SKIP:
@@ -235,6 +263,7 @@ def _switch(on: bool) -> None:
     _trace_mod.apply_impl = impl
     _var_mod.apply_impl = impl
     ReverseTrace.process = _checked_process if on else _PLAIN_PROCESS
+    ReverseTrace.node = _checked_node if on else _PLAIN_NODE
     _ON[0] = on
 
 

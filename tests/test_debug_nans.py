@@ -132,3 +132,36 @@ def test_environment_variable_turns_it_on():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, timeout=120)
     assert "raised debug_nans: `log` produced Inf in the forward pass" in out.stdout, out.stderr
+
+
+def test_custom_vjp_functions_are_watched_too():
+    @pycograd.custom_vjp
+    def safe_log(x):
+        return np.log(x)
+
+    def fwd(x):
+        with np.errstate(all="ignore"):
+            return np.log(x), x
+
+    def bwd(x, g):
+        return (g / (x - 1.0),)  # a bug: NaN/Inf at x == 1
+
+    safe_log.defvjp(fwd, bwd)
+
+    def f(x):
+        return np.sum(safe_log(x))  # CUSTOM-LINE
+
+    with pycograd.debug_nans(), pytest.raises(FloatingPointError) as info:
+        pycograd.grad(f)(np.array([1.0, 2.0]))
+    msg = str(info.value)
+    assert "the backward pass of `custom_vjp` (its VJP for argument 0) produced" in msg
+    assert f"{__file__}:{_line('CUSTOM-LINE')}" in msg
+    with pycograd.debug_nans(), pytest.raises(FloatingPointError) as info:
+        pycograd.grad(f)(np.array([0.0, 2.0]))
+    msg = str(info.value)
+    assert msg.startswith("debug_nans: `custom_vjp` produced Inf in the forward pass")
+    assert f"{__file__}:{_line('CUSTOM-LINE')}" in msg
+    assert ReverseTrace.node is PLAIN_NODE
+
+
+PLAIN_NODE = ReverseTrace.node

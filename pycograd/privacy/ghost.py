@@ -68,7 +68,9 @@ def per_sample_grad_norms(objective: Callable, weights: Any, *batch: Any) -> np.
 
     ``weights`` is a ``ParamDict`` (``objective(*batch)`` reads the weights by name) or a
     pytree of arrays (``objective(weights, *batch)``). The objective returns one loss per
-    example (e.g. ``cross_entropy(..., reduction="none")``).
+    example (e.g. ``cross_entropy(..., reduction="none")``), and examples must not interact
+    (no batch norm, no loss over pairs), the premise of per-example clipping; the first
+    axis of every batch array and of every per-example activation is the example axis.
 
     >>> import numpy as np, pycograd as pg
     >>> w = {"W": np.ones((3, 2)), "b": np.zeros(2)}
@@ -151,6 +153,7 @@ def ghost_pass(f: Callable, values: Any, batch: Sequence[Any]) -> GhostResult:
             fallback.append(k)
     users = None  # it holds every node: let backward release them as it goes
     _backward(nodes, losses, uses, {id(boxed[k]) for k in fallback})
+    uses = [u for u in uses if u.g is not None]  # no cotangent reached it: no gradient
     sq = np.zeros(b)
     for u in uses:
         sq += u.rule(u, b)
