@@ -1,9 +1,9 @@
-"""The cost of ``debug_nans``: the MLP step of ``bench_mlp`` with it off and on.
+"""The cost of ``debug_nans``, off and on, on the ``bench_mlp`` step (large arrays) and the
+``bench_sin_chain`` step (100 tiny ops: per-op overhead).
 
 Off costs nothing by construction: turning it off swaps the very same function objects back
-onto the eager path (asserted below), so there is nothing to time but noise; the two "off"
-rows, one timed before it was ever switched on, measure that noise. On, every primitive's
-result is scanned for NaN/Inf and every tape node records its user frame.
+onto the eager path (asserted below), so "off" is the plain step. On, every primitive's
+result is scanned for NaN/Inf and every tape node records the user's frame.
 
     python benchmarks/bench_debug_nans.py [--repeats N]
 """
@@ -11,13 +11,23 @@ result is scanned for NaN/Inf and every tape node records its user frame.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from bench_mlp import loss, make_problem
-from harness import compare, report, verdict
+from bench_sin_chain import SIZE, chain
+from harness import compare, report
 
 import pycograd
 from pycograd.core.var import ReverseTrace
+
+
+def _on(fn: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        with pycograd.debug_nans():
+            return fn()
+    return run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,24 +36,23 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     params, X, Y = make_problem()
-    vg = pycograd.value_and_grad(loss, argnums=0)
+    mlp = pycograd.value_and_grad(loss, argnums=0)
+    x = np.linspace(0.1, 1.0, SIZE)
+    sin_chain = pycograd.value_and_grad(lambda x: np.sum(chain(x)))
     plain_process = ReverseTrace.process
-    value, grads = vg(params, X, Y)
-    before = compare({"off, before any switch": lambda: vg(params, X, Y)}, args.repeats)
-    with pycograd.debug_nans():
-        on_value, on_grads = vg(params, X, Y)
-    assert ReverseTrace.process is plain_process  # off again: the hot path is untouched
-    np.testing.assert_allclose(on_value, value, rtol=0)
+    for step, arg in ((mlp, (params, X, Y)), (sin_chain, (x,))):
+        off_value = step(*arg)[0]
+        on_value = _on(lambda step=step, arg=arg: step(*arg))()[0]
+        np.testing.assert_array_equal(on_value, off_value)
+    assert ReverseTrace.process is plain_process  # off again: the hot path is the original
 
-    def on() -> object:
-        with pycograd.debug_nans():
-            return vg(params, X, Y)
-
-    medians = before | compare({"off, after on and off": lambda: vg(params, X, Y),
-                                "debug_nans on": on}, args.repeats)
-    report("MLP 784-256-256-10 step, batch 128: debug_nans off and on (median)", medians,
-           "off, after on and off", [])
-    verdict(medians, "debug_nans on", "off, after on and off", 2.0)
+    for title, step, arg in (("MLP 784-256-256-10 step, batch 128", mlp, (params, X, Y)),
+                             (f"sin chain, 100 ops on a {SIZE}-vector", sin_chain, (x,))):
+        medians = compare({"debug_nans off": lambda step=step, arg=arg: step(*arg),
+                           "debug_nans on": _on(lambda step=step, arg=arg: step(*arg))},
+                          args.repeats)
+        report(f"{title}: value_and_grad with debug_nans off and on (median)", medians,
+               "debug_nans off", [])
 
 
 if __name__ == "__main__":

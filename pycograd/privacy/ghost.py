@@ -112,8 +112,12 @@ class GhostResult:
     def clipped_sum(self, scale: np.ndarray) -> Any:
         out: list = [None] * len(self._leaves)
         where = {id(x): k for k, x in enumerate(self._leaves)}
+        scaled: dict[int, Any] = {}  # a layer's weight and bias often share one cotangent
         for u in self._uses:
-            out[where[id(u.leaf)]] = _view_back(u, _scale_rows(u.g, scale))
+            gs = scaled.get(id(u.g))
+            if gs is None:
+                gs = scaled[id(u.g)] = _scale_rows(u.g, scale)
+            out[where[id(u.leaf)]] = _view_back(u, gs)
         for k, pe in self._fallback.items():
             out[k] = np.tensordot(scale, pe, axes=1)
         for k, x in enumerate(self._leaves):
