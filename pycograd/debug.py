@@ -296,6 +296,9 @@ class debug_nans:  # lower case: it is called like a function, debug_nans(True)
     def __bool__(self) -> bool:
         return _ON[0]
 
+    def __repr__(self) -> str:
+        return f"debug_nans({'on' if _ON[0] else 'off'})"
+
 
 def debugging_nans() -> bool:
     """Whether ``debug_nans`` is on."""

@@ -217,3 +217,15 @@ def test_ghost_clipping_memory_stays_near_a_plain_step():
     ratio = peak(lambda: dp.grad(f, w, x, y)) / peak(lambda: plain(w, x, y))
     print(f"ghost peak memory {ratio:.2f}x plain")
     assert ratio <= 1.2, f"ghost clipping peak memory is {ratio:.2f}x a plain step"
+
+
+def test_bad_inputs_are_named():
+    f, w, X, y = _linear_problem()
+    with pytest.raises(pg.PrivacyError, match="first \\(example\\) axis"):
+        pg.per_sample_grad_norms(f, w, X, y[:3])
+    with pytest.raises(pg.PrivacyError, match="real weights"):
+        pg.per_sample_grad_norms(lambda w, x: np.abs(x @ w["W"]).sum(1),
+                                 {"W": np.ones((4, 3), complex)}, X)
+    with pytest.raises(pg.PrivacyError, match="clip_norm must be positive"):
+        pg.DPSGD(0.1, clip_norm=0.0, noise_multiplier=1.0)
+    assert isinstance(pg.PrivacyError("x"), pg.PycogradError)

@@ -131,11 +131,11 @@ class GhostResult:
 def ghost_pass(f: Callable, values: Any, batch: Sequence[Any]) -> GhostResult:
     """One forward and one backward pass of the per-example losses ``f(values, *batch)``:
     their values, the per-example gradient norms, and what ``clipped_sum`` needs."""
+    b = _batch_size(batch)
     leaves, td = tree_flatten(values)
     with new_trace(ReverseTrace) as trace:
         boxed = [_lift(x, trace) for x in leaves]
         losses = f(tree_unflatten(td, boxed), *batch)
-    b = _batch_size(batch)
     if not (isinstance(losses, Var) and losses._trace is trace):
         losses_value = np.asarray(losses)
         _check_losses(losses_value, b)
