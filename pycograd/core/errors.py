@@ -11,6 +11,11 @@ class ShapeError(PycogradError, ValueError):
     """Operands whose shapes an op cannot combine; names the op and the shapes."""
 
 
+class DataDependentShapeError(ShapeError):
+    """An output whose shape or dtype (or a branch) depends on the values of the data, which
+    an abstract interpreter (``eval_shape``) does not have."""
+
+
 class NoRuleError(PycogradError, TypeError):
     """A numpy function, or a transform of a primitive, that pycograd has no rule for."""
 

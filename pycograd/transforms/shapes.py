@@ -27,19 +27,13 @@ from typing import Any
 import numpy as np
 
 import pycograd
-from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.errors import DataDependentShapeError, NoRuleError
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Trace, Tracer, find_top, new_trace
 from pycograd.numpy_api.transparent import routed
 from pycograd.ops.shaping import broadcast_shapes, dtype_of, out_dtype, shape_of
-
-
-class DataDependentShapeError(ShapeError):
-    """An output whose shape (or a branch) depends on the values of the data, which an
-    abstract interpreter does not have."""
-
 
 _ABBREV = {"float64": "f64", "float32": "f32", "float16": "f16", "int64": "i64",
            "int32": "i32", "bool": "bool", "complex128": "c128", "complex64": "c64",
