@@ -129,6 +129,21 @@ def test_a_syntax_error_in_a_block_of_a_script(tmp_path, source, line, text):
     assert proc.stderr.rstrip().splitlines()[-1].startswith("SyntaxError: in a params{...}")
 
 
+def test_a_syntax_error_in_any_brace_block_is_a_syntax_error(tmp_path):
+    """The class: every statement block pipescript compiles in its handler (``map{...}``
+    was a ``None`` stage, reported as "pipeline stage is not a function")."""
+    proc = _run(tmp_path, """
+        f = lambda v: v |> map{
+          y = $ * 2
+          z = = y
+        }
+        print(f([1, 2]))
+    """)
+    assert 'model.py", line 3' in proc.stderr and "z = = y" in proc.stderr, proc.stderr
+    assert proc.stderr.rstrip().splitlines()[-1] == \
+        "SyntaxError: in a map{...} block: invalid syntax"
+
+
 def test_block_keywords_need_no_import(cells, tmp_path):
     assert cells[4]["ok"], cells[4]
     proc = _run(tmp_path, """

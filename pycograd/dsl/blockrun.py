@@ -14,8 +14,9 @@ there, and this module wraps the two pipescript functions involved to put them r
   at the first's offset again and runs the block anew.
 - **a syntax error vanished.** The block is compiled inside pyccolo's event handler, which
   swallows exceptions into a ``None`` value (``W`` was ``None``; ``with`` said ``'NoneType'
-  object does not support the context manager protocol``). It is raised as a
-  ``SyntaxError`` at the user's line and column.
+  object does not support the context manager protocol``; a ``map{...}`` stage was
+  ``None``). It is raised as a ``SyntaxError`` at the user's line and column, for every
+  brace block.
 - **lines moved.** The one-line marker took the block's line breaks away, so every line
   below a block was reported (tracebacks, checks) that many lines too high. The marker now
   keeps the block's line breaks inside its brackets, where Python ignores them.
@@ -73,7 +74,7 @@ def _first_line(node: Any, block_id: int) -> int:
     return node.lineno + lead
 
 
-def _user_syntax_error(exc: SyntaxError, node: Any, frame: FrameType,
+def _user_syntax_error(exc: SyntaxError, node: Any, frame: FrameType, func: str,
                        block_id: int) -> SyntaxError:
     """``exc`` (raised on the block's own source) moved to the user's file and line."""
     filename = frame.f_code.co_filename
@@ -85,7 +86,7 @@ def _user_syntax_error(exc: SyntaxError, node: Any, frame: FrameType,
         text, offset = written, exc.offset
     else:
         offset = col + (exc.offset or 1) - (len(written) - len(written.lstrip()))
-    return SyntaxError(f"in a params{{...}} block: {exc.msg}", (filename, line, offset, text))
+    return SyntaxError(f"in a {func}{{...}} block: {exc.msg}", (filename, line, offset, text))
 
 
 def _handle_namespace_block(self: Any, node: Any, frame: FrameType, func: str,
@@ -102,22 +103,40 @@ def _handle_namespace_block(self: Any, node: Any, frame: FrameType, func: str,
     added = [name for name in KEYWORDS if name not in frame.f_globals]
     for name in added:
         frame.f_globals[name] = KEYWORDS[name]
-    _STATE.block = (frame.f_code.co_filename, _first_line(node, block_id))
     try:
-        value = _ORIGINAL["run"](self, node, frame, func, block_id)
-    except SyntaxError as exc:
-        if self.exc_to_propagate is exc:  # raised by the user's code as it ran
-            raise
-        err = _user_syntax_error(exc, node, frame, block_id)
-        self.exc_to_propagate = err
-        raise err from None
+        value = _at_user_lines("run", self, node, frame, func, block_id)
     finally:
-        _STATE.block = None
         for name in added:
             if frame.f_globals.get(name) is KEYWORDS[name]:
                 del frame.f_globals[name]
     _STATE.pending = _Pending(node, frame, value)
     return value
+
+
+def _handle_block_macro(self: Any, node: Any, frame: FrameType, func: str,
+                        block_id: int) -> Any:
+    """``MacroTracer._handle_block_macro`` (``map{...}`` and the other statement blocks),
+    with a ``SyntaxError`` at the user's line."""
+    __hide_pyccolo_frame__ = True  # noqa: F841
+    return _at_user_lines("block", self, node, frame, func, block_id)
+
+
+def _at_user_lines(which: str, tracer: Any, node: Any, frame: FrameType, func: str,
+                   block_id: int) -> Any:
+    """Run pipescript's ``which`` block handler noting where the block is in the user's
+    file, and raise a syntax error in the block there (pyccolo would swallow it)."""
+    __hide_pyccolo_frame__ = True  # noqa: F841
+    _STATE.block = (frame.f_code.co_filename, _first_line(node, block_id))
+    try:
+        return _ORIGINAL[which](tracer, node, frame, func, block_id)
+    except SyntaxError as exc:
+        if tracer.exc_to_propagate is exc:  # raised by the user's code as it ran
+            raise
+        err = _user_syntax_error(exc, node, frame, func, block_id)
+        tracer.exc_to_propagate = err
+        raise err from None
+    finally:
+        _STATE.block = None
 
 
 def _register_block_linecache(cls: type, fname: str, block_src: str, param_src: str) -> None:
@@ -148,8 +167,10 @@ def install() -> None:
     from pipescript.tracers.macro_tracer import MacroTracer
 
     _ORIGINAL["run"] = MacroTracer.__dict__["_handle_namespace_block"]
+    _ORIGINAL["block"] = MacroTracer.__dict__["_handle_block_macro"]
     _ORIGINAL["linecache"] = MacroTracer.__dict__["_register_block_linecache"].__func__
     _ORIGINAL["emit"] = BraceBlockTracer.__dict__["_emit"].__func__
     MacroTracer._handle_namespace_block = _handle_namespace_block
+    MacroTracer._handle_block_macro = _handle_block_macro
     MacroTracer._register_block_linecache = classmethod(_register_block_linecache)
     BraceBlockTracer._emit = classmethod(_emit)
