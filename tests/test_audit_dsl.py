@@ -94,6 +94,7 @@ def cells() -> list[dict]:
         "assert [marked.kind(n) for n in ['w1', 'b1', 'w2', 'c', 't']] == "
         "['param', 'frozen', 'tied', 'buffer', 'tied']",
         "with params{\nw9 = np.ones(2)\n} as weights:\n    y = 1\n    1 / 0",
+        "with params{\nw1 = np.ones(2)\nb1 = w1x * 2\n} as weights:\n    pass",
     ])
 
 
@@ -205,6 +206,24 @@ def test_run_tracebacks_point_at_the_users_line(tmp_path, body, line, error):
     frames = [ln for ln in err.splitlines() if ln.startswith("  File ")]
     assert frames == [f'  File "{tmp_path / "model.py"}", line {line}, in <module>'], err
     assert "sandbox" not in err and "pipescript" not in err and "pyccolo" not in err
+
+
+def test_a_misspelt_name_in_a_block_is_an_undefined_weight_error(cells, tmp_path):
+    cell = cells[6]
+    assert cell["error"] == "UndefinedWeightError" and cell["cell_line"] == 1, cell
+    assert "'w1x'" in cell["message"] and "did you mean 'w1'" in cell["message"]
+    proc = _run(tmp_path, """
+        import numpy as np
+
+        with params{
+        w1 = np.ones(2)
+        b1 = w1x * 2
+        } as weights:
+            pass
+    """)
+    last = proc.stderr.rstrip().splitlines()[-1]
+    assert last.startswith("pycograd.dsl.errors.UndefinedWeightError: 'w1x' is not defined")
+    assert 'model.py", line 5, in params{...}' in proc.stderr and "sandbox" not in proc.stderr
 
 
 def test_an_error_inside_a_block_is_shown_at_its_line(tmp_path):

@@ -20,6 +20,9 @@ there, and this module wraps the two pipescript functions involved to put them r
 - **lines moved.** The one-line marker took the block's line breaks away, so every line
   below a block was reported (tracebacks, checks) that many lines too high. The marker now
   keeps the block's line breaks inside its brackets, where Python ignores them.
+- **a misspelt name was a bare NameError.** pipescript's ``Undefined name 'w1x'`` for a
+  name read in the block that nothing defines is an ``UndefinedWeightError`` listing the
+  block's weights, with a close match.
 - **keywords needed an import.** ``frozen[...]``, ``tied[...]`` / ``tied(...)`` and
   ``buffer[...]`` are DSL keywords in a block: visible there without an import (a name the
   user defined wins).
@@ -35,6 +38,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from pycograd.dsl.errors import UndefinedWeightError
 from pycograd.params.markers import buffer, frozen, tied
 
 KEYWORDS = {"frozen": frozen, "tied": tied, "buffer": buffer}
@@ -89,6 +93,35 @@ def _user_syntax_error(exc: SyntaxError, node: Any, frame: FrameType, func: str,
     return SyntaxError(f"in a {func}{{...}} block: {exc.msg}", (filename, line, offset, text))
 
 
+def _undefined_in_block(exc: NameError, block_id: int) -> UndefinedWeightError | None:
+    """pipescript's bare ``NameError("Undefined name 'w1x'")`` for a name the block reads
+    and nothing defines, as an ``UndefinedWeightError`` naming the block's weights and a
+    close match (``None`` for any other NameError: the user's own code raised it)."""
+    import ast
+    import difflib
+
+    from pipescript.tracers.brace_block_tracer import BraceBlockTracer
+    from pipescript.tracers.macro_tracer import _block_assigned_names, normalize_block_src
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or tb.tb_frame.f_code.co_name != "_dynamic_lookup":
+        return None
+    name = str(exc).partition("'")[2].rpartition("'")[0]
+    try:
+        src = normalize_block_src(BraceBlockTracer.block_sources.get(block_id, ""))
+        weights = _block_assigned_names(ast.parse(src).body)
+    except SyntaxError:
+        weights = []
+    close = difflib.get_close_matches(name, weights, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    err = UndefinedWeightError(
+        f"{name!r} is not defined: it is not a weight assigned in this params{{...}} block "
+        f"({', '.join(weights) or 'none'}) nor a name in the namespace{hint}")
+    return err.with_traceback(exc.__traceback__)
+
+
 def _handle_namespace_block(self: Any, node: Any, frame: FrameType, func: str,
                             block_id: int) -> Any:
     """``MacroTracer._handle_namespace_block``, once per evaluation, with the DSL's
@@ -105,6 +138,12 @@ def _handle_namespace_block(self: Any, node: Any, frame: FrameType, func: str,
         frame.f_globals[name] = KEYWORDS[name]
     try:
         value = _at_user_lines("run", self, node, frame, func, block_id)
+    except NameError as exc:
+        err = _undefined_in_block(exc, block_id)
+        if err is None or self.exc_to_propagate is not exc:
+            raise
+        self.exc_to_propagate = err
+        raise err from None
     finally:
         for name in added:
             if frame.f_globals.get(name) is KEYWORDS[name]:
