@@ -4,7 +4,8 @@ Importing the package registers every primitive (``ops``), installs the numpy su
 traced values (``numpy_api``) and the family rules of every interpreter (``transforms``).
 """
 
-# numpy_api and ops register the surface and the primitives; random stays out of __all__.
+# numpy_api and ops register the surface and the primitives; the modules random and
+# distributed stay out of __all__ (pycograd.random, pycograd.distributed).
 from pycograd import distributed, numpy_api, ops, random  # noqa: F401
 from pycograd.core.errors import (
     ArgnumsError,
@@ -104,7 +105,7 @@ __all__ = [
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",
     "cosine_decay", "linear_warmup", "exponential_decay", "step_decay",
     "clip_grad_norm", "clip_grad_value", "clip_leaf_norm", "train", "batches", "DataLoader",
-    "save_checkpoint", "load_checkpoint", "distributed",
+    "save_checkpoint", "load_checkpoint",
     # errors
     "PycogradError", "ShapeError", "DataDependentShapeError", "NoRuleError",
     "NonScalarOutputError", "TracerConversionError", "LeakedTracerError", "ArgnumsError",

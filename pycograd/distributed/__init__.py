@@ -12,6 +12,20 @@ shutdown, failures naming the lost rank), ``liveness`` (which rank was lost),
 into flat buffers), ``collectives`` (``all_reduce_mean``, ``broadcast``), ``sharding``
 (each rank's slice of a batch), ``training`` (the ``train`` hook), ``files`` (rank-0,
 atomic writes).
+
+Examples:
+    >>> import numpy as np
+    >>> from pycograd import distributed
+    >>> distributed.rank(), distributed.world_size()     # no group: one process, rank 0
+    (0, 1)
+    >>> X = np.arange(10).reshape(5, 2)
+    >>> [len(distributed.shard((X,), rank=r, world_size=2)[0]) for r in (0, 1)]
+    [2, 3]
+
+    In a script launched by ``torchrun --standalone --nproc_per_node=2 train.py``::
+
+        distributed.init()
+        grads = distributed.all_reduce_mean(grads)       # or: train(..., data_parallel=True)
 """
 
 from pycograd.distributed.backend import is_active, is_main, launched, rank, world_size
