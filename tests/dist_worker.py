@@ -172,6 +172,17 @@ def scenario_collectives(out: Path, rank: int) -> None:
     (out / f"ok{rank}").write_text("ok")
 
 
+def scenario_exit(out: Path, rank: int) -> None:
+    """Leave without calling shutdown, rank 1 a little later than rank 0: the exit handler
+    registered by init must keep rank 0 from closing its connections under rank 1."""
+    distributed.init(timeout=30, grace=30)
+    distributed.all_reduce_mean([np.ones(3)])
+    if rank == 1:
+        time.sleep(1.0)
+    (out / f"done{rank}").write_text("done")
+    sys.exit(0)  # a normal exit: atexit handlers and interpreter teardown run
+
+
 def main() -> None:
     scenario, out = sys.argv[1], Path(sys.argv[2])
     rank = int(os.environ["RANK"])

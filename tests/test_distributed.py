@@ -249,6 +249,17 @@ def test_a_stuck_rank_times_out_and_is_named(tmp_path):
     assert "lost rank 1" in msg and "did not answer within 2 s" in msg, msg
 
 
+@needs_torch
+@pytest.mark.slow
+def test_leaving_without_shutdown_exits_cleanly(tmp_path):
+    # Regression: a process that exited with its group still up could abort in teardown
+    # ("terminate called without an active exception", exit code -6), about one run in
+    # three; init now registers a shutdown that waits for every rank, then destroys.
+    results = launch("exit", tmp_path)
+    _ok(results)
+    assert (tmp_path / "done0").exists() and (tmp_path / "done1").exists()
+
+
 def _torchrun(script: Path, *args: str, **env: str) -> list[tuple[int | None, str]]:
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():

@@ -9,9 +9,11 @@ waits at most ``timeout`` seconds, so a stuck peer fails the run instead of hang
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -91,6 +93,7 @@ def init(backend: str = "gloo", timeout: float | None = None,
         dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=td)
         agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
         liveness.register(store, rank, world, td, grace, store_on_rank0=not agent_store)
+        atexit.register(_at_exit)
     except RuntimeError as e:
         raise DistributedError(
             f"pycograd.distributed.init: rank {rank} of {world} could not join the group at "
@@ -100,11 +103,20 @@ def init(backend: str = "gloo", timeout: float | None = None,
 
 
 def shutdown() -> None:
-    """Leave the process group (a no-op when there is none)."""
+    """Leave the process group (a no-op when there is none). Every rank waits for the
+    others first (at most the ``grace`` of ``init``), so none closes its connections while
+    a peer still uses them; ``init`` also registers this to run at exit."""
     dist = torch_distributed()
+    intact = liveness.leave()
     liveness.forget()
-    if dist.is_initialized():
+    if dist.is_initialized() and intact:
         dist.destroy_process_group()
+
+
+def _at_exit() -> None:
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and liveness.roster() is not None:
+        shutdown()
 
 
 def require_group(what: str) -> object:

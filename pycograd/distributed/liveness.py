@@ -17,6 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 _PREFIX = "pycograd/"
+_generation = 0  # counts this process's groups: a store that outlives a group (torchrun's
+# agent store) never shows one group's keys to the next
 _POLL_S = 0.05
 
 
@@ -30,6 +32,8 @@ class Roster:
     grace_s: float
     store_on_rank0: bool
     procs: dict[int, tuple[str, int]]
+    prefix: str
+    lost: frozenset[int] = frozenset()
 
 
 _roster: Roster | None = None
@@ -38,15 +42,17 @@ _roster: Roster | None = None
 def register(store: Any, rank: int, world_size: int, timeout: timedelta, grace_s: float,
              store_on_rank0: bool) -> None:
     """Publish this rank's host and pid, then read everyone's (bounded by ``timeout``)."""
-    global _roster
-    store.set(f"{_PREFIX}proc/{rank}", f"{socket.gethostname()}\n{os.getpid()}")
-    keys = [f"{_PREFIX}proc/{r}" for r in range(world_size)]
+    global _roster, _generation
+    _generation += 1
+    prefix = f"{_PREFIX}{_generation}/"
+    store.set(f"{prefix}proc/{rank}", f"{socket.gethostname()}\n{os.getpid()}")
+    keys = [f"{prefix}proc/{r}" for r in range(world_size)]
     store.wait(keys, timeout)
     procs = {}
     for r, k in enumerate(keys):
         host, pid = store.get(k).decode().split("\n")
         procs[r] = (host, int(pid))
-    _roster = Roster(store, rank, world_size, grace_s, store_on_rank0, procs)
+    _roster = Roster(store, rank, world_size, grace_s, store_on_rank0, procs, prefix)
 
 
 def forget() -> None:
@@ -93,8 +99,9 @@ def lost_ranks() -> dict[int, str]:
     if r is None:
         return {}
     try:
-        r.store.set(f"{_PREFIX}alive/{r.rank}", "1")
+        r.store.set(f"{r.prefix}alive/{r.rank}", "1")
     except Exception:  # the store's host is gone too
+        r.lost = frozenset(_store_lost(r)) or frozenset(range(r.world_size)) - {r.rank}
         return _store_lost(r)
     here = socket.gethostname()
     pending = set(range(r.world_size)) - {r.rank}
@@ -104,9 +111,11 @@ def lost_ranks() -> dict[int, str]:
         for other in sorted(pending):
             host, pid = r.procs[other]
             try:
-                answered = r.store.check([f"{_PREFIX}alive/{other}"])
-            except Exception:
-                return _store_lost(r) or lost
+                answered = r.store.check([f"{r.prefix}alive/{other}"])
+            except Exception:  # the store went down while we waited
+                lost = _store_lost(r) or lost
+                pending.clear()
+                break
             if answered:
                 pending.discard(other)
             elif host == here and _exited(pid):
@@ -119,4 +128,23 @@ def lost_ranks() -> dict[int, str]:
                                "(dead, stuck or unreachable)")
             break
         time.sleep(_POLL_S)
+    r.lost = r.lost | frozenset(lost)
     return lost
+
+
+def leave() -> bool:
+    """At shutdown: wait (at most ``grace``) until every rank not known lost gets here, so no
+    rank closes its connections while a peer still uses them. False when the group is
+    broken (a rank was lost, or the store is gone): then it should not be torn down."""
+    r = _roster
+    if r is None:
+        return True
+    if r.lost:
+        return False
+    keys = [f"{r.prefix}exit/{other}" for other in range(r.world_size)]
+    try:
+        r.store.set(keys[r.rank], "1")
+        r.store.wait(keys, timedelta(seconds=r.grace_s))
+    except Exception:
+        return False
+    return True
