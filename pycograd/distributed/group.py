@@ -107,9 +107,9 @@ def shutdown() -> None:
     others first (at most the ``grace`` of ``init``), so none closes its connections while
     a peer still uses them; ``init`` also registers this to run at exit."""
     dist = torch_distributed()
-    intact = liveness.leave()
+    liveness.leave()
     liveness.forget()
-    if dist.is_initialized() and intact:
+    if dist.is_initialized():
         dist.destroy_process_group()
 
 

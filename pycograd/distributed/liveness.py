@@ -133,9 +133,9 @@ def lost_ranks() -> dict[int, str]:
 
 
 def leave() -> bool:
-    """At shutdown: wait (at most ``grace``) until every rank not known lost gets here, so no
-    rank closes its connections while a peer still uses them. False when the group is
-    broken (a rank was lost, or the store is gone): then it should not be torn down."""
+    """At shutdown: wait (at most ``grace``) until every rank gets here, so no rank closes
+    its connections while a peer still uses them. Skipped (False) when the group is broken:
+    a rank was lost, or the store is gone."""
     r = _roster
     if r is None:
         return True
