@@ -19,6 +19,16 @@ from pycograd.core.pytree import register_pytree_node, tree_flatten, tree_map, t
 from pycograd.core.symbolic import Dim
 from pycograd.core.var import Var
 from pycograd.dsl.hint import install_if_interactive as _dsl_hint
+from pycograd.graph import (
+    CaptureError,
+    Graph,
+    capture,
+    cost_report,
+    eval_graph,
+    grad_graph,
+    optimize,
+    vjp_graph,
+)
 from pycograd.nn import *  # noqa: F403
 from pycograd.nn import __all__ as _nn_all
 from pycograd.numpy_api.construction import c_, r_, scatter_add, scatter_set
@@ -93,6 +103,9 @@ __all__ = [
     "scatter_add", "scatter_set", "r_", "c_",
     # shapes
     "eval_shape", "ShapeDtypeStruct", "summary", "Dim",
+    # graphs
+    "capture", "Graph", "eval_graph", "grad_graph", "vjp_graph", "optimize", "cost_report",
+    "CaptureError",
     # parameters and training
     "ParamDict", "frozen", "tied", "buffer", "ParamLoadError",
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",
