@@ -26,6 +26,7 @@ from pycograd.graph import (
     cost_report,
     eval_graph,
     grad_graph,
+    jit,
     optimize,
     vjp_graph,
 )
@@ -105,7 +106,7 @@ __all__ = [
     "eval_shape", "ShapeDtypeStruct", "summary", "Dim",
     # graphs
     "capture", "Graph", "eval_graph", "grad_graph", "vjp_graph", "optimize", "cost_report",
-    "CaptureError",
+    "jit", "CaptureError",
     # parameters and training
     "ParamDict", "frozen", "tied", "buffer", "ParamLoadError",
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",

@@ -4,8 +4,9 @@ from pycograd.graph.autodiff import grad_graph, vjp_graph
 from pycograd.graph.capture import CaptureError, capture
 from pycograd.graph.cost import CostReport, cost_report
 from pycograd.graph.ir import Graph, GraphInputError, GraphvizMissingError, Node, Value, eval_graph
+from pycograd.graph.jit import JitFallbackWarning, jit
 from pycograd.graph.passes import optimize
 
 __all__ = ["CaptureError", "CostReport", "Graph", "GraphInputError", "GraphvizMissingError",
-           "Node", "Value", "capture", "cost_report", "eval_graph", "grad_graph", "optimize",
-           "vjp_graph"]
+           "JitFallbackWarning", "Node", "Value", "capture", "cost_report", "eval_graph",
+           "grad_graph", "jit", "optimize", "vjp_graph"]

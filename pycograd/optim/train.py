@@ -54,7 +54,8 @@ def _stream(data: Sequence[Any], batch_size: int | None, key: Any) -> Iterator[t
 
 def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *data: Any,
           batch_size: int | None = None, callbacks: Sequence[Callback] | None = None,
-          progress: bool | None = None, key: Any = None) -> tuple[float, float]:
+          progress: bool | None = None, key: Any = None,
+          jit: bool = False) -> tuple[float, float]:
     """Run ``steps`` optimizer steps of ``objective`` and return ``(first_loss, last_loss)``,
     the losses computed at the first and the last step (each before that step's update).
 
@@ -62,7 +63,9 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     ``batch_size`` the ``data`` arrays are cut into shuffled minibatches (epoch after epoch,
     shuffled with ``key``, default ``key(0)``; a final short batch is dropped), otherwise
     every step sees all of ``data``. Each callback is called as ``callback(step, loss)``
-    after the update; one returning True stops training early."""
+    after the update; one returning True stops training early. ``jit=True`` computes each
+    step's value and gradients with ``weights.grad(..., jit=True)`` (one capture per batch
+    signature, then a compiled program)."""
     if steps < 1:
         raise ValueError(f"train: steps must be positive, got {steps}")
     opt = optimizer_or_lr if callable(getattr(optimizer_or_lr, "step", None)) else SGD(
@@ -71,10 +74,11 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
         raise ValueError("train: batch_size needs data arrays to batch")
     stream = _stream(data, batch_size, key)
     bar = _progress_bar(progress, steps)
+    extra = {"jit": True} if jit else {}
     first = last = float("nan")
     try:
         for step in range(steps):
-            value, grads = weights.grad(objective, *next(stream))
+            value, grads = weights.grad(objective, *next(stream), **extra)
             last = float(value)
             if step == 0:
                 first = last
