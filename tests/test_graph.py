@@ -303,3 +303,21 @@ def test_optimize_keeps_values_and_reduces_ops():
     _same_values(g, o, X, W1, B1, W2)
     # passes= runs only those, to a fixed point
     assert optimize(g, passes=[dce]).op_counts() == dce(g).op_counts()
+
+
+def test_value_typed_primitive_is_checked_not_mistyped():
+    """A real matrix's eig is real or complex by its values: the graph types it real, and a
+    complex result is refused (eval and jit), never passed on mistyped."""
+    from pycograd.graph.ir import GraphDtypeError
+    from pycograd.graph.jit import jit
+
+    rot = np.array([[0.0, -1.0], [1.0, 0.0]])
+    f = lambda a: np.linalg.eigvals(a)  # noqa: E731
+    g = capture(f, np.eye(2))
+    close(np.sort(g(np.diag([1.0, 2.0]))), [1.0, 2.0])
+    with pytest.raises(GraphDtypeError, match="complex"):
+        g(rot)
+    j = jit(f)
+    close(np.sort(j(np.diag([1.0, 2.0]))), [1.0, 2.0])
+    with pytest.raises(GraphDtypeError):
+        j(rot)
