@@ -32,7 +32,7 @@ from pycograd.core.errors import NoRuleError, PycogradError
 from pycograd.core.primitive import Primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, new_trace
-from pycograd.graph.ir import Graph, Node, Value, type_str
+from pycograd.graph.ir import Graph, Node, Value, no_gc, type_str
 from pycograd.numpy_api.transparent import routed
 from pycograd.transforms.shapes import DataDependentShapeError, ShapeDtypeStruct
 
@@ -311,7 +311,7 @@ def trace_flat(fn: Callable, specs: Sequence[tuple], names: Sequence[str | None]
     ``bind_weights(weight tracers)`` (a context manager), when given, makes the last
     ``len(weight_sources)`` inputs visible to ``fn`` as the weights."""
     b = _Builder()
-    with new_trace(CaptureTrace, b) as trace:
+    with no_gc(), new_trace(CaptureTrace, b) as trace:
         tracers = []
         for (shape, dtype), n in zip(specs, names):
             v = b.value(shape, dtype, name=n)

@@ -20,9 +20,11 @@ can be evaluated, differentiated, rewritten and lowered without re-running it.
 
 from __future__ import annotations
 
+import gc
 import math
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -421,3 +423,16 @@ def copy_graph(graph: Graph) -> Graph:
 def next_id(graph: Graph) -> int:
     """An id no value of ``graph`` has."""
     return 1 + max((v.id for v in graph.values()), default=-1)
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """The graphs are acyclic trees of small objects: the cycle collector's full scans
+    would make building them quadratic, so it pauses while they are built."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

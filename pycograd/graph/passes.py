@@ -19,6 +19,7 @@ rewritten copy and leaves its argument alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,10 +27,22 @@ import numpy as np
 
 from pycograd.core.primitive import REGISTRY
 from pycograd.core.trace import apply_impl
-from pycograd.graph.ir import Graph, Node, Value, copy_graph, next_id
+from pycograd.graph.ir import Graph, Node, Value, copy_graph, next_id, no_gc
 
 Pass = Callable[[Graph], Graph]
 _FOLD_LIMIT = 1 << 20  # elements: larger constants are left to be computed at run time
+
+
+def _pass(rewrite: Callable[[Graph], Graph]) -> Pass:
+    """A pass from an in-place rewrite: the pass works on a copy; ``optimize`` copies once
+    and calls the rewrites (``.inplace``) directly."""
+    def run(graph: Graph) -> Graph:
+        with no_gc():
+            return rewrite(copy_graph(graph))
+
+    functools.update_wrapper(run, rewrite)
+    run.inplace = rewrite  # type: ignore[attr-defined]
+    return run
 
 
 def _substitute(graph: Graph, subst: dict[int, Value]) -> None:
@@ -52,9 +65,9 @@ def _prune_consts(graph: Graph) -> None:
     graph.consts = [c for c in graph.consts if c.id in used]
 
 
-def dce(graph: Graph) -> Graph:
+@_pass
+def dce(g: Graph) -> Graph:
     """Remove the nodes that no output depends on (and unused constants)."""
-    g = copy_graph(graph)
     live = {o.id for o in g.outputs}
     keep = []
     for n in reversed(g.nodes):
@@ -85,9 +98,9 @@ def _freeze(x: Any) -> Any:
     return (type(x).__name__, x)
 
 
-def cse(graph: Graph) -> Graph:
+@_pass
+def cse(g: Graph) -> Graph:
     """Merge equal constants, then nodes with the same primitive, arguments and params."""
-    g = copy_graph(graph)
     subst: dict[int, Value] = {}
     consts: dict[Any, Value] = {}
     kept = []
@@ -120,9 +133,9 @@ def cse(graph: Graph) -> Graph:
     return g
 
 
-def fold_constants(graph: Graph) -> Graph:
+@_pass
+def fold_constants(g: Graph) -> Graph:
     """Evaluate each node whose arguments are all constants (up to a size limit)."""
-    g = copy_graph(graph)
     nodes = []
     subst: dict[int, Value] = {}
     for n in g.nodes:
@@ -209,9 +222,9 @@ def _simplified(n: Node, counter: list[int]) -> Any:
     return None
 
 
-def simplify(graph: Graph) -> Graph:
+@_pass
+def simplify(g: Graph) -> Graph:
     """Algebraic identities that leave every value unchanged (see the module docstring)."""
-    g = copy_graph(graph)
     subst: dict[int, Value] = {}
     nodes = []
     counter = [next_id(g)]
@@ -268,10 +281,10 @@ def _build_chain(n: Node, mats: list[Value], dims: list[int], split: list[list[i
     return out
 
 
-def reorder_matmul_chains(graph: Graph) -> Graph:
+@_pass
+def reorder_matmul_chains(g: Graph) -> Graph:
     """Re-parenthesize chains of 2-D matmuls (intermediates used once) to the fewest
     flops."""
-    g = copy_graph(graph)
     uses: dict[int, int] = {}
     for n in g.nodes:
         for a in n.inputs:
@@ -309,7 +322,7 @@ def reorder_matmul_chains(graph: Graph) -> Graph:
             continue
         nodes.extend(replaced.get(id(n), [n]))
     g.nodes = nodes
-    return dce(g)
+    return dce.inplace(g)
 
 
 DEFAULT_PASSES: tuple[Pass, ...] = (fold_constants, simplify, cse, reorder_matmul_chains, dce)
@@ -332,11 +345,13 @@ def optimize(graph: Graph, passes: Sequence[Pass] | None = None, max_rounds: int
         len(gg.nodes)   # fewer nodes, same values
     """
     passes = DEFAULT_PASSES if passes is None else tuple(passes)
-    g = graph
-    for _ in range(max_rounds):
-        before = _signature(g)
-        for p in passes:
-            g = p(g)
-        if _signature(g) == before:
-            break
+    with no_gc():
+        g = copy_graph(graph)
+        for _ in range(max_rounds):
+            before = _signature(g)
+            for p in passes:
+                inplace = getattr(p, "inplace", None)
+                g = inplace(g) if inplace is not None else p(g)
+            if _signature(g) == before:
+                break
     return g
