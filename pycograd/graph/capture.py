@@ -256,16 +256,18 @@ def _names(x: Any, prefix: str, out: list) -> None:
 
 
 def _find_weights(f: Callable, args: tuple) -> list:
-    """The ``ParamDict``s whose names ``f`` reads ambiently: found in the globals and
-    closure cells of the functions ``f`` reaches, kept when ``f`` loads one of their
-    names."""
+    """The ``ParamDict``s whose names ``f`` reads ambiently: found in the globals, closure
+    cells and defaults of the functions ``f`` reaches, kept when ``f`` reads one of their
+    names: as ambient binding finds it, or loading a name that a namespace it reaches binds
+    to their array (``bind_globals``, a DSL ``params{}`` block)."""
     from pycograd.params import ParamDict
     from pycograd.params.ambient import plan
 
     found: dict[int, Any] = {}
     seen: set[int] = set()
     stack: list[Any] = [f]
-    scanned_globals: set[int] = set()
+    scanned_globals: dict[int, dict] = {}
+    loaded: set[str] = set()
     while stack and len(seen) < 500:
         obj = stack.pop()
         if id(obj) in seen:
@@ -284,9 +286,13 @@ def _find_weights(f: Callable, args: tuple) -> list:
                     stack.append(cell.cell_contents)
                 except ValueError:
                     pass
+            stack.extend(obj.__defaults__ or ())  # the DSL passes stages as defaults
+            stack.extend((obj.__kwdefaults__ or {}).values())
             g = obj.__globals__
+            if not _is_library(obj.__code__.co_filename):
+                loaded |= _code_names(obj.__code__)
             if id(g) not in scanned_globals and not _is_library(obj.__code__.co_filename):
-                scanned_globals.add(id(g))
+                scanned_globals[id(g)] = g
                 for name in obj.__code__.co_names:
                     v = g.get(name)
                     if callable(v) or isinstance(v, ParamDict):
@@ -298,8 +304,23 @@ def _find_weights(f: Callable, args: tuple) -> list:
         if wrapped is not None:
             stack.append(wrapped)
     explicit = {id(a) for a in tree_flatten(args)[0]}
-    return [pd for pd in found.values()
-            if id(pd) not in explicit and plan(set(pd.keys()), (), [f])]
+
+    def bound_in_globals(pd: Any) -> bool:  # bind_globals / a DSL block put them there
+        return any(g.get(n) is v for g in scanned_globals.values()
+                   for n, v in pd.state_dict().items() if n in loaded)
+
+    return [pd for pd in found.values() if id(pd) not in explicit and (
+        bound_in_globals(pd) or plan(set(pd.keys()), (), [f]))]
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    """The names ``code`` and the code nested in it load (globals and attributes alike:
+    a superset of the weight names it can read)."""
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _code_names(c)
+    return names
 
 
 # ---- capture -------------------------------------------------------------------------
