@@ -321,3 +321,20 @@ def test_value_typed_primitive_is_checked_not_mistyped():
     close(np.sort(j(np.diag([1.0, 2.0]))), [1.0, 2.0])
     with pytest.raises(GraphDtypeError):
         j(rot)
+
+
+def test_grad_graph_with_symbolic_dims():
+    """The seed is a traced constant: a VJP that broadcasts it to a symbolic shape records
+    the broadcast (it used to ask numpy for the size of ``batch``)."""
+    g = capture(lambda x, w: np.sum(np.tanh(x @ w)), S(("batch", 4)), W1)
+    gg = optimize(grad_graph(g, argnums=1))
+    for n in (2, 7):
+        x = rng.standard_normal((n, 4))
+        v, gw = gg(x, W1)
+        close(gw, pg.grad(lambda w, x: np.sum(np.tanh(x @ w)), 0)(W1, x))
+
+
+def test_folding_then_substituting_terminates():
+    """A folded constant keeps its node's id; substitution must not chase it forever."""
+    g = optimize(grad_graph(capture(lambda x: np.sum(np.exp(x)), np.ones(3))))
+    assert g.op_counts() == {"exp": 1, "sum": 1}

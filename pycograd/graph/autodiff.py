@@ -1,7 +1,7 @@
 """``grad_graph`` and ``vjp_graph``: gradient graphs from the tape's own VJP rules.
 
-There is no second rule table. The gradient graph is the capture of
-``value_and_grad(graph)``: the graph is evaluated on capture tracers through the reverse
+There is no second rule table. The gradient graph is the capture of ``vjp(graph)`` pulled
+back from a seed of one: the graph is evaluated on capture tracers through the reverse
 tape, so the tape's backward applies each primitive's VJP rule to capture tracers and
 every operation those rules perform is recorded. The forward nodes appear once (the tape
 computes the primal one level down, which is the capture), so the forward's values are the
@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from pycograd.core.errors import NonScalarOutputError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
-from pycograd.graph.capture import trace_flat
+from pycograd.graph.capture import CaptureTracer, trace_flat, traced_const
 from pycograd.graph.ir import Graph
-from pycograd.transforms.grad import _check_argnums, value_and_grad, vjp
+from pycograd.transforms.grad import _check_argnums, vjp
 
 
 def _retrace(graph: Graph, fn: Callable, extra: Sequence[tuple] = (),
@@ -65,17 +67,19 @@ def grad_graph(graph: Graph, argnums: int | Sequence[int] | None = None,
         args, ws = args_and_ws[:nargs], args_and_ws[nargs]
         return graph.call_flat(*tree_flatten(args)[0], *[ws[n] for n in names])[0]
 
-    base: Any = argnums if isinstance(argnums, int) else tuple(nums)
-    wanted: Any = base if not weights else (
-        (*base, nargs) if not isinstance(argnums, int) else (argnums, nargs))
-
+    base = tuple(nums)
     def fn(*leaves: Any) -> Any:
         args = _args(graph, leaves[:npos])
         ws = dict(zip(names, leaves[npos:]))
-        value, g = value_and_grad(objective, wanted)(*args, ws)
-        if weights:
-            return value, (g[0] if isinstance(argnums, int) else tuple(g[:-1])), g[-1]
-        return value, g
+        value, pull = vjp(objective, *args, ws)
+        # the seed is a traced constant, so a VJP that broadcasts it to a symbolic shape
+        # records the broadcast instead of asking numpy for a concrete size
+        like = next((x for x in leaves if isinstance(x, CaptureTracer)), None)
+        seed = np.ones((), value.dtype) if like is None else traced_const(
+            like, np.ones((), value.dtype))
+        cts = pull(seed)
+        g = cts[argnums] if isinstance(argnums, int) else tuple(cts[i] for i in base)
+        return (value, g, cts[nargs]) if weights else (value, g)
 
     return _retrace(graph, fn, name=f"grad_{graph.name}")
 

@@ -206,6 +206,13 @@ class CaptureTrace(Trace):
             "graph yet; run it eagerly")
 
 
+def traced_const(like: CaptureTracer, value: Any) -> CaptureTracer:
+    """``value`` as a constant of ``like``'s graph, but traced: ops applied to it are
+    recorded (a gradient seed broadcast to a symbolic shape stays symbolic)."""
+    trace = like._trace
+    return CaptureTracer(trace, trace.builder.const(np.asarray(value)))
+
+
 # ---- inputs ------------------------------------------------------------------------
 
 def _input_spec(x: Any, where: str) -> tuple:

@@ -51,8 +51,11 @@ def _substitute(graph: Graph, subst: dict[int, Value]) -> None:
         return
 
     def get(v: Any) -> Any:
-        while isinstance(v, Value) and v.id in subst:
-            v = subst[v.id]
+        while isinstance(v, Value):
+            w = subst.get(v.id)
+            if w is None or w is v:  # a folded constant keeps its node's id
+                break
+            v = w
         return v
 
     for n in graph.nodes:
