@@ -172,7 +172,7 @@ class CaptureTrace(Trace):
             if isinstance(a, CaptureTracer) and a._trace is self:
                 v = a._value
                 node_args.append(v)
-                specs.append(ShapeDtypeStruct(v.shape, v.dtype))
+                specs.append(v)  # a Value has the .shape and .dtype a shape rule reads
             elif isinstance(a, Tracer):
                 raise CaptureError(
                     f"capture: {prim.name} got a value traced by an enclosing transform "

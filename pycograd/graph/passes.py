@@ -120,8 +120,9 @@ def cse(g: Graph) -> Graph:
     nodes = []
     for n in g.nodes:
         n.args = [subst.get(a.id, a) if isinstance(a, Value) else a for a in n.args]
-        try:
-            key = (n.prim.name, _freeze(n.args), _freeze(n.params))
+        try:  # Values are keys by identity (each is one object in the graph)
+            key = (n.prim.name, tuple(a if a.__class__ is Value else _freeze(a) for a in n.args),
+                   _freeze(n.params) if n.params else ())
         except TypeError:
             nodes.append(n)
             continue
