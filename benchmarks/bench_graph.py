@@ -26,6 +26,33 @@ from harness import compare, optional, report, verdict
 import pycograd as pg
 
 
+def cpu_compare(contenders: dict[str, Any], repeats: int) -> None:
+    """Median and best-of-N CPU time per call (``time.process_time``, round-robin): on a
+    loaded shared machine wall-clock medians move with the neighbours' load, CPU time much
+    less (run with OPENBLAS_NUM_THREADS=1 so that BLAS threads do not count twice)."""
+    calls = {k: max(1, int(2e-3 / max(_once(f), 1e-7))) for k, f in contenders.items()}
+    samples: dict[str, list[float]] = {k: [] for k in contenders}
+    for _ in range(repeats):
+        for k, f in contenders.items():
+            c0 = time.process_time()
+            for _ in range(calls[k]):
+                f()
+            samples[k].append((time.process_time() - c0) / calls[k])
+    base = sorted(samples["numpy (by hand)"])
+    for k, v in samples.items():
+        v.sort()
+        print(f"  cpu {k:<20} median {v[len(v) // 2] * 1e6:9.1f} us "
+              f"({v[len(v) // 2] / base[len(base) // 2]:5.2f}x)   best {v[0] * 1e6:9.1f} us "
+              f"({v[0] / base[0]:5.2f}x)")
+
+
+def _once(f: Any) -> float:
+    f()
+    t0 = time.process_time()
+    f()
+    return time.process_time() - t0
+
+
 def mlp_section(batch: int, repeats: int, target: float) -> None:
     bench_mlp.BATCH = batch
     params, X, Y = bench_mlp.make_problem()
@@ -67,6 +94,7 @@ def mlp_section(batch: int, repeats: int, target: float) -> None:
     report(f"MLP 784-256-256-10, batch {batch}, float64: one value+grad step (median)",
            medians, "numpy (by hand)", skipped)
     verdict(medians, "pycograd.jit", "numpy (by hand)", target)
+    cpu_compare(contenders, repeats)
 
 
 def chain_section(repeats: int) -> None:
@@ -77,14 +105,16 @@ def chain_section(repeats: int) -> None:
     hv, hg = bench_sin_chain.hand_step(x)
     np.testing.assert_allclose(v, hv, rtol=1e-12)
     np.testing.assert_allclose(g, hg, rtol=1e-10, atol=1e-14)
-    medians = compare({
+    contenders = {
         "numpy (by hand)": lambda: bench_sin_chain.hand_step(x),
         "pycograd eager": lambda: eager(x),
         "pycograd.jit": lambda: jitted(x),
-    }, repeats)
+    }
+    medians = compare(contenders, repeats)
     report(f"sin chain: {3 * bench_sin_chain.STEPS} tiny ops on a {bench_sin_chain.SIZE}-vector, "
            "value+grad (median)", medians, "numpy (by hand)", [])
     verdict(medians, "pycograd.jit", "numpy (by hand)", 1.2)
+    cpu_compare(contenders, repeats)
 
 
 def rnn(steps: int) -> Any:

@@ -5,9 +5,11 @@ primitive's ``impl`` directly (no ``bind``, no tracer, no tape). Buffers are reu
 liveness analysis done once at compile time: an array made by a ufunc or a matmul (a fresh
 array nothing else points into) is returned to a pool after its last use, and a later
 ufunc / matmul of the same shape and dtype writes into it with ``out=``; an elementwise
-ufunc may write over an operand that dies at that very node (in place). Values that may be
+ufunc may write over an operand that dies at that very node (in place); the others write
+into scratch buffers allocated once and kept between calls (one set per concurrent call),
+so a step allocates only its outputs and the results of non-ufunc ops. Values that may be
 views (reshape, transpose, indexing ...) keep every array they may alias alive, inputs and
-constants are never written, and outputs are never reused.
+constants are never written, and outputs (and whatever they may view) are always fresh.
 
 ``weights.grad(objective, *data, jit=True)`` and ``train(..., jit=True)`` jit the value and
 gradient of the objective over the weights (``weights_value_and_grad``).
@@ -41,12 +43,21 @@ class Program:
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        self.source, namespace = _generate(graph)
+        self.source, namespace, self.buffers = _generate(graph)
         exec(compile(self.source, f"<jit {graph.name}>", "exec"), namespace)
         self.run = namespace["program"]
+        self._idle: list[list[np.ndarray]] = []
 
     def __call__(self, *leaves: Any) -> list:
-        return self.run(*leaves)
+        # one set of scratch buffers per concurrent call (list.pop / append are atomic)
+        try:
+            bufs = self._idle.pop()
+        except IndexError:
+            bufs = [np.empty(shape, dtype) for shape, dtype in self.buffers]
+        try:
+            return self.run(*leaves, bufs)
+        finally:
+            self._idle.append(bufs)
 
 
 def _owns_fresh(node_prim: Any) -> bool:
@@ -54,8 +65,9 @@ def _owns_fresh(node_prim: Any) -> bool:
     return isinstance(node_prim.impl, np.ufunc)
 
 
-def _generate(graph: Graph) -> tuple[str, dict]:
+def _generate(graph: Graph) -> tuple[str, dict, list]:
     ns: dict[str, Any] = {"np": np}
+    buffers: list[tuple] = []
     name = {v.id: f"x{i}" for i, v in enumerate(graph.inputs)}
     for c in graph.consts:
         name[c.id] = f"c{c.id}"
@@ -83,7 +95,7 @@ def _generate(graph: Graph) -> tuple[str, dict]:
     for r, i in last_use.items():
         if r not in pinned:
             dies_at.setdefault(i, []).append(r)
-    lines = [f"def program({', '.join(name[v.id] for v in graph.inputs)}):"]
+    lines = [f"def program({''.join(name[v.id] + ', ' for v in graph.inputs)}_scratch):"]
     for i, n in enumerate(graph.nodes):
         out = f"v{n.out.id}"
         name[n.out.id] = out
@@ -98,7 +110,8 @@ def _generate(graph: Graph) -> tuple[str, dict]:
         key = _buffer_key(n.out)
         target = None
         dying = set(dies_at.get(i, ()))
-        if isinstance(n.prim.impl, np.ufunc) and not n.params and key is not None:
+        if isinstance(n.prim.impl, np.ufunc) and not n.params and key is not None and \
+                n.out.id not in pinned:  # outputs (and what they view) are always fresh
             if n.prim.name != "matmul":  # elementwise: may overwrite an operand dying here
                 for a in n.inputs:
                     if a.id in dying and roots.get(a.id) == frozenset((a.id,)) and \
@@ -108,6 +121,9 @@ def _generate(graph: Graph) -> tuple[str, dict]:
                         break
             if target is None and free.get(key):
                 target = free[key].pop()
+            if target is None:  # a scratch buffer kept across calls
+                target = f"b{len(buffers)}"
+                buffers.append(key)
         fn = f"f{n.out.id}"
         ns[fn] = n.prim.impl
         call = ", ".join(args)
@@ -128,14 +144,16 @@ def _generate(graph: Graph) -> tuple[str, dict]:
                 k2 = _buffer_key(rv)
                 if k2 is not None and name[r] != target:
                     free.setdefault(k2, []).append(name[r])
+    if buffers:
+        lines.insert(1, f"    {', '.join(f'b{k}' for k in range(len(buffers)))}, = _scratch")
     lines.append(f"    return [{', '.join(name[o.id] for o in graph.outputs)}]")
-    return "\n".join(lines) + "\n", ns
+    return "\n".join(lines) + "\n", ns, buffers
 
 
 def _buffer_key(v: Value) -> tuple | None:
     if not v.shape or not all(isinstance(d, int) for d in v.shape):
         return None
-    return (v.shape, v.dtype.str)
+    return (v.shape, v.dtype)
 
 
 def compile_graph(graph: Graph) -> Program:
@@ -180,7 +198,7 @@ class Jitted:
             outs = entry.graph.call_flat(*leaves, *[pd[n] for pd, n in
                                                     entry.graph.weight_sources])
         else:
-            outs = entry.run(*leaves, *[pd[n] for pd, n in entry.graph.weight_sources])
+            outs = entry(*leaves, *[pd[n] for pd, n in entry.graph.weight_sources])
         return tree_unflatten(entry.graph.out_tree, outs)
 
     def _compile(self, args: tuple, dyn: tuple) -> Any:
