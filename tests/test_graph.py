@@ -338,3 +338,23 @@ def test_folding_then_substituting_terminates():
     """A folded constant keeps its node's id; substitution must not chase it forever."""
     g = optimize(grad_graph(capture(lambda x: np.sum(np.exp(x)), np.ones(3))))
     assert g.op_counts() == {"exp": 1, "sum": 1}
+
+
+@pytest.mark.parametrize("name", ["vmap", "vmap_grad", "jvp", "hessian", "layer_norm",
+                                  "attention"])
+def test_transforms_and_nn_inside_capture(name):
+    def f(r):
+        return np.sum(np.sin(r) ** 2)
+
+    fns = {
+        "vmap": lambda x: pg.vmap(f)(x),
+        "vmap_grad": lambda x: pg.vmap(pg.grad(f, 0))(x),
+        "jvp": lambda x: pg.jvp(f, (x,), (np.ones_like(x),))[1],
+        "hessian": lambda x: pg.hessian(f)(x[0]),
+        "layer_norm": lambda x: pg.layer_norm(x),
+        "attention": lambda x: pg.scaled_dot_product_attention(x, x, x),
+    }
+    x = rng.standard_normal((5, 3))
+    g = capture(fns[name], x)
+    close(g(x), fns[name](x))
+    close(g(x + 1), fns[name](x + 1))

@@ -188,3 +188,16 @@ def test_scratch_buffers_never_leak_into_results():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_keyword_arguments_are_inputs():
+    def f(x, scale=1.0, shift=None):
+        return np.sin(x) * scale + (0 if shift is None else shift)
+
+    j = jit(f)
+    x = rng.standard_normal(3)
+    close(j(x, scale=2.0), f(x, scale=2.0))
+    close(j(x, scale=3.0), f(x, scale=3.0))  # a traced input: same graph, new value
+    assert len(j.graphs) == 1
+    close(j(x, shift=np.ones(3)), f(x, shift=np.ones(3)))
+    assert len(j.graphs) == 2

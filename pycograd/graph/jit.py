@@ -184,35 +184,35 @@ class Jitted:
     def graphs(self) -> list[Graph]:
         return [c.graph for c in self.cache.values() if isinstance(c, Program)]
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         static = tuple((i, args[i]) for i in self.static)
-        dyn = tuple(a for i, a in enumerate(args) if i not in self.static)
+        dyn = (tuple(a for i, a in enumerate(args) if i not in self.static), kwargs)
         leaves, tree = tree_flatten(dyn)
         key = (tree, _signature(leaves), static)
         entry = self.cache.get(key)
         if entry is None:
             entry = self.cache[key] = self._compile(args, dyn)
         if entry == "eager":
-            return self.f(*args)
+            return self.f(*args, **kwargs)
+        weights = [pd[n] for pd, n in entry.graph.weight_sources]
         if any(isinstance(x, Tracer) for x in leaves):  # under a transform: differentiable
-            outs = entry.graph.call_flat(*leaves, *[pd[n] for pd, n in
-                                                    entry.graph.weight_sources])
+            outs = entry.graph.call_flat(*leaves, *weights)
         else:
-            outs = entry(*leaves, *[pd[n] for pd, n in entry.graph.weight_sources])
+            outs = entry(*leaves, *weights)
         return tree_unflatten(entry.graph.out_tree, outs)
 
     def _compile(self, args: tuple, dyn: tuple) -> Any:
-        def f(*d: Any) -> Any:
-            it = iter(d)
+        def call(args_: tuple, kwargs: dict) -> Any:  # the dynamic arguments, as captured
+            it = iter(args_)
             full = [args[i] if i in self.static else next(it) for i in range(len(args))]
-            return self.f(*full)
+            return self.f(*full, **kwargs)
 
-        functools.update_wrapper(f, self.f)
-        leaves = tree_flatten(dyn)[0]
-        example = tree_unflatten(tree_flatten(dyn)[1], [
-            _Spec.of(x) if isinstance(x, Tracer) else x for x in leaves])
+        call.__name__ = getattr(self.f, "__name__", "jitted")
+        leaves, tree = tree_flatten(dyn)
+        example = tree_unflatten(tree, [_Spec.of(x) if isinstance(x, Tracer) else x
+                                        for x in leaves])
         try:
-            graph = capture(f, *example, weights=self.weights)
+            graph = capture(call, *example, weights=self.weights)
         except (CaptureError, NoRuleError) as e:
             if self.strict:
                 raise
