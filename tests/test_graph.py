@@ -174,6 +174,8 @@ def test_to_dot_and_render(tmp_path, monkeypatch):
     path = g.render(str(tmp_path / "mlp.svg"))
     assert path.endswith(".svg") and "<svg" in open(path).read()
     assert "<svg" in g._repr_svg_()
+    png = g.render(str(tmp_path / "mlp.png"))
+    assert open(png, "rb").read(4) == b"\x89PNG"
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(GraphvizMissingError, match="apt-get install graphviz"):
         g.render(str(tmp_path / "x.png"))
