@@ -129,7 +129,8 @@ def rnn(steps: int) -> Any:
 def capture_section() -> None:
     rng = np.random.default_rng(0)
     w, u = rng.standard_normal((16, 16)) * 0.3, rng.standard_normal((8, 16)) * 0.3
-    times = {}
+    times: dict[int, float] = {}
+    cpus: dict[int, float] = {}
     for steps in (400, 800):
         xs = rng.standard_normal((steps, 8))
         best = cpu = float("inf")
@@ -139,11 +140,13 @@ def capture_section() -> None:
             best = min(best, time.perf_counter() - t0)
             cpu = min(cpu, time.process_time() - c0)
         times[steps] = best
+        cpus[steps] = cpu
         print(f"  RNN {steps} steps: capture + grad_graph + optimize {best * 1e3:8.1f} ms "
               f"best of 3 (CPU time {cpu * 1e3:.1f} ms; {len(g.nodes)} nodes)")
-    ratio = times[800] / times[400]
-    print(f"  400 steps < 1 s: {'met' if times[400] < 1 else 'MISSED'}; 800 / 400 = "
-          f"{ratio:.2f}x (target <= 2.2x: {'met' if ratio <= 2.2 else 'MISSED'})")
+    for label, t in (("wall", times), ("cpu", cpus)):
+        ratio = t[800] / t[400]
+        print(f"  {label}: 400 steps < 1 s: {'met' if t[400] < 1 else 'MISSED'}; 800 / 400 = "
+              f"{ratio:.2f}x (target <= 2.2x: {'met' if ratio <= 2.2 else 'MISSED'})")
 
 
 def op_count_section() -> None:
