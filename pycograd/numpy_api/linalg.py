@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from numpy.linalg._linalg import EighResult, EigResult, QRResult, SlogdetResult, SVDResult
 
 from pycograd.core.errors import NoRuleError, ShapeError
 from pycograd.numpy_api import functions as F
@@ -41,6 +40,15 @@ from pycograd.ops.matrix import (
     sym_tangent,
     unpack,
 )
+
+# numpy's result types, taken from what its functions return: the module that defines them
+# is private and moved in numpy 2.0 (``numpy.linalg.linalg`` -> ``numpy.linalg._linalg``).
+_ONE = np.eye(1)
+EighResult = type(np.linalg.eigh(_ONE))
+EigResult = type(np.linalg.eig(_ONE))
+QRResult = type(np.linalg.qr(_ONE))
+SlogdetResult = type(np.linalg.slogdet(_ONE))
+SVDResult = type(np.linalg.svd(_ONE))
 
 COMPLEX_OK: set[str] = set()
 """The functions here whose rules handle complex inputs."""
@@ -140,7 +148,7 @@ def det(a: Any) -> Any:
 
 
 @implements(np.linalg.pinv)
-def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._NoValue) -> Any:
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = F.NO_VALUE) -> Any:
     """Gradient exact wherever the rank is locally constant (Golub & Pereyra).
     ``hermitian=True`` reads the lower triangle only (numpy's eigh route), so the gradient
     lands there."""
@@ -148,13 +156,13 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._
     if hermitian:
         a = sym_tangent(a, lower=True)
     if rcond is None:
-        if rtol is np._NoValue:
+        if rtol is F.NO_VALUE:
             rcond = 1e-15
         elif rtol is None:
             rcond = max(np.shape(a)[-2:]) * float(np.finfo(np.result_type(a)).eps)
         else:
             rcond = rtol
-    elif rtol is not np._NoValue:
+    elif rtol is not F.NO_VALUE:
         raise ValueError("`rtol` and `rcond` can't be both set.")
     return S.pinv_p.bind(a, rcond=rcond, hermitian=bool(hermitian))
 
@@ -317,7 +325,7 @@ def _svd_hermitian(a: Any, compute_uv: bool) -> Any:
     return SVDResult(u, s, mH(u * sgn[..., None, :]))
 
 
-@implements(np.linalg.svdvals)
+@implements("linalg.svdvals")
 def svdvals(x: Any, /) -> Any:
     return svd(x, compute_uv=False)
 
@@ -368,7 +376,7 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
     matrix = (axes is None and nd == 2 and ord is not None) or (axes is not None
                                                                  and len(axes) == 2)
     if ord is None or (ord == "fro" and matrix) or (ord == 2 and not matrix):
-        return np.sqrt(F.sum(_abs2(x), axes, keepdims=keepdims))
+        return F.root(F.sum(_abs2(x), axes, keepdims=keepdims))  # 0 slope at 0
     if matrix:
         if ord not in (1, -1, np.inf, -np.inf):
             raise NoRuleError(f"np.linalg.norm(ord={ord!r}) of a matrix needs a decomposition "
@@ -391,7 +399,7 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
         return F.astype(F.sum(x != 0, axes, keepdims=keepdims), _real_dtype(np.result_type(x)))
     if ord == 1:
         return F.sum(np.abs(x), axes, keepdims=keepdims)
-    return F.sum(np.abs(x) ** ord, axes, keepdims=keepdims) ** (1.0 / ord)
+    return F.root(F.sum(np.abs(x) ** ord, axes, keepdims=keepdims), 1.0 / ord)
 
 
 @implements(np.linalg.norm)
@@ -420,12 +428,12 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     return r
 
 
-@implements(np.linalg.matrix_norm)
+@implements("linalg.matrix_norm")
 def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
     return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
 
 
-@implements(np.linalg.vector_norm)
+@implements("linalg.vector_norm")
 def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
     if axis is None:
         r = norm(np.reshape(x, (-1,)), ord=ord)
@@ -493,39 +501,39 @@ def multi_dot(arrays: Sequence, *, out: Any = None) -> Any:
     return functools.reduce(np.matmul, arrays)
 
 
-@implements(np.linalg.matrix_transpose, np.matrix_transpose)
+@implements("linalg.matrix_transpose", "matrix_transpose")
 def matrix_transpose(x: Any, /) -> Any:
     if np.ndim(x) < 2:
         raise ValueError("Input array must be at least 2-dimensional")
     return mT(x)
 
 
-@implements(np.linalg.matmul)
+@implements("linalg.matmul")
 def matmul(x1: Any, x2: Any, /) -> Any:
     return np.matmul(x1, x2)
 
 
-@implements(np.linalg.outer)
+@implements("linalg.outer")
 def outer(x1: Any, x2: Any, /) -> Any:
     return np.outer(x1, x2)
 
 
-@implements(np.linalg.tensordot)
+@implements("linalg.tensordot")
 def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     return np.tensordot(x1, x2, axes=axes)
 
 
-@implements(np.linalg.trace)
+@implements("linalg.trace")
 def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
     return np.trace(x, offset, axis1=-2, axis2=-1, dtype=dtype)
 
 
-@implements(np.linalg.diagonal)
+@implements("linalg.diagonal")
 def diagonal(x: Any, /, *, offset: int = 0) -> Any:
     return np.diagonal(x, offset, axis1=-2, axis2=-1)
 
 
-@implements(np.linalg.cross)
+@implements("linalg.cross")
 def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
     """The array-API cross product: 3-vectors only, else ``np.cross``."""
     n1, n2 = np.shape(x1)[axis], np.shape(x2)[axis]
@@ -535,7 +543,7 @@ def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
     return np.cross(x1, x2, axis=axis)
 
 
-@implements(np.linalg.vecdot)
+@implements("linalg.vecdot")
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
     """``sum(conj(x1) * x2)``, as numpy's (the conjugate only where ``x1`` is complex)."""
     return np.sum(conj(x1) * x2, axis=axis)
