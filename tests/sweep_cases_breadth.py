@@ -65,11 +65,10 @@ case("cumprod-zeros-axis0", lambda x: np.cumprod(x, axis=0), [A(3, 2, zeros=(0,)
      "cumprod")
 case("cumprod-dtype", lambda x: np.cumprod(x, axis=-1, dtype=np.float32),
      [A(2, 3, **AW)], "cumprod astype", rtol=1e-4, atol=1e-5, eps=1e-3, hvp_eps=1e-2)
-if hasattr(np, "cumulative_sum"):  # numpy >= 2.1
-    case("cumulative_prod", lambda x: np.cumulative_prod(x, axis=0, include_initial=True),
-         [A(3, 2, **AW)], "cumprod concatenate")
-    case("cumulative_sum", lambda x: np.cumulative_sum(x, include_initial=True), [A(4)],
-         "cumsum concatenate")
+case("cumulative_prod", lambda x: np.cumulative_prod(x, axis=0, include_initial=True),
+     [A(3, 2, **AW)], "cumprod concatenate")
+case("cumulative_sum", lambda x: np.cumulative_sum(x, include_initial=True), [A(4)],
+     "cumsum concatenate")
 case("nancumsum", lambda x: np.nancumsum(_nan(x), axis=1), [A(2, 4)], "cumsum where isnan")
 case("nancumprod", lambda x: np.nancumprod(_nan(x)), [A(2, 3, **AW)],
      "cumprod where isnan reshape")
@@ -155,9 +154,8 @@ case("geomspace-negative-axis", lambda a, b: np.geomspace(-a, -b, 3, endpoint=Fa
      [A(2, low=0.5, high=2), A(2, low=1, high=3)], "log10 power concatenate transpose")
 case("broadcast_arrays", lambda x, y: np.broadcast_arrays(x, y), [A(3, 1), A(2)],
      "broadcast_to")
-if hasattr(np, "unstack"):  # numpy >= 2.1
-    case("unstack", lambda x: np.unstack(x, axis=1), [A(2, 3)], "getitem")
-    case("matrix_transpose", np.matrix_transpose, [A(2, 3, 4)], "transpose")
+case("unstack", lambda x: np.unstack(x, axis=1), [A(2, 3)], "getitem")
+case("matrix_transpose", np.matrix_transpose, [A(2, 3, 4)], "transpose")
 case("meshgrid-xy", lambda x, y: np.meshgrid(x, y), [A(3), A(2)], "reshape broadcast_to")
 case("meshgrid-ij-sparse", lambda x, y, z: np.meshgrid(x, y, z, indexing="ij", sparse=True),
      [A(2), A(3), A(2)], "reshape")
@@ -168,11 +166,10 @@ case("kron", np.kron, [A(2, 3), A(2, 2)], "multiply reshape")
 case("kron-ranks", np.kron, [A(3), A(2, 2)], "multiply reshape")
 case("kron-0d", np.kron, [A(), A(2)], "multiply")
 case("cross", np.cross, [A(4, 3), A(4, 3)], "multiply subtract concatenate")
-if hasattr(np.linalg, "cross"):  # numpy >= 2
-    case("linalg-cross", lambda a, b: np.linalg.cross(a, b, axis=0), [A(3, 2), A(3, 1)],
-         "multiply subtract concatenate")
-    case("linalg-cross-complex", np.linalg.cross, [A(2, 3, dtype="complex128"), A(3)],
-         "multiply subtract concatenate")
+case("linalg-cross", lambda a, b: np.linalg.cross(a, b, axis=0), [A(3, 2), A(3, 1)],
+     "multiply subtract concatenate")
+case("linalg-cross-complex", np.linalg.cross, [A(2, 3, dtype="complex128"), A(3)],
+     "multiply subtract concatenate")
 case("cross-broadcast-axes", lambda a, b: np.cross(a, b, axisa=0, axisb=1, axisc=0),
      [A(3, 2), A(2, 3)], "multiply subtract concatenate")
 case("vsplit", lambda x: np.vsplit(x, 2), [A(4, 3)], "getitem")
@@ -217,8 +214,7 @@ case("gradient-coords", lambda x: np.gradient(x, [0.0, 0.5, 1.5, 1.7], axis=0, e
      [A(4, 3)], "multiply add concatenate")
 case("gradient-coords-order1", lambda x: np.gradient(x, np.array([0.0, 1.0, 1.5]), 2.0),
      [A(3, 2)], "multiply add concatenate")
-if hasattr(np, "trapezoid"):  # numpy >= 2
-    case("trapezoid", lambda y, x: np.trapezoid(y, x), [A(2, 4), A(4)], "subtract sum multiply")
-    case("trapezoid-dx-axis0", lambda y: np.trapezoid(y, dx=0.5, axis=0), [A(3, 2)],
-         "sum multiply add")
+case("trapezoid", lambda y, x: np.trapezoid(y, x), [A(2, 4), A(4)], "subtract sum multiply")
+case("trapezoid-dx-axis0", lambda y: np.trapezoid(y, dx=0.5, axis=0), [A(3, 2)],
+     "sum multiply add")
 

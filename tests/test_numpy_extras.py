@@ -182,9 +182,7 @@ def test_warnings_like_numpy():
     with pytest.warns(RuntimeWarning, match="Degrees of freedom"):  # a traced fact
         out = vjp(lambda a: np.cov(M, aweights=a, ddof=10), AW)[0]
     assert np.all(np.isinf(out) | np.isnan(out))
-    rank_warning = (np.exceptions.RankWarning if hasattr(np.exceptions, "RankWarning")
-                    else np.RankWarning)  # numpy 1.26
-    with pytest.warns(rank_warning, match="poorly conditioned"):
+    with pytest.warns(np.exceptions.RankWarning, match="poorly conditioned"):
         grad(lambda y: np.sum(np.polyfit(XX[:3], y, 3)), 0)(YY[:3])
 
 

@@ -38,25 +38,12 @@ NO_VALUE: Any = inspect.signature(np.sum).parameters["initial"].default
 that no private numpy name is imported; numpy passes it on from its own wrappers."""
 
 
-def implements(*np_funcs: Callable | str) -> Callable:
-    """Register ``f`` as the rule of each numpy function. A dotted name (``"linalg.svdvals"``)
-    stands for a function that only the newer supported numpys have: registered where the
-    running numpy defines it, skipped elsewhere (numpy 1.26 has no ``np.linalg.svdvals``)."""
+def implements(*np_funcs: Callable) -> Callable:
     def register(f: Callable) -> Callable:
         for nf in np_funcs:
-            nf = _numpy_function(nf) if isinstance(nf, str) else nf
-            if nf is not None:
-                HANDLED[nf] = f
+            HANDLED[nf] = f
         return f
     return register
-
-
-def _numpy_function(name: str) -> Callable | None:
-    """``np.<name>`` (dotted), or None where this numpy has no such function."""
-    obj: Any = np
-    for part in name.split("."):
-        obj = getattr(obj, part, None)
-    return obj
 
 
 def _unsupported(fname: str, **kwargs: Any) -> None:

@@ -25,9 +25,6 @@ from pycograd.numpy_api.functions import implements
 from pycograd.numpy_api.statistics import in_dtype
 from pycograd.ops.elementwise import stop_gradient
 
-_RANK_WARNING = (np.exceptions.RankWarning if hasattr(np.exceptions, "RankWarning")
-                 else np.RankWarning)  # numpy 1.26 keeps it in the main namespace
-
 
 def _array(x: Any, op: str) -> Any:
     if isinstance(x, np.poly1d):
@@ -208,7 +205,7 @@ def polyfit(x: Any, y: Any, deg: Any, rcond: Any = None, full: bool = False, w: 
     c, resids, rank, s = np.linalg.lstsq(lhs, rhs, rcond)
     c = F.transpose(F.transpose(c) / scale)
     if rank != order and not full:
-        warnings.warn("Polyfit may be poorly conditioned", _RANK_WARNING,
+        warnings.warn("Polyfit may be poorly conditioned", np.exceptions.RankWarning,
                       stacklevel=2)
     if full:
         return c, resids, rank, s, rcond

@@ -192,16 +192,12 @@ def _step(offset: float, stay: Callable[[Any, Any], Any]) -> _Method:
     return _Method(index)
 
 
-_CLOSEST_ODD = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
-"""numpy 2 rounds ``closest_observation``'s ties to the nearest even order statistic as
-Hyndman and Fan define it (an odd 0-based index); numpy 1.26 rounds them to an even one."""
-
 _QUANTILE_TABLE = {
     "inverted_cdf": _step(0.0, lambda frac, i: frac == 0),
     "averaged_inverted_cdf": _Method(lambda n, q: n * q - 1,
                                      lambda frac, i: np.where(frac == 0, 0.5, 1.0)),
-    "closest_observation": _step(0.5, lambda frac, i: (frac == 0) & (
-        np.floor(i) % 2 == (1 if _CLOSEST_ODD else 0))),
+    # ties go to the nearest even order statistic (1-based), an odd 0-based index
+    "closest_observation": _step(0.5, lambda frac, i: (frac == 0) & (np.floor(i) % 2 == 1)),
     "interpolated_inverted_cdf": _continuous(0.0, 1.0),
     "hazen": _continuous(0.5, 0.5),
     "weibull": _continuous(0.0, 0.0),
