@@ -1,5 +1,5 @@
-"""Gradients at the kinks of std and of norms: 0 (a valid subgradient, HIPS autograd's
-choice) where the exact slope is infinite, never the NaN of ``sqrt'(0) * 0``; unchanged
+"""Gradients at the kinks of std and of norms: 0 (a valid subgradient, PyTorch's choice)
+where the exact slope is infinite, never the NaN of ``sqrt'(0) * 0``; unchanged
 elsewhere, at first and second order, under every transform."""
 
 from __future__ import annotations

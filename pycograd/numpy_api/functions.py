@@ -262,10 +262,10 @@ def root(v: Any, power: float = 0.5) -> Any:
     """``v ** power`` of a non-negative statistic (a variance, a sum of ``|x|^p``) whose
     derivative is 0 where ``v`` is 0. The exact slope there is infinite and the chain rule
     would multiply it by the statistic's zero slope (``inf * 0 = NaN``); 0 is a valid
-    subgradient of std at a constant input and of a norm at the zero vector, and what HIPS
-    autograd returns. One NaN would otherwise poison every weight of a training step (a
-    constant feature column under standardisation). NaN and positive values are unchanged,
-    and so are the higher derivatives wherever ``v > 0``::
+    subgradient of std at a constant input and of a norm at the zero vector, and what
+    PyTorch returns (HIPS autograd returns NaN). One NaN would otherwise poison every weight
+    of a training step (a constant feature column under standardisation). NaN and positive
+    values are unchanged, and so are the higher derivatives wherever ``v > 0``::
 
         grad(np.std)(np.ones(3))  # (array([0., 0., 0.]),), not NaN
     """
