@@ -4,29 +4,106 @@ from __future__ import annotations
 
 
 class PycogradError(Exception):
-    """Base class of pycograd's own errors."""
+    """Base class of pycograd's own errors: ``except pycograd.PycogradError`` catches every
+    one. Each also derives from the builtin it refines (``ShapeError`` is a ``ValueError``,
+    ``NoRuleError`` a ``TypeError``), so existing handlers keep working.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: x * 2)(np.ones(3))
+        ... except pg.PycogradError as e:                     # catches every pycograd error
+        ...     print(type(e).__name__)
+        NonScalarOutputError
+    """
 
 
 class ShapeError(PycogradError, ValueError):
-    """Operands whose shapes an op cannot combine; names the op and the shapes."""
+    """Operands whose shapes an op cannot combine; names the op and the shapes.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda w: np.sum(np.ones((3, 4)) @ w))(np.ones((5, 6)))
+        ... except pg.ShapeError as e:
+        ...     print("(3, 4) and (5, 6)" in str(e))
+        True
+    """
 
 
 class NoRuleError(PycogradError, TypeError):
-    """A numpy function, or a transform of a primitive, that pycograd has no rule for."""
+    """A numpy function, or a transform of a primitive, that pycograd has no rule for.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: np.sum(np.histogram(x)[1]))(np.ones(4))
+        ... except pg.NoRuleError as e:
+        ...     print("histogram" in str(e))
+        True
+    """
 
 
 class NonScalarOutputError(PycogradError, TypeError):
-    """``grad`` of a function whose output is not a real scalar."""
+    """``grad`` of a function whose output is not a real scalar.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: x * 2)(np.ones(3))               # use vjp or jacrev instead
+        ... except pg.NonScalarOutputError:
+        ...     print("not a scalar")
+        not a scalar
+    """
 
 
 class TracerConversionError(PycogradError, TypeError):
     """A traced value reached ``float()``, ``int()``, ``np.asarray`` or an unrouted ``math.*``,
-    which would silently drop its gradient."""
+    which would silently drop its gradient.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: float(np.sum(x)))(np.ones(3))
+        ... except pg.TracerConversionError:
+        ...     print("float() would drop the gradient")
+        float() would drop the gradient
+    """
 
 
 class LeakedTracerError(PycogradError, RuntimeError):
-    """A traced value escaped the transform that created it and was used in another."""
+    """A traced value escaped the transform that created it and was used in another.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> saved = []
+        >>> def f(x):
+        ...     saved.append(x)                                     # the traced x escapes
+        ...     return np.sum(x)
+        >>> _ = pg.grad(f)(np.ones(2))
+        >>> try:
+        ...     pg.grad(lambda y: np.sum(saved[0] * y))(np.ones(2))
+        ... except pg.LeakedTracerError:
+        ...     print("leaked")
+        leaked
+    """
 
 
 class ArgnumsError(PycogradError, ValueError):
-    """``argnums`` that do not match the function's positional arguments."""
+    """``argnums`` that do not match the function's positional arguments.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: np.sum(x), argnums=1)(np.ones(2))
+        ... except pg.ArgnumsError:
+        ...     print("no argument 1")
+        no argument 1
+    """
