@@ -9,6 +9,7 @@ Level 0 belongs to the stand-alone eager tape (``Var(x)`` outside any transform)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -54,18 +55,34 @@ class Tracer:
     _trace: Trace
 
 
-_STACK: list[Trace] = []
+class _ThreadStack(threading.local):
+    """The stack of one thread (as JAX's trace state): a transform in one thread never numbers
+    its level after, nor pops, another thread's traces. A traced value carried into another
+    thread meets a different trace at its level there, a ``LeakedTracerError``."""
+
+    def __init__(self) -> None:
+        self.traces: list[Trace] = []
+
+
+_STACK = _ThreadStack()
+
+
+def trace_stack() -> list[Trace]:
+    """The calling thread's stack of live traces, outermost first (read it, don't edit it)."""
+    return _STACK.traces
 
 
 @contextmanager
 def new_trace(cls: type, *args: Any) -> Iterator[Any]:
-    """Push a fresh trace of ``cls`` one level above the current top; pop it on exit."""
-    trace = cls(len(_STACK) + 1, *args)
-    _STACK.append(trace)
+    """Push a fresh trace of ``cls`` one level above the calling thread's top; pop it on
+    exit."""
+    stack = _STACK.traces
+    trace = cls(len(stack) + 1, *args)
+    stack.append(trace)
     try:
         yield trace
     finally:
-        _STACK.pop()
+        stack.pop()
         trace.alive = False
 
 
