@@ -11,6 +11,7 @@ import numpy as np
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.nn.activations import sigmoid
 from pycograd.nn.linear import linear
+from pycograd.numpy_api.transparent import routed
 
 
 def rnn_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None,
@@ -68,6 +69,7 @@ def scan(cell: Callable, init: Any, xs: Any, axis: int = 0,
         raise ValueError(f"scan: the arrays in xs disagree on the length of axis {axis}: "
                          f"{sorted(steps)}")
     carry, ys = init, []
+    cell = routed(cell)  # called from here, not from the user's (routed) code
     for t in range(steps.pop()):
         out = cell(carry, tree_unflatten(tree, [_take(a, t, axis % np.ndim(a)) for a in leaves]))
         if has_output:

@@ -27,6 +27,7 @@ from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
 from pycograd.core.var import ReverseTrace, Var, backward
+from pycograd.numpy_api.transparent import routed
 from pycograd.params.ambient import Group, ambient_slots, plan, rebound
 from pycograd.transforms.packing import OutputSpec, packed, unpack
 
@@ -188,6 +189,7 @@ def checkpoint(f: Callable) -> Callable:
         fun, bound_args, bound_kwargs = _partial_inputs(f)
         args, kwargs = bound_args + args, {**bound_kwargs, **kwargs}
         hidden = _Hidden(fun)
+        fun = routed(fun)  # run from pycograd's code: route it here, as grad does
         leaves, in_tree = tree_flatten((args, kwargs))
         n = len(leaves)
 

@@ -193,7 +193,7 @@ def holomorphic_grad(f: Callable, argnums: int | Sequence[int] | None = None,
     complex convention (``df/dx - i df/dy``, see ``pycograd.ops.complex``) is ``f'(z)``
     by the Cauchy-Riemann equations. ``argnums`` and ``has_aux`` are as for ``grad``."""
     def real_f(*args: Any, **kwargs: Any) -> Any:
-        out = f(*args, **kwargs)
+        out = routed(f)(*args, **kwargs)  # real_f is pycograd's code: grad cannot route f
         if has_aux:
             out, aux = _split_aux(out)
             return real(_scalar_output(out, "holomorphic_grad", complex_ok=True)), aux

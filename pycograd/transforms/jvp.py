@@ -140,7 +140,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
 
 def linearize(f: Callable, *primals: Any) -> tuple:
     """``(f(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the JVP at ``primals``."""
-    out = f(*primals)
+    out = routed(f)(*primals)
 
     def f_jvp(*tangents: Any) -> Any:
         return jvp(f, primals, tangents)[1]

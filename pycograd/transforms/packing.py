@@ -37,8 +37,11 @@ class OutputSpec:
 
 
 def pack(leaves: list) -> Any:
+    """One array of all ``leaves``. A Python number (``math.sin`` of an untraced value, in a
+    primitive's impl) becomes a numpy scalar: every primitive output has a dtype."""
     if len(leaves) == 1:
-        return leaves[0]
+        x = leaves[0]
+        return x if hasattr(x, "dtype") else np.asarray(x)[()]
     return np.concatenate([np.ravel(x) for x in leaves])
 
 
