@@ -25,8 +25,12 @@ need no routing (``__array_ufunc__``, ``pycograd.ops.special``).
 
 Cost model. Whether a function needs routing is decided once per code object, by reading its
 bytecode (global and attribute names, nested code objects, local imports) against its globals,
-transitively through user helpers; closures and defaults are looked at per call. A function
-that needs nothing is returned as is (``routed(f) is f``): a dict lookup on the hot path. In a
+transitively through user helpers; closures and defaults are looked at per call. The verdict
+records the value of every global (and user-module attribute) it read, and holds only while
+each is still bound to the same object: a notebook loop that rebinds ``F = np.sin`` then
+``F = lambda x: np.array([...])`` gets a fresh verdict (and fresh weaving) for the functions
+that call ``F``. A function that needs nothing is returned as is (``routed(f) is f``): a dict
+lookup and one identity check per global it reads, on the hot path. In a
 routed function only call sites whose callee may need swapping are woven (a static pyccolo
 predicate leaves ``np.sum(...)``, ``len(...)`` ... alone), so pyccolo's per-event cost is paid
 only where it buys something.
@@ -230,7 +234,7 @@ class _Plan:
 
     def __init__(self, code: CodeType, glob: dict, needs: bool, deps: tuple, attrs: frozenset):
         self.code, self.globals, self.needs, self.deps, self.attrs = code, glob, needs, deps, attrs
-        self.plain = not needs and not deps
+        self.plain = not needs
         self.library = not _is_user(code)
         self.icode: Any = _UNKNOWN
         self.routed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -282,10 +286,10 @@ def _value_needs(v: Any, attrs: frozenset, deps: list | None, walk: _Walk | None
             return False
         found = False
         for a in attrs:
-            w = v.__dict__.get(a)
+            w = v.__dict__.get(a, _MISSING)
+            if deps is not None:
+                deps.append((v.__dict__, a, w))
             if callable(w) and not isinstance(w, ModuleType):
-                if deps is not None:
-                    deps.append((v.__dict__, a, w))
                 found = _value_needs(w, attrs, deps, walk) or found
         return found
     if _routed_callee(v) is not None or load_replacement(v) is not None:
@@ -344,15 +348,15 @@ def _analyze(code: CodeType, glob: dict, walk: _Walk) -> _Plan:
     needs = False
     for name in names:
         v = glob.get(name, _MISSING)
+        deps.append((glob, name, v))  # any rebinding (F = np.sin, then a lambda) re-plans
         if v is _MISSING:
             continue
-        if isinstance(v, (FunctionType, MethodType)):
-            deps.append((glob, name, v))
         needs = _value_needs(v, attrs, deps, walk) or needs
     for mod in imports:
         needs = _value_needs(sys.modules.get(mod), attrs, None, walk) or needs
     walk.visiting.discard(code)
-    return _Plan(code, glob, needs, tuple(deps), attrs)
+    unique = {(id(ns), name): (ns, name, v) for ns, name, v in deps}
+    return _Plan(code, glob, needs, tuple(unique.values()), attrs)
 
 
 class _Walk:
@@ -645,7 +649,7 @@ def routed(f: Callable) -> Callable:
     code = f.__code__
     plan = _PLANS.get(id(code))
     if (plan is not None and plan.plain and plan.code is code and plan.globals is f.__globals__
-            and f.__closure__ is None and f.__defaults__ is None):
+            and f.__closure__ is None and f.__defaults__ is None and plan.valid()):
         return f
     plan = _needs(f)
     if plan is None:
