@@ -336,6 +336,21 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Any:
     return transpose(a, order)
 
 
+@implements(np.rollaxis)
+def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
+    """numpy's older ``moveaxis``: ``axis`` ends up just before the axis that was at
+    ``start`` (``start`` may equal ``ndim``)."""
+    nd = np.ndim(a)
+    ax = _single_axis(axis, nd, "rollaxis")
+    if start < 0:
+        start += nd
+    if not 0 <= start <= nd:
+        raise ShapeError(f"rollaxis: start {start} is out of bounds for an array of {nd} dims")
+    if ax < start:
+        start -= 1
+    return moveaxis(a, ax, start)
+
+
 @implements(np.expand_dims)
 def expand_dims(a: Any, axis: Any) -> Any:
     shape = list(np.shape(a))
@@ -644,10 +659,31 @@ def einsum(subscripts: Any, *operands: Any, out: Any = None, optimize: Any = Fal
            **kwargs: Any) -> Any:
     _unsupported("einsum", out=out)
     if not isinstance(subscripts, str):
-        raise NoRuleError("np.einsum on traced values needs the string form "
-                          "(np.einsum('ij,jk->ik', a, b)), not the interleaved form")
+        subscripts, operands = _einsum_sublists((subscripts, *operands))
     spec = normalize_einsum(subscripts, [np.shape(o) for o in operands])
     return einsum_p.bind(*operands, spec=spec)
+
+
+def _einsum_sublists(args: tuple) -> tuple[str, tuple]:
+    """numpy's interleaved form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` as the string form
+    (``'ab,bc->ac'``) and its operands; ``Ellipsis`` in a sublist is ``...``."""
+    def letters(sub: Any) -> str:
+        out = []
+        for s in sub:
+            if s is Ellipsis:
+                out.append("...")
+            elif isinstance(s, (int, np.integer)) and 0 <= int(s) < 52:
+                out.append(_LETTERS[int(s)])
+            else:
+                raise ShapeError(f"einsum: sublist entries must be integers in [0, 52) or "
+                                 f"Ellipsis, got {s!r}")
+        return "".join(out)
+
+    operands, subs = args[0:len(args) - len(args) % 2:2], args[1::2]
+    spec = ",".join(letters(s) for s in subs)
+    if len(args) % 2:
+        spec += "->" + letters(args[-1])
+    return spec, tuple(operands)
 
 
 @implements(np.tensordot)

@@ -13,6 +13,7 @@ import numpy as np
 from pycograd.core.errors import NoRuleError, TracerConversionError
 from pycograd.core.trace import Tracer, bind
 from pycograd.numpy_api import functions as F
+from pycograd.numpy_api.list_args import with_lists_built
 from pycograd.numpy_api.ufuncs import PRIMS, array_ufunc
 
 _NO_PARAMS: dict = {}
@@ -25,6 +26,12 @@ def _array_function(self: Any, func: Any, types: tuple, args: tuple, kwargs: dic
             f"{_qualname(func)} has no differentiation rule in pycograd (called on a traced "
             "value); express it with differentiable numpy ops, or wrap it with "
             "pycograd.custom_vjp")
+    for a in args:
+        if type(a) in (list, tuple):  # np.append([a, b], c): lists of traced values
+            built = with_lists_built(func, args, kwargs, dispatched=True)
+            if built is not None:
+                args, kwargs = built
+            break
     return rule(*args, **kwargs)
 
 

@@ -1,0 +1,40 @@
+"""Sweep cases for issue 10's numpy surface: ``np.rollaxis``, ``np.einsum``'s sublist form,
+and numpy functions given Python lists / tuples of traced values (``np.mean([a, b])``),
+which the transparent layer routes (``pycograd.numpy_api.list_args``). Same ``Case`` table as
+``sweep_cases.py``, run in every mode."""
+
+from __future__ import annotations
+
+import numpy as np
+from sweep_cases import A, Case, case
+
+CASES: list[Case] = []
+
+
+def add(name: str, fn: object, args: list, prims: str, **kw: object) -> None:
+    case(f"core-{name}", fn, args, prims, table=CASES, **kw)
+
+
+for _axis, _start in [(1, 0), (0, 2), (2, 0), (1, 3), (-1, 1), (2, -3)]:
+    add(f"rollaxis-{_axis}-{_start}", lambda x, a=_axis, s=_start: np.rollaxis(x, a, s),
+        [A(2, 3, 4)], "transpose")
+
+add("einsum-sublist-matmul", lambda a, b: np.einsum(a, [0, 1], b, [1, 2]),
+    [A(2, 3), A(3, 4)], "einsum")
+add("einsum-sublist-out", lambda a, b: np.einsum(a, [0, 1], b, [1, 2], [2, 0]),
+    [A(2, 3), A(3, 4)], "einsum")
+add("einsum-sublist-ellipsis", lambda a: np.einsum(a, [Ellipsis, 0, 1], [Ellipsis, 1, 0]),
+    [A(2, 3, 4)], "einsum")
+
+add("list-mean", lambda a, b: np.mean([a, b * 2.0]), [A(3), A(3)], "sum")
+add("list-mean-tuple-axis", lambda a, b: np.mean((a, b), axis=0), [A(3), A(3)], "sum")
+add("list-var", lambda a, b: np.var([a, b + 1.0]), [A(2), A(2)], "add")
+add("list-std", lambda a, b: np.std([a, b, a * b], axis=0), [A(3), A(3)], "sqrt")
+add("list-norm", lambda a, b: np.linalg.norm([a, b]), [A(), A(low=0.5)], "sqrt")
+add("list-sum-nested", lambda a, b: np.sum([[a, b], [b, a * a]], axis=1), [A(), A()],
+    "multiply")
+add("list-append", lambda a, b: np.append([a, 1.0], [b, a]), [A(), A()], "concatenate")
+add("list-append-2d", lambda a, b: np.append([[a, b]], [[b, a]], axis=0), [A(), A()],
+    "concatenate")
+add("list-ufunc", lambda a, b: np.sin([a, b]), [A(), A()], "sin")
+add("list-dot", lambda a, b: np.dot(a, [b, 2.0 * b, 1.0]), [A(3), A()], "multiply")
