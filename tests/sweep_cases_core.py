@@ -38,3 +38,26 @@ add("list-append-2d", lambda a, b: np.append([[a, b]], [[b, a]], axis=0), [A(), 
     "concatenate")
 add("list-ufunc", lambda a, b: np.sin([a, b]), [A(), A()], "sin")
 add("list-dot", lambda a, b: np.dot(a, [b, 2.0 * b, 1.0]), [A(3), A()], "multiply")
+
+try:
+    import scipy.linalg as sl
+    import scipy.special as sp
+    import scipy.stats as st
+except ImportError:  # scipy is optional: its cases are simply absent
+    sl = sp = st = None
+
+if sp is not None:
+    _COV = np.diag([1.0, 2.0, 0.0])  # singular: density on the first two coordinates
+    _BAND = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+
+    add("scipy-gammasgn", lambda x: sp.gammasgn(x) * x, [A(2, 3, away=0.3)],
+        "gammasgn multiply")
+    add("scipy-solve_sylvester", lambda a, b, q: sl.solve_sylvester(a, b, q),
+        [A(3, 3), A(2, 2), A(3, 2)], "solve", rtol=1e-5)
+    add("scipy-solve_banded", lambda ab, b: sl.solve_banded((1, 1), ab + 3.0 * _BAND, b),
+        [A(3, 4), A(4)], "solve")
+    add("scipy-mvn-logpdf-singular",
+        lambda x, m: st.multivariate_normal.logpdf(x * np.array([1.0, 1.0, 0.0]),
+                                                   m * np.array([1.0, 1.0, 0.0]), _COV,
+                                                   allow_singular=True),
+        [A(3), A(3)], "matmul")

@@ -600,7 +600,44 @@ def expm(A: Any) -> Any:
     return MF.expm_p.bind(_matrix("expm", _single(A), square=True))
 
 
-SCIPY_LINALG_NAMES = ("solve_triangular", "cho_factor", "cho_solve", "cholesky", "sqrtm", "expm")
+def solve_sylvester(a: Any, b: Any, q: Any) -> Any:
+    """``X`` with ``A X + X B = Q``, as the Kronecker system ``(I kron A + B^T kron I)
+    vec(X) = vec(Q)`` (column-major ``vec``) and one general solve, so every transform
+    differentiates it (a system of size m n: meant for small matrices, as ``sqrtm``)."""
+    _real("solve_sylvester", a, b, q)
+    a = _matrix("solve_sylvester", _single(a), square=True)
+    b = _matrix("solve_sylvester", _single(b), square=True)
+    q = _single(q)
+    m, n = np.shape(a)[-1], np.shape(b)[-1]
+    if np.shape(q)[-2:] != (m, n):
+        raise ShapeError(f"solve_sylvester: Q of shape {np.shape(q)} does not fit A of shape "
+                         f"{np.shape(a)} and B of shape {np.shape(b)}; Q must be ({m}, {n})")
+    dt = np.result_type(a, b, q)
+    k = np.kron(np.eye(n, dtype=dt), a) + np.kron(np.transpose(b), np.eye(m, dtype=dt))
+    x = solve(k, np.reshape(np.transpose(q), (m * n,)))
+    return np.transpose(np.reshape(x, (n, m)))
+
+
+def solve_banded(l_and_u: tuple, ab: Any, b: Any, overwrite_ab: bool = False,
+                 overwrite_b: bool = False, check_finite: bool = True) -> Any:
+    """scipy's banded solve: the dense matrix is gathered from the band storage
+    (``a[i, j] = ab[u + i - j, j]``) and solved; the gradient reaches only the stored band
+    (the unused corners of ``ab`` get zero, as they are never read)."""
+    _real("solve_banded", ab, b)
+    lo, up = (int(v) for v in l_and_u)
+    rows, n = np.shape(ab)
+    if rows != lo + up + 1:
+        raise ShapeError(f"solve_banded: ab has {rows} rows, but (l, u) = ({lo}, {up}) needs "
+                         f"l + u + 1 = {lo + up + 1}")
+    i, j = np.indices((n, n))
+    r = up + i - j
+    inside = (r >= 0) & (r < rows)
+    a = np.where(inside, ab[np.clip(r, 0, rows - 1), j], 0.0)
+    return solve(a, b)
+
+
+SCIPY_LINALG_NAMES = ("solve_triangular", "cho_factor", "cho_solve", "cholesky", "sqrtm", "expm",
+                      "solve_sylvester", "solve_banded")
 
 
 @functools.cache
@@ -613,5 +650,6 @@ def scipy_routes() -> dict[Callable, Callable]:
     except ImportError:  # scipy is optional
         return {}
     ours = {"solve_triangular": solve_triangular, "cho_factor": cho_factor,
-            "cho_solve": cho_solve, "cholesky": cholesky_scipy, "sqrtm": sqrtm, "expm": expm}
+            "cho_solve": cho_solve, "cholesky": cholesky_scipy, "sqrtm": sqrtm, "expm": expm,
+            "solve_sylvester": solve_sylvester, "solve_banded": solve_banded}
     return {getattr(sl, n): ours[n] for n in SCIPY_LINALG_NAMES}

@@ -81,7 +81,7 @@ def _is_list(a: Any) -> bool:
     return type(a) in (list, tuple)
 
 
-def _as_array(a: Any) -> Any:
+def as_array(a: Any) -> Any:
     """What numpy's ``np.asarray`` makes of a list, differentiable in its traced elements (a
     ragged list is left to numpy's own error)."""
     if holds_tracer(a):
@@ -109,10 +109,10 @@ def with_lists_built(fn: Any, args: tuple, kwargs: dict,
         return None
     new_args = list(args)
     for i in todo:
-        new_args[i] = _as_array(args[i])
+        new_args[i] = as_array(args[i])
     new_kwargs = dict(kwargs)
     for k in keys:
-        new_kwargs[k] = _as_array(kwargs[k])
+        new_kwargs[k] = as_array(kwargs[k])
     return tuple(new_args), new_kwargs
 
 
