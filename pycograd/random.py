@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentError, ArgumentTypeError, ShapeError
+
 Key = np.ndarray
 Shape = int | Sequence[int]
 
@@ -56,7 +58,7 @@ def _key(k: Any) -> Key:
         return key(int(k))
     k = np.asarray(k)
     if k.shape != (2,) or k.dtype != np.uint32:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"expected a key (a (2,) uint32 array from pycograd.random.key / split) or an int "
             f"seed, got {k.dtype} array of shape {k.shape}")
     return k
@@ -104,7 +106,7 @@ def bits(k: Key | int, shape: Shape = (), dtype: Any = np.uint32) -> np.ndarray:
         y0, y1 = threefry2x32(k, *_counters(n))
         return ((y0.astype(np.uint64) << np.uint64(32)) | y1).reshape(shape)
     if dtype != np.uint32:
-        raise TypeError(f"bits: dtype must be uint32 or uint64, got {dtype}")
+        raise ArgumentTypeError(f"bits: dtype must be uint32 or uint64, got {dtype}")
     y0, y1 = threefry2x32(k, *_counters((n + 1) // 2))
     return np.concatenate([y0, y1])[:n].reshape(shape)
 
@@ -117,7 +119,7 @@ def _finfo(dtype: np.dtype) -> Any:
     try:
         return ml_dtypes.finfo(dtype)
     except ValueError:
-        raise TypeError(f"expected a floating dtype, got {dtype}") from None
+        raise ArgumentTypeError(f"expected a floating dtype, got {dtype}") from None
 
 
 def _unit(k: Key, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -168,7 +170,7 @@ def randint(k: Key | int, shape: Shape, minval: Any, maxval: Any,
     lo = np.broadcast_to(np.asarray(minval, np.int64), shape)
     hi = np.broadcast_to(np.asarray(maxval, np.int64), shape)
     if np.any(hi <= lo):
-        raise ValueError(f"randint: need minval < maxval, got {minval} and {maxval}")
+        raise ArgumentError(f"randint: need minval < maxval, got {minval} and {maxval}")
     span = (hi - lo).astype(np.uint64)
     r = bits(k, shape, np.uint64) % span
     return (lo + r.astype(np.int64)).astype(dtype)
@@ -201,7 +203,7 @@ def categorical(k: Key | int, logits: Any, axis: int = -1,
     shape = batch if shape is None else _shape(shape)
     tail = shape[len(shape) - len(batch):]
     if len(shape) < len(batch) or any(b not in (1, t) for t, b in zip(tail, batch)):
-        raise ValueError(f"categorical: shape {shape} does not end in the batch shape {batch}")
+        raise ShapeError(f"categorical: shape {shape} does not end in the batch shape {batch}")
     noise = gumbel(k, shape + logits.shape[-1:])
     return np.argmax(logits + noise, axis=-1)
 

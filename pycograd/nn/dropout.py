@@ -8,13 +8,14 @@ from typing import Any
 import numpy as np
 
 from pycograd import random
+from pycograd.core.errors import ArgumentError
 
 
 def dropout(x: Any, p: float, key: Any, training: bool = True) -> Any:
     """Zero each element with probability ``p`` and scale the survivors by ``1 / (1 - p)``,
     so the expectation is unchanged; the identity when not ``training`` or ``p == 0``."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+        raise ArgumentError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     if p == 1.0:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.errors import ArgumentError, IndexingError, NoRuleError, ShapeError
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Tracer
 from pycograd.ops.control import select_p
@@ -420,7 +420,7 @@ def concatenate(arrays: Sequence, axis: Any = 0, out: Any = None, dtype: Any = N
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
     if not arrays:
-        raise ValueError("need at least one array to concatenate")
+        raise ArgumentError("need at least one array to concatenate")
     nd = np.ndim(arrays[0])
     ax = _single_axis(axis, nd, "concatenate")
     shapes = [np.shape(a) for a in arrays]
@@ -483,7 +483,7 @@ def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
     if np.ndim(indices_or_sections) == 0:
         k = int(indices_or_sections)
         if k <= 0:
-            raise ValueError("number sections must be larger than 0.")
+            raise ArgumentError("number sections must be larger than 0.")
         sizes = [n // k + 1] * (n % k) + [n // k] * (k - n % k)
         bounds = [0]
         for size in sizes:
@@ -501,7 +501,7 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
     if x is None and y is None:
         return np.where(stop_gradient(condition))
     if x is None or y is None:
-        raise ValueError("np.where takes either one or three arguments")
+        raise ArgumentError("np.where takes either one or three arguments")
     return select_p.bind(condition, x, y)
 
 
@@ -557,8 +557,8 @@ def normalize_index(idx: Any, operands: bool = False) -> Any:
         if isinstance(p, list):
             p = np.asarray(p)
         if isinstance(p, np.ndarray) and p.dtype.kind not in "biu":
-            raise IndexError(f"arrays used as indices must be of integer or boolean type, "
-                             f"got {p.dtype}")
+            raise IndexingError(f"arrays used as indices must be of integer or boolean type, "
+                                f"got {p.dtype}")
         out.append(p)
     out = tuple(out) if isinstance(idx, tuple) else out[0]
     return (out, ops) if operands else out
@@ -580,8 +580,8 @@ def _refuse_traced_index(p: Any) -> None:
             "the result's size would depend on the mask's values; use np.where(mask, x, 0) "
             "to keep the shape")
     if np.dtype(p.dtype).kind not in "iu":
-        raise IndexError(f"arrays used as indices must be of integer or boolean type, "
-                         f"got {np.dtype(p.dtype)}")
+        raise IndexingError(f"arrays used as indices must be of integer or boolean type, "
+                            f"got {np.dtype(p.dtype)}")
     raise NoRuleError(f"indexing with an index array computed from traced values "
                       f"({type(p).__name__}) is not supported here; index with it in "
                       "x[...] or np.take")

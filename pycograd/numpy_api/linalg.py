@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.linalg._linalg import EighResult, EigResult, QRResult, SlogdetResult, SVDResult
 
-from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.errors import ArgumentError, NoRuleError, ShapeError
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements
 from pycograd.ops import decompositions as D
@@ -155,7 +155,7 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._
         else:
             rcond = rtol
     elif rtol is not np._NoValue:
-        raise ValueError("`rtol` and `rcond` can't be both set.")
+        raise ArgumentError("`rtol` and `rcond` can't be both set.")
     return S.pinv_p.bind(a, rcond=rcond, hermitian=bool(hermitian))
 
 
@@ -193,7 +193,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
 def tensorinv(a: Any, ind: int = 2) -> Any:
     s = np.shape(a)
     if ind <= 0:
-        raise ValueError("Invalid ind argument.")
+        raise ArgumentError("Invalid ind argument.")
     out_shape = s[ind:] + s[:ind]
     n = math.prod(s[ind:])
     return np.reshape(inv(np.reshape(a, (math.prod(s[:ind]), n))), out_shape)
@@ -230,7 +230,7 @@ def cholesky(a: Any, /, *, upper: bool = False) -> Any:
 
 def _eigh_parts(name: str, a: Any, UPLO: str) -> list:
     if UPLO not in ("L", "U"):
-        raise ValueError("UPLO argument must be 'L' or 'U'")
+        raise ArgumentError("UPLO argument must be 'L' or 'U'")
     a = _matrix(name, a, square=True)
     w, v = unpack(D.eigh_p.bind(a, lower=UPLO == "L"), D.eigh_cores(np.shape(a)))
     return [np.real(w), v]  # complex: the packed w is complex with a zero imaginary part
@@ -382,7 +382,7 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
         return r if keepdims else F.reshape(r, tuple(d for i, d in enumerate(np.shape(r))
                                                    if i not in axes))
     if isinstance(ord, str):
-        raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
+        raise ArgumentError(f"norm: invalid norm order {ord!r} for vectors")
     if ord == np.inf:
         return F.max(np.abs(x), axes, keepdims=keepdims)
     if ord == -np.inf:
@@ -409,7 +409,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     _needs_complex_svd(f"norm(ord={ord!r})", x)
     row, col = (0, 1) if axis is None else (int(a) % nd for a in axis)
     if row == col:
-        raise ValueError("Duplicate axes given.")
+        raise ArgumentError("Duplicate axes given.")
     y = np.moveaxis(x, (row, col), (-2, -1))
     s = svd(y, compute_uv=False)
     r = np.sum(s, axis=-1) if ord == "nuc" else (np.max if ord == 2 else np.min)(s, axis=-1)
@@ -489,14 +489,14 @@ def multi_dot(arrays: Sequence, *, out: Any = None) -> Any:
     a 1-d first/last array is a row/column vector, as in numpy."""
     F._unsupported("linalg.multi_dot", out=out)
     if len(arrays) < 2:
-        raise ValueError("Expecting at least two arrays.")
+        raise ArgumentError("Expecting at least two arrays.")
     return functools.reduce(np.matmul, arrays)
 
 
 @implements(np.linalg.matrix_transpose, np.matrix_transpose)
 def matrix_transpose(x: Any, /) -> Any:
     if np.ndim(x) < 2:
-        raise ValueError("Input array must be at least 2-dimensional")
+        raise ArgumentError("Input array must be at least 2-dimensional")
     return mT(x)
 
 
@@ -530,8 +530,8 @@ def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
     """The array-API cross product: 3-vectors only, else ``np.cross``."""
     n1, n2 = np.shape(x1)[axis], np.shape(x2)[axis]
     if n1 != 3 or n2 != 3:
-        raise ValueError("Both input arrays must be (arrays of) 3-dimensional vectors, "
-                         f"but they are {n1} and {n2} dimensional instead.")
+        raise ArgumentError("Both input arrays must be (arrays of) 3-dimensional vectors, "
+                            f"but they are {n1} and {n2} dimensional instead.")
     return np.cross(x1, x2, axis=axis)
 
 

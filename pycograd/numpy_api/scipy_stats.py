@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import MissingAttributeError
 from pycograd.numpy_api.list_args import as_array
 from pycograd.ops.special import SCIPY_UFUNCS as SP
 
@@ -269,9 +270,9 @@ class Frozen:
     def __getattr__(self, method: str) -> Callable:
         ours = TABLE[self.dist].get(method)
         if ours is None:
-            raise AttributeError(f"scipy.stats.{self.dist}(...).{method} with traced parameters "
-                                 f"is not supported by pycograd (it has: "
-                                 f"{', '.join(TABLE[self.dist])})")
+            raise MissingAttributeError(
+                f"scipy.stats.{self.dist}(...).{method} with traced parameters is not supported "
+                f"by pycograd (it has: {', '.join(TABLE[self.dist])})")
         return lambda x, *a, **k: ours(x, *self.args, *a, **{**self.kwds, **k})
 
     def __repr__(self) -> str:

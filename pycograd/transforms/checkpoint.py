@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentTypeError
 from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
@@ -63,7 +64,7 @@ def _forward(*args: Any, fun: Callable) -> Any:
     if isinstance(out, Tracer):
         level = max((a._trace.level for a in args if isinstance(a, Tracer)), default=-1)
         if out._trace.level > level:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "checkpoint: the function read a traced value that is not one of its inputs "
                 "(an attribute such as self.w, or a value looked up in a container); "
                 "checkpoint finds arguments, closure variables, functools.partial arguments "

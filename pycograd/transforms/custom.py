@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import ShapeError
+from pycograd.core.errors import ArgumentTypeError, ShapeError
 from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import find_top
@@ -48,8 +48,8 @@ class _CustomRule:
         """``(leaves, in_tree, top trace, output spec, packed fun)``, or None when no
         argument is traced (then the plain function runs)."""
         if not ready:
-            raise TypeError(f"{self.kind} function {self.fun.__name__!r} has no rule yet; "
-                            f"{how} before using it")
+            raise ArgumentTypeError(f"{self.kind} function {self.fun.__name__!r} has no rule yet; "
+                                    f"{how} before using it")
         leaves, in_tree = tree_flatten(args)
         top = find_top(leaves, self.kind)
         if top is None:
@@ -89,8 +89,9 @@ class custom_vjp(_CustomRule):  # noqa: N801  (a decorator, named like JAX's)
         def flat_bwd(res: Any, g: Any) -> list:
             cts = routed(self.bwd)(res, unpack(g, spec))
             if not isinstance(cts, (tuple, list)) or len(cts) != len(args):
-                raise TypeError(f"custom_vjp bwd of {self.fun.__name__!r} must return a tuple "
-                                f"with one cotangent per argument ({len(args)}), got {cts!r}")
+                raise ArgumentTypeError(
+                    f"custom_vjp bwd of {self.fun.__name__!r} must return a tuple with one "
+                    f"cotangent per argument ({len(args)}), got {cts!r}")
             flat: list = []
             for k, (ct, arg) in enumerate(zip(cts, args)):
                 arg_leaves, arg_tree = tree_flatten(arg)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import ArgnumsError, NonScalarOutputError, ShapeError
+from pycograd.core.errors import ArgnumsError, ArgumentTypeError, NonScalarOutputError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
 from pycograd.core.var import ReverseTrace, Var, backward
@@ -204,8 +204,8 @@ def holomorphic_grad(f: Callable, argnums: int | Sequence[int] | None = None,
 
 def _split_aux(out: Any) -> tuple:
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        raise TypeError(f"has_aux=True needs f to return a pair (output, aux), but it "
-                        f"returned {type(out).__name__}")
+        raise ArgumentTypeError(f"has_aux=True needs f to return a pair (output, aux), but it "
+                                f"returned {type(out).__name__}")
     return out[0], out[1]
 
 
