@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import LeakedTracerError, ShapeError
+from pycograd.core.errors import IndexingError, LeakedTracerError, ShapeError
 from pycograd.core.primitive import Primitive
 
 
@@ -119,6 +119,10 @@ def apply_impl(prim: Primitive, args: Any, params: dict) -> Any:
     """Run ``prim`` on untraced values, turning numpy's shape complaints into ShapeError."""
     try:
         return prim.impl(*args, **params)
+    except IndexError as e:  # numpy's own bounds check, on the values one level down
+        if isinstance(e, IndexingError) or prim.calls_user_code:
+            raise
+        raise IndexingError(f"{prim.name}: {e}") from e
     except ValueError as e:
         if isinstance(e, (ShapeError, np.linalg.LinAlgError)) or prim.calls_user_code:
             raise

@@ -61,7 +61,18 @@ def patches(x: Any, kernel: tuple[int, int], stride: tuple[int, int],
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
            dilation: Any = 1, groups: int = 1) -> Any:
     """2-D cross-correlation: ``x`` is ``(N, C, H, W)``, ``weight`` is
-    ``(O, C // groups, kh, kw)``, ``bias`` is ``(O,)``; returns ``(N, O, Ho, Wo)``."""
+    ``(O, C // groups, kh, kw)``, ``bias`` is ``(O,)``; returns ``(N, O, Ho, Wo)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import conv2d, grad
+        >>> x = np.ones((2, 3, 8, 8))                               # (N, C, H, W)
+        >>> w = np.ones((4, 3, 3, 3))                               # (O, C, kh, kw)
+        >>> conv2d(x, w, stride=2, padding=1).shape
+        (2, 4, 4, 4)
+        >>> grad(lambda w: np.sum(conv2d(x, w)), 0)(w).shape
+        (4, 3, 3, 3)
+    """
     n, c, h, w = np.shape(x)
     o, cg, kh, kw = np.shape(weight)
     (sh, sw), (ph, pw), (dh, dw) = pair(stride, "stride"), pair(padding, "padding"), \
@@ -85,7 +96,15 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
 
 def conv1d(x: Any, weight: Any, bias: Any = None, stride: int = 1, padding: int = 0,
            dilation: int = 1, groups: int = 1) -> Any:
-    """1-D cross-correlation: ``x`` is ``(N, C, L)``, ``weight`` is ``(O, C // groups, k)``."""
+    """1-D cross-correlation: ``x`` is ``(N, C, L)``, ``weight`` is ``(O, C // groups, k)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import conv1d
+        >>> x = np.arange(5.0).reshape(1, 1, 5)                     # (N, C, L)
+        >>> conv1d(x, np.ones((1, 1, 3))).tolist()                  # sums of 3 neighbours
+        [[[3.0, 6.0, 9.0]]]
+    """
     y = conv2d(x[:, :, None, :], weight[:, :, None, :], bias, (1, stride), (0, padding),
                (1, dilation), groups)
     return y[:, :, 0, :]
@@ -112,6 +131,13 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
                      output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Any:
     """The adjoint of ``conv2d`` (PyTorch's argument order): ``x`` is ``(N, C, H, W)``,
     ``weight`` is ``(C, O // groups, kh, kw)``; output side ``(H-1)*s - 2p + d*(k-1) + op + 1``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import conv_transpose2d
+        >>> x = np.ones((1, 4, 4, 4))
+        >>> conv_transpose2d(x, np.ones((4, 2, 3, 3)), stride=2, padding=1, output_padding=1).shape
+        (1, 2, 8, 8)
     """
     c, og, kh, kw = np.shape(weight)
     (sh, sw), (ph, pw), (oh, ow), (dh, dw) = (pair(stride, "stride"), pair(padding, "padding"),

@@ -21,7 +21,20 @@ VERSION = 1
 
 class ParamLoadError(PycogradError, ValueError):
     """Saved weights that do not fit the ParamDict they are loaded into: lists every missing,
-    extra or mismatched entry."""
+    extra or mismatched entry.
+
+    Examples:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from pycograd import ParamDict, ParamLoadError
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+        >>> ParamDict(w=np.zeros(3)).save(path)
+        >>> try:
+        ...     ParamDict(w=np.zeros(4)).load_into(path)
+        ... except ParamLoadError as e:
+        ...     print("w" in str(e))
+        True
+    """
 
 
 def _resolve(path: str | os.PathLike) -> Path:
