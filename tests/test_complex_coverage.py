@@ -16,7 +16,8 @@ NO_COMPLEX_LOOP = [  # numpy / scipy raise TypeError on complex values: nothing 
     "floor", "ceil", "trunc", "fmod", "remainder", "floor_divide", "heaviside", "ldexp",
     "logaddexp", "logaddexp2", "nextafter", "signbit", "spacing",
     "beta", "betaln", "betainc", "erfinv", "erfcinv", "expit", "logit", "gammaln",
-    "gammainc", "gammaincc", "i0", "i1", "j0", "j1", "y0", "y1", "yn", "polygamma", "stdtr",
+    "gammainc", "gammaincc", "gammasgn", "i0", "i1", "j0", "j1", "y0", "y1", "yn", "polygamma",
+    "stdtr",
 ]
 NO_GRADIENT = [  # boolean, integer or piecewise-constant results (tests/test_complex_ufuncs.py)
     "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and",
