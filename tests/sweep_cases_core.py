@@ -61,3 +61,18 @@ if sp is not None:
                                                    m * np.array([1.0, 1.0, 0.0]), _COV,
                                                    allow_singular=True),
         [A(3), A(3)], "matmul")
+
+try:
+    import scipy.integrate as si
+except ImportError:
+    si = None
+
+if si is not None:
+    _T = np.linspace(0.1, 0.3, 3)
+
+    def _decay(y, t, a):
+        return -a * y + np.sin(t) * y ** 2 / 4.0
+
+    add("scipy-odeint", lambda y0, a: si.odeint(_decay, y0, _T, (a,)),
+        [A(2, low=0.5, high=1.5), A(2, low=0.5, high=1.5)], "odeint",
+        eps=1e-4, rtol=2e-3, atol=1e-5)

@@ -130,7 +130,8 @@ def _scipy_routes(submodule: str) -> tuple[dict, frozenset]:
 _SCIPY_TABLES: dict[str, str] = {"scipy.special": "pycograd.numpy_api.scipy_special",
                                  "scipy.stats": "pycograd.numpy_api.scipy_stats",
                                  "scipy.linalg": "pycograd.numpy_api.linalg",
-                                 "scipy.signal": "pycograd.numpy_api.signal"}
+                                 "scipy.signal": "pycograd.numpy_api.signal",
+                                 "scipy.integrate": "pycograd.numpy_api.integrate"}
 """scipy submodule -> the pycograd module with its routes, added to ROUTES once the user has
 imported that submodule (pycograd never imports scipy itself)."""
 _SCIPY_LOADED: set[str] = set()
@@ -280,6 +281,8 @@ def _scan(code: CodeType) -> tuple[set, set, set]:
 def _value_needs(v: Any, attrs: frozenset, deps: list | None, walk: _Walk | None) -> bool:
     """Whether calling through ``v`` (a global, cell or default of the function) can reach a
     routed callee. Appends to ``deps`` what the answer depends on."""
+    if type(v) is functools.partial:  # partial(scipy.stats.norm.pdf, ...) in a closure
+        return _value_needs(v.func, attrs | _CALLING, deps, walk)
     if _from_scipy(v):
         return _scipy_needs(v, attrs)
     if isinstance(v, ModuleType):
@@ -553,6 +556,9 @@ def _replacement(fn: Any) -> Any:
         return r
     if list_args.is_numpy_callable(fn):
         return list_args.route(fn)
+    if t is functools.partial:  # partial(scipy.stats.multivariate_normal.pdf, ...)
+        inner = _replacement(fn.func)
+        return fn if inner is fn.func else functools.partial(inner, *fn.args, **fn.keywords)
     call = _call_method(t)
     if call is not None:
         inst = _instance(call)
