@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pycograd.core.errors import PycogradError
+from pycograd.core.errors import MissingDependencyError, PycogradError
 
 INSTALL = "pip install 'pycograd[torch]'  (or: pip install torch==2.13.0)"
 
@@ -11,7 +11,7 @@ class DistributedError(PycogradError, RuntimeError):
     """A data-parallel run that cannot go on: no process group, a backend failure."""
 
 
-class TorchMissingError(DistributedError, ImportError):
+class TorchMissingError(DistributedError, MissingDependencyError):
     """``pycograd.distributed`` runs on ``torch.distributed``, which is not installed."""
 
 
