@@ -8,10 +8,12 @@ traced values (``numpy_api``) and the family rules of every interpreter (``trans
 from pycograd import numpy_api, ops, random  # noqa: F401
 from pycograd.core.errors import (
     ArgnumsError,
+    CheckpointPolicyError,
     LeakedTracerError,
     NonScalarOutputError,
     NoRuleError,
     PycogradError,
+    ResidualError,
     ShapeError,
     TracerConversionError,
 )
@@ -45,7 +47,7 @@ from pycograd.optim import (
     train,
 )
 from pycograd.params import ParamDict, ParamLoadError, buffer, frozen, tied
-from pycograd.transforms.checkpoint import checkpoint, remat
+from pycograd.transforms.checkpoint import checkpoint, checkpoint_name, checkpoint_sequential, remat
 from pycograd.transforms.custom import custom_jvp, custom_vjp
 from pycograd.transforms.grad import grad, holomorphic_grad, value_and_grad, vjp
 from pycograd.transforms.jacobians import (
@@ -87,6 +89,7 @@ __all__ = [
     # differentiation
     "grad", "value_and_grad", "vjp", "holomorphic_grad", "jvp", "linearize", "jacfwd",
     "jacrev", "jacobian", "hessian", "hvp", "elementwise_grad", "vmap", "checkpoint", "remat",
+    "checkpoint_name", "checkpoint_sequential",
     "stop_gradient",
     "custom_vjp", "custom_jvp", "Var", "transparent",
     # numpy extras without a numpy spelling
@@ -102,6 +105,7 @@ __all__ = [
     # errors
     "PycogradError", "ShapeError", "DataDependentShapeError", "NoRuleError",
     "NonScalarOutputError", "TracerConversionError", "LeakedTracerError", "ArgnumsError",
+    "CheckpointPolicyError", "ResidualError",
     # pytrees
     "tree_flatten", "tree_unflatten", "tree_map", "register_pytree_node",
     *_nn_all,

@@ -19,9 +19,10 @@ from pycograd.ops.complex import abs_jvp, abs_vjp, match
 UFUNC_PRIMS: dict[np.ufunc, Primitive] = {}
 
 
-def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True, jvp: Any = None) -> Primitive:
+def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True, jvp: Any = None,
+           saves: tuple | None = None) -> Primitive:
     p = primitive(uf.__name__, uf, *vjps, differentiable=differentiable, family="elementwise",
-                  jvp=jvp)
+                  jvp=jvp, saves=saves)
     UFUNC_PRIMS[uf] = p
     return p
 
@@ -73,7 +74,8 @@ def _back(ct: Any, x: Any) -> Any:
     dt = getattr(x, "dtype", None)
     if dt is None or ct.dtype != dt:
         ct = match(ct, x)
-    return unbroadcast(ct, x.shape if x.__class__ is np.ndarray else np.shape(x))
+    shape = getattr(x, "shape", None)  # arrays, tracers and the tape's shape-only residuals
+    return unbroadcast(ct, np.shape(x) if shape is None else shape)
 
 
 def _balanced(g: Any, x: Any, y: Any) -> Any:
@@ -103,11 +105,15 @@ def _power_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     return _back(g * ans * np.log(np.where(x == 0, 1, x)), y)
 
 
+# A third item is the ``saves=`` of the pair: ``SHAPES_ONLY`` when the rules read their
+# arguments only to undo broadcasting (the tape then keeps shapes, not arrays).
+SHAPES_ONLY = ()
+
 BINARY = {
     np.add: (lambda g, ans, x, y: _back(g, x),
-             lambda g, ans, x, y: _back(g, y)),
+             lambda g, ans, x, y: _back(g, y), SHAPES_ONLY),
     np.subtract: (lambda g, ans, x, y: _back(g, x),
-                  lambda g, ans, x, y: _back(-g, y)),
+                  lambda g, ans, x, y: _back(-g, y), SHAPES_ONLY),
     np.multiply: (lambda g, ans, x, y: _back(g * y, x),
                   lambda g, ans, x, y: _back(g * x, y)),
     np.divide: (lambda g, ans, x, y: _back(g / y, x),
@@ -148,12 +154,13 @@ NO_GRADIENT = (
 for _uf, _vjp in UNARY.items():
     _ufunc(_uf, _vjp, jvp=abs_jvp if _uf is np.absolute else None)
 for _uf, _vjps in BINARY.items():
-    _ufunc(_uf, *_vjps)
+    _ufunc(_uf, *_vjps[:2], saves=_vjps[2] if len(_vjps) > 2 else None)
 for _uf in NO_GRADIENT:
     _ufunc(_uf, differentiable=False)
 
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),
-                   lambda g, ans, x, dtype: match(g, x).astype(x.dtype), family="cast")
+                   lambda g, ans, x, dtype: match(g, x).astype(x.dtype), family="cast",
+                   saves=())
 stop_gradient_p = primitive("stop_gradient", lambda x: x, differentiable=False,
                             family="elementwise")
 round_p = primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False,
