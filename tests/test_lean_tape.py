@@ -17,6 +17,12 @@ from pycograd.ops.elementwise import UFUNC_PRIMS
 from pycograd.ops.linalg import matmul_p
 
 
+@pytest.fixture(autouse=True)
+def strict_residuals(monkeypatch):
+    """Stand-ins for shape-only residuals of every size (the sweep's setting)."""
+    monkeypatch.setattr("pycograd.core.var.SHAPED_FROM_BYTES", 0)
+
+
 def _node(f, *xs):
     vs = [Var(x) for x in xs]
     out = f(*vs)
@@ -87,6 +93,22 @@ def test_stand_ins_refuse_values(use):
     for stand_in in (Shaped(np.ones(2)), UNSAVED):
         with pytest.raises(ResidualError):
             use(stand_in)
+
+
+def test_small_shape_only_residuals_are_kept_whole(monkeypatch):
+    monkeypatch.setattr("pycograd.core.var.SHAPED_FROM_BYTES", 4096)
+    small, big = np.ones(256), np.ones((4, 256))
+    _, node = _node(np.add, small, big)
+    assert node[ARGS][0] is small and isinstance(node[ARGS][1], Shaped)
+
+
+def test_one_parent_keeps_what_its_vjp_reads():
+    """``x / c`` runs only x's VJP, which reads ``c`` (and x's shape): the output is not
+    kept; with both traced, y's VJP reads the output."""
+    x = Var(np.ones(3))
+    node = (x / np.full(3, 2.0))._node
+    assert node[ANS] is UNSAVED
+    assert (x / Var(np.full(3, 2.0)))._node[ANS] is not UNSAVED
 
 
 def test_shaped_answers_shape_questions():

@@ -155,6 +155,14 @@ def _same(actual, expected, case: Case, what: str) -> None:
         np.testing.assert_allclose(a, e, rtol=tol, atol=tol, err_msg=f"{case.name}: {what}")
 
 
+@pytest.fixture(autouse=True)
+def strict_residuals(monkeypatch):
+    """Every residual a VJP reads for its shape only is a stand-in that refuses value
+    reads, however small (the lean tape keeps small ones whole): a rule reading a residual
+    the tape did not keep fails every reverse mode."""
+    monkeypatch.setattr("pycograd.core.var.SHAPED_FROM_BYTES", 0)
+
+
 @pytest.fixture
 def executed(monkeypatch):
     """The names of the primitives that run during the test: their ``impl`` is called, or

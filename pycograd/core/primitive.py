@@ -36,7 +36,7 @@ class Primitive:
     """
 
     __slots__ = ("name", "impl", "vjps", "differentiable", "calls_user_code", "family", "jvp",
-                 "batch", "shape", "lower", "residuals")
+                 "batch", "shape", "lower", "residuals", "residuals_one")
 
     def __init__(self, name: str, impl: Callable, differentiable: bool = True,
                  calls_user_code: bool = False):
@@ -53,6 +53,8 @@ class Primitive:
         # None: the tape keeps every argument and the output; else (output mode, argument
         # modes, mode of arguments past those): see ``residual_modes``.
         self.residuals: tuple | None = None
+        # residuals[i]: the same when argument i is the node's only parent (only VJP i runs)
+        self.residuals_one: tuple | None = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -81,6 +83,9 @@ def primitive(name: str, impl: Callable, *vjps: Any, differentiable: bool = True
     p.vjps = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], (PerArgument, Joint)) else vjps
     p.family, p.jvp, p.batch, p.shape = family, jvp, batch, shape
     p.residuals = residual_modes(p.vjps, family, saves)
+    if isinstance(p.vjps, tuple) and len(p.vjps) > 1:
+        p.residuals_one = tuple(residual_modes(p.vjps, family, saves, only=i)
+                                for i in range(len(p.vjps)))
     REGISTRY[name] = p
     for slot in RULE_SLOTS:
         _fill(p, slot)
@@ -155,11 +160,14 @@ def _loads(rule: Any, lead: int) -> tuple[bool, list[bool], bool | None] | None:
     return names[lead] in loaded, [n in loaded for n in names[lead + 1:]], rest
 
 
-def residual_modes(vjps: Any, family: str | None, saves: tuple | None) -> tuple | None:
+def residual_modes(vjps: Any, family: str | None, saves: tuple | None,
+                   only: int | None = None) -> tuple | None:
     """``(ans mode, ((position, mode), ...) for the named arguments not kept whole, mode of
     the arguments past the named ones, number of named ones)`` for a primitive's tape
     nodes, each mode ``NONE``, ``SHAPE`` or ``VALUE``; None when every residual is kept
-    (the fast path).
+    (the fast path). With ``only``, for a node whose only parent is argument ``only``:
+    only that argument's VJP runs, so only what it reads is kept (``x * 2.0`` keeps
+    nothing of ``x``).
 
     A residual no rule loads is not kept. One a rule loads is kept whole, unless
     ``saves`` is given and does not list it, or it is argument 0 of a ``linear``
@@ -169,7 +177,8 @@ def residual_modes(vjps: Any, family: str | None, saves: tuple | None) -> tuple 
     if isinstance(vjps, (PerArgument, Joint)):
         found = [_loads(vjps.rule, 2)]
     else:
-        found = [_loads(r, 1) for r in vjps if r is not None]
+        rules = vjps if only is None else vjps[only:only + 1]
+        found = [_loads(r, 1) for r in rules if r is not None]
     if not found or any(f is None for f in found):
         return None
     n = max(len(f[1]) for f in found)

@@ -98,10 +98,16 @@ EAGER = ReverseTrace(0)
 PRIM, ARGS, PARAMS, PARENTS, ANS, SEQ, CT = range(7)
 
 
+# Arrays read for their shape only are kept whole below this size: a stand-in would cost
+# more time than the bytes it frees. The sweep sets it to 0, so that every shape-only
+# residual is a stand-in there and a rule that reads its value fails.
+SHAPED_FROM_BYTES = 4096
+
+
 def drop_unread(args: list, drop: tuple, rest: int, named: int) -> None:
     """Replace, in the node's own ``args``, the arguments its VJPs do not read by
-    ``UNSAVED`` and those they read for shape and dtype only by ``Shaped`` stand-ins (a
-    number stays: it holds no memory). ``drop``, ``rest``, ``named``: ``prim.residuals``."""
+    ``UNSAVED`` and those they read for shape and dtype only by ``Shaped`` stand-ins
+    (numbers and small arrays stay). ``drop``, ``rest``, ``named``: ``prim.residuals``."""
     n = len(args)
     for i, m in drop if rest is VALUE else _past(drop, rest, named, n):
         if i < n:
@@ -109,7 +115,10 @@ def drop_unread(args: list, drop: tuple, rest: int, named: int) -> None:
                 args[i] = UNSAVED
             else:
                 a = args[i]
-                if a.__class__ is np.ndarray or isinstance(a, Tracer):
+                if a.__class__ is np.ndarray:
+                    if a.nbytes >= SHAPED_FROM_BYTES:
+                        args[i] = Shaped(a)
+                elif isinstance(a, Tracer):
                     args[i] = Shaped(a)
 
 
@@ -149,6 +158,8 @@ class Var(Tracer):
             self._node = [None, None, None, (), weakref.ref(self), next(_seq), None]
             return
         modes = prim.residuals  # what the node keeps: see ``core.primitive.residual_modes``
+        if len(parents) == 1 and prim.residuals_one is not None:
+            modes = prim.residuals_one[parents[0][0]]
         if modes is None:
             self._node = [prim, args, params, parents, value, next(_seq), None]
             return
