@@ -42,13 +42,14 @@ from pycograd.transforms.packing import OutputSpec, packed, unpack
 
 class _Held(Tracer):
     """A value inside a checkpointed function run under a policy (``val``: one level
-    down)."""
+    down; ``op``: the number of the op that made it, None for an input)."""
 
-    __slots__ = ("val",)
+    __slots__ = ("val", "op")
 
-    def __init__(self, trace: Trace, val: Any):
+    def __init__(self, trace: Trace, val: Any, op: int | None = None):
         self._trace = trace
         self.val = val
+        self.op = op
 
     @property
     def shape(self) -> tuple:
@@ -72,44 +73,55 @@ def _up(trace: Trace, out: Any) -> Any:
 
 class _SaveTrace(Trace):
     """The forward of a checkpointed function under a policy: each op runs one level
-    down, and the outputs the policy keeps are appended to ``saved``, in order."""
+    down and is numbered; ``kept[n] = (name, output)`` for each op ``n`` the policy keeps.
+    A kept ``checkpoint_name`` keeps the op that made the tagged value (so the replay
+    skips that op, not the identity)."""
 
-    __slots__ = ("save", "saved")
+    __slots__ = ("save", "kept", "names")
 
-    def __init__(self, level: int, save: Callable, saved: list):
+    def __init__(self, level: int, save: Callable, kept: dict):
         super().__init__(level)
-        self.save, self.saved = save, saved
+        self.save, self.kept, self.names = save, kept, []
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        n = len(self.names)
+        self.names.append(prim.name)
         out = bind(prim, _down(self, args), params)
         if self.save(prim, params):
-            self.saved.append(out)
-        return _Held(self, out)
+            a = args[0] if args else None
+            if prim is checkpoint_name_p and a.__class__ is _Held and a._trace is self and \
+                    a.op is not None:
+                self.kept[a.op] = (self.names[a.op], a.val)
+            else:
+                self.kept[n] = (prim.name, out)
+        return _Held(self, out, n)
 
 
 class _ReplayTrace(Trace):
-    """The recompute under a policy, one level above its tape: each op the policy kept is
-    recorded on the tape with its saved output (its inputs, recomputed, are what its VJP
+    """The recompute under a policy, one level above its tape: each op the forward kept
+    is recorded on the tape with its kept output (its inputs, recomputed, are what its VJP
     reads); every other op runs again."""
 
-    __slots__ = ("tape", "save", "saved")
+    __slots__ = ("tape", "kept", "count")
 
-    def __init__(self, level: int, tape: ReverseTrace, save: Callable, saved: Any):
+    def __init__(self, level: int, tape: ReverseTrace, kept: dict):
         super().__init__(level)
-        self.tape, self.save, self.saved = tape, save, saved
+        self.tape, self.kept, self.count = tape, kept, 0
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        n = self.count
+        self.count += 1
         vals = _down(self, args)
-        if not self.save(prim, params):
+        kept = self.kept.get(n)
+        if kept is None:
             return _Held(self, bind(prim, vals, params))
-        value = next(self.saved, None)
-        if value is None:
+        if kept[0] != prim.name:
             raise PycogradError(
-                f"checkpoint: the recompute ran more {prim.name} ops than the forward; the "
-                "checkpointed function must run the same ops each time (no randomness or "
-                "data-dependent control flow that changes between runs)")
+                f"checkpoint: op {n} of the recompute is {prim.name}, the forward's was "
+                f"{kept[0]}; the checkpointed function must run the same ops each time (no "
+                "randomness or data-dependent control flow that changes between runs)")
         lowered, parents = self.tape.lower(vals)
-        return _Held(self, self.tape.node(prim, value, lowered, params, parents))
+        return _Held(self, self.tape.node(prim, kept[1], lowered, params, parents))
 
 
 def _recompute(wanted: tuple, g: Any, ans: Any, *args: Any, fun: Callable,
@@ -128,8 +140,13 @@ def _recompute(wanted: tuple, g: Any, ans: Any, *args: Any, fun: Callable,
             full[i] = lifted[i] = Var(args[i], trace)
         if save is not None and store and store[0] is fun and \
                 not any(isinstance(a, Tracer) for a in args):  # the forward's own inputs
-            with new_trace(_ReplayTrace, trace, save, iter(store[1:])) as replay:
+            with new_trace(_ReplayTrace, trace, store[1]) as replay:
                 out = _up(replay, fun(*[_Held(replay, x) for x in full]))
+            if replay.count != store[2]:
+                raise PycogradError(
+                    f"checkpoint: the recompute ran {replay.count} ops, the forward "
+                    f"{store[2]}; the checkpointed function must run the same ops each time "
+                    "(no randomness or data-dependent control flow that changes between runs)")
         else:
             out = fun(*full)
         del full
@@ -156,10 +173,10 @@ def _forward(*args: Any, fun: Callable, save: Callable | None = None,
     if save is None or store is None or any(isinstance(a, Tracer) for a in args):
         out = fun(*args)
     else:
-        saved: list = []
-        with new_trace(_SaveTrace, save, saved) as trace:
+        kept: dict = {}
+        with new_trace(_SaveTrace, save, kept) as trace:
             out = _up(trace, fun(*[_Held(trace, a) for a in args]))
-        store[:] = [fun, *saved]
+        store[:] = [fun, kept, len(trace.names)]
     if isinstance(out, Tracer):
         level = max((a._trace.level for a in args if isinstance(a, Tracer)), default=-1)
         if out._trace.level > level:
@@ -377,8 +394,8 @@ remat = checkpoint
 
 
 def _compose(fs: Sequence[Callable]) -> Callable:
-    """``fs`` applied in order, as nested closures (which ``checkpoint`` looks through to
-    find the traced values the layers read)."""
+    """``fs`` applied in order, as nested closures (which ``checkpoint`` and ``ParamDict``
+    look through to find the traced values and ambient weights the layers read)."""
     if len(fs) == 1:
         return fs[0]
     first, rest = fs[0], _compose(fs[1:])
@@ -432,9 +449,4 @@ def checkpoint_sequential(fs: Sequence[Callable], segments: int,
     for k, (start, stop) in enumerate(segment_bounds(len(fs), segments)):
         block = _compose(fs[start:stop])
         parts.append(block if k == segments - 1 else checkpoint(block, policy))
-
-    def sequential(x: Any) -> Any:
-        for part in parts:
-            x = part(x)
-        return x
-    return sequential
+    return _compose(parts)  # closures all the way down: ParamDict finds the layers' reads
