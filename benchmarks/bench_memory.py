@@ -92,7 +92,7 @@ def segments(n: int, k: int) -> list[tuple[int, int]]:
 
 def pycograd_step(model: str, variant: str) -> Callable[[], Any]:
     import pycograd
-    from pycograd import layer_norm, softmax
+    from pycograd import layer_norm, relu, softmax
 
     if model == "mlp":
         ws, x = mlp_weights()
@@ -111,7 +111,7 @@ def pycograd_step(model: str, variant: str) -> Callable[[], Any]:
                 o = np.reshape((s @ v).transpose(0, 2, 1, 3), (TBATCH, SEQ, D))
                 h = h + o @ p["wo"]
                 m = layer_norm(h, p["g2"], p["b2"]) @ p["w1"] + p["c1"]
-                return h + np.maximum(m, 0.0) @ p["w2"] + p["c2"]
+                return h + relu(m) @ p["w2"] + p["c2"]
             return block
 
     def loss(ws: list) -> Any:

@@ -13,7 +13,7 @@ from pycograd import Var, checkpoint, grad, value_and_grad, vjp
 from pycograd.core.errors import PycogradError, ResidualError
 from pycograd.core.primitive import NONE, SHAPE, UNSAVED, VALUE, Shaped, residual_modes
 from pycograd.core.var import ANS, ARGS
-from pycograd.ops.elementwise import UFUNC_PRIMS
+from pycograd.ops.elementwise import UFUNC_PRIMS, _back
 from pycograd.ops.linalg import matmul_p
 
 
@@ -67,6 +67,10 @@ def test_modes_are_read_off_the_rules():
     # *args past the named arguments: kept whole if read, else dropped
     star = (lambda g, ans, x, *idx: g[idx],)
     assert residual_modes(star, None, None) == (NONE, ((0, NONE),), VALUE, 1)
+    # a rule ending in ``_back(<ct>, x)`` reads only x's shape
+    back = (lambda g, ans, x, y: _back(g * y, x),)
+    assert residual_modes(back, None, None) == (NONE, ((0, SHAPE),), VALUE, 2)
+    assert _back.reads_shape_of_last
     # a rule that is not Python code keeps everything
     assert residual_modes((np.multiply,), None, None) is None
 
@@ -103,11 +107,13 @@ def test_small_shape_only_residuals_are_kept_whole(monkeypatch):
 
 
 def test_one_parent_keeps_what_its_vjp_reads():
-    """``x / c`` runs only x's VJP, which reads ``c`` (and x's shape): the output is not
-    kept; with both traced, y's VJP reads the output."""
+    """``x * c`` runs only x's VJP, which reads ``c`` and x's shape: x is not kept; ``x /
+    c`` keeps no output either (with both traced, y's VJP reads it)."""
     x = Var(np.ones(3))
+    node = (x * np.full(3, 2.0))._node
+    assert isinstance(node[ARGS][0], Shaped) and node[ARGS][1] is not UNSAVED
     node = (x / np.full(3, 2.0))._node
-    assert node[ANS] is UNSAVED
+    assert isinstance(node[ARGS][0], Shaped) and node[ANS] is UNSAVED
     assert (x / Var(np.full(3, 2.0)))._node[ANS] is not UNSAVED
 
 
@@ -135,7 +141,7 @@ def test_unread_outputs_leave_with_the_user():
     x = Var(np.ones(4))
     h = np.sin(x)
     gone = weakref.ref(h.value)
-    y = np.sum(h * 2.0)  # multiply keeps h; drop that path's reference too
+    y = np.sum(h * Var(np.full(4, 2.0)))  # the other factor's VJP reads h: kept
     del h
     assert gone() is not None
     z = Var(np.ones(4))

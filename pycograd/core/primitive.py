@@ -11,8 +11,9 @@ differentiable.
 
 What the tape keeps for a node (its *residuals*) is read off the VJP rules themselves: an
 argument or output that no rule loads is not kept, and one the rules read only for its
-shape and dtype (declared with ``saves=``, or argument 0 of a ``linear`` primitive, whose
-transpose cannot depend on the values it maps) is kept as a ``Shaped`` stand-in.
+shape and dtype (passed last to a ``reads_shape_of_last`` helper such as ``_back``,
+declared with ``saves=``, or argument 0 of a ``linear`` primitive, whose transpose cannot
+depend on the values it maps) is kept as a ``Shaped`` stand-in.
 """
 
 from __future__ import annotations
@@ -140,24 +141,52 @@ class Joint:
 NONE, SHAPE, VALUE = 0, 1, 2  # a residual is dropped, kept as shape and dtype, or kept
 
 
-def _loads(rule: Any, lead: int) -> tuple[bool, list[bool], bool | None] | None:
-    """Which of ``ans``, the named arguments and the ``*args`` of ``rule(<lead params>,
-    ans, *args)`` its code loads (a parameter a nested function captures counts as
-    loaded); None when ``rule`` is not plain Python code, which keeps everything."""
+def reads_shape_of_last(fn: Callable) -> Callable:
+    """Mark a rule helper that reads only the shape and dtype of its last argument (as
+    ``_back(ct, x)`` does to undo broadcasting), so that a rule ending in
+    ``return helper(..., x)`` with no other use of ``x`` keeps only ``x``'s shape."""
+    fn.reads_shape_of_last = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _shape_only_tail(rule: Any, instructions: list) -> str | None:
+    """The parameter a rule of the form ``return helper(<expr>, p)`` passes last to a
+    ``reads_shape_of_last`` helper (the call is the whole body: its callee is the first
+    value pushed, and its result is returned at once)."""
+    ins = [i for i in instructions if i.opname not in ("RESUME", "PRECALL", "CACHE")]
+    if len(ins) < 4 or ins[0].opname != "LOAD_GLOBAL" or ins[-1].opname != "RETURN_VALUE" \
+            or ins[-2].opname != "CALL" or ins[-3].opname != "LOAD_FAST":
+        return None
+    helper = getattr(rule, "__globals__", {}).get(ins[0].argval)
+    return ins[-3].argval if getattr(helper, "reads_shape_of_last", False) else None
+
+
+def _loads(rule: Any, lead: int) -> tuple[int, list[int], int | None] | None:
+    """How the code of ``rule(<lead params>, ans, *args)`` reads ``ans``, each named
+    argument and the ``*args``: ``VALUE`` (loaded; a parameter a nested function captures
+    counts as loaded), ``SHAPE`` (only passed last to a ``reads_shape_of_last`` helper) or
+    ``NONE``; None when ``rule`` is not plain Python code, which keeps everything."""
     code = getattr(rule, "__code__", None)
     if code is None or isinstance(rule, type):
         return None
     names = code.co_varnames[:code.co_argcount]
     star = code.co_varnames[code.co_argcount + code.co_kwonlyargcount] \
         if code.co_flags & inspect.CO_VARARGS else None
-    loaded = set(code.co_cellvars)
-    for ins in dis.get_instructions(code):
+    instructions = list(dis.get_instructions(code))
+    loads: dict[str, int] = dict.fromkeys(code.co_cellvars, 2)
+    for ins in instructions:
         if ins.opname.startswith("LOAD_FAST") or ins.opname in ("LOAD_DEREF", "LOAD_CLOSURE"):
-            loaded.add(ins.argval)
-    rest = None if star is None else star in loaded  # None: no *args
+            loads[ins.argval] = loads.get(ins.argval, 0) + 1
+    tail = _shape_only_tail(rule, instructions)
+
+    def how(name: str) -> int:
+        k = loads.get(name, 0)
+        return NONE if k == 0 else SHAPE if k == 1 and name == tail else VALUE
+
+    rest = None if star is None else how(star)  # None: no *args
     if len(names) <= lead:  # ans itself is in *args
-        return bool(rest), [], rest
-    return names[lead] in loaded, [n in loaded for n in names[lead + 1:]], rest
+        return rest or NONE, [], rest
+    return how(names[lead]), [how(n) for n in names[lead + 1:]], rest
 
 
 def residual_modes(vjps: Any, family: str | None, saves: tuple | None,
@@ -166,10 +195,11 @@ def residual_modes(vjps: Any, family: str | None, saves: tuple | None,
     the arguments past the named ones, number of named ones)`` for a primitive's tape
     nodes, each mode ``NONE``, ``SHAPE`` or ``VALUE``; None when every residual is kept
     (the fast path). With ``only``, for a node whose only parent is argument ``only``:
-    only that argument's VJP runs, so only what it reads is kept (``x * 2.0`` keeps
-    nothing of ``x``).
+    only that argument's VJP runs, so only what it reads is kept (``x * 2.0`` keeps only
+    the shape of ``x``).
 
-    A residual no rule loads is not kept. One a rule loads is kept whole, unless
+    A residual no rule loads is not kept. One the rules read only for its shape
+    (``_loads``) keeps its shape; one a rule loads otherwise is kept whole, unless
     ``saves`` is given and does not list it, or it is argument 0 of a ``linear``
     primitive: then only its shape and dtype are. Rules that are not Python functions keep
     everything. The sweep checks the outcome: a rule that reads a value the tape did not
@@ -182,20 +212,20 @@ def residual_modes(vjps: Any, family: str | None, saves: tuple | None,
     if not found or any(f is None for f in found):
         return None
     n = max(len(f[1]) for f in found)
-    ans = any(f[0] for f in found)
-    args = [any(i < len(f[1]) and f[1][i] for f in found) for i in range(n)]
+    ans = max(f[0] for f in found)
+    args = [max((f[1][i] for f in found if i < len(f[1])), default=NONE) for i in range(n)]
     stars = [f[2] for f in found if f[2] is not None]
 
-    def mode(read: bool, key: Any) -> int:
-        if not read:
+    def mode(read: int, key: Any) -> int:
+        if read == NONE:
             return NONE
         if saves is not None:
             return VALUE if key in saves else SHAPE
-        return SHAPE if family == "linear" and key == 0 else VALUE
+        return SHAPE if family == "linear" and key == 0 else read
 
     arg_modes = [mode(r, i) for i, r in enumerate(args)]
     ans_mode = mode(ans, "ans")
-    rest_mode = mode(any(stars), "rest") if stars else VALUE  # no *args: nothing past
+    rest_mode = mode(max(stars), "rest") if stars else VALUE  # no *args: nothing past
     if ans_mode == VALUE and rest_mode == VALUE and all(m == VALUE for m in arg_modes):
         return None
     # the arguments kept other than whole (positions past these take the rest's mode)

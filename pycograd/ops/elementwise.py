@@ -12,17 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.primitive import Primitive, primitive
+from pycograd.core.primitive import Primitive, primitive, reads_shape_of_last
 from pycograd.ops.broadcasting import unbroadcast
 from pycograd.ops.complex import abs_jvp, abs_vjp, match
 
 UFUNC_PRIMS: dict[np.ufunc, Primitive] = {}
 
 
-def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True, jvp: Any = None,
-           saves: tuple | None = None) -> Primitive:
+def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True, jvp: Any = None) -> Primitive:
     p = primitive(uf.__name__, uf, *vjps, differentiable=differentiable, family="elementwise",
-                  jvp=jvp, saves=saves)
+                  jvp=jvp)
     UFUNC_PRIMS[uf] = p
     return p
 
@@ -67,6 +66,7 @@ UNARY = {
 }
 
 
+@reads_shape_of_last  # a rule ``_back(<ct>, x)`` keeps only x's shape on the tape
 def _back(ct: Any, x: Any) -> Any:
     """The cotangent of argument ``x``: real if ``x`` is, of ``x``'s precision (a float32
     ``x`` that a float64 operand promoted gets a float32 cotangent), summed back to its
@@ -105,15 +105,11 @@ def _power_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     return _back(g * ans * np.log(np.where(x == 0, 1, x)), y)
 
 
-# A third item is the ``saves=`` of the pair: ``SHAPES_ONLY`` when the rules read their
-# arguments only to undo broadcasting (the tape then keeps shapes, not arrays).
-SHAPES_ONLY = ()
-
 BINARY = {
     np.add: (lambda g, ans, x, y: _back(g, x),
-             lambda g, ans, x, y: _back(g, y), SHAPES_ONLY),
+             lambda g, ans, x, y: _back(g, y)),
     np.subtract: (lambda g, ans, x, y: _back(g, x),
-                  lambda g, ans, x, y: _back(-g, y), SHAPES_ONLY),
+                  lambda g, ans, x, y: _back(-g, y)),
     np.multiply: (lambda g, ans, x, y: _back(g * y, x),
                   lambda g, ans, x, y: _back(g * x, y)),
     np.divide: (lambda g, ans, x, y: _back(g / y, x),
@@ -154,7 +150,7 @@ NO_GRADIENT = (
 for _uf, _vjp in UNARY.items():
     _ufunc(_uf, _vjp, jvp=abs_jvp if _uf is np.absolute else None)
 for _uf, _vjps in BINARY.items():
-    _ufunc(_uf, *_vjps[:2], saves=_vjps[2] if len(_vjps) > 2 else None)
+    _ufunc(_uf, *_vjps)
 for _uf in NO_GRADIENT:
     _ufunc(_uf, differentiable=False)
 
