@@ -33,6 +33,7 @@ from pycograd.graph import (
     optimize,
     vjp_graph,
 )
+from pycograd.graph.remat import RematInfeasibleError, RematPlan, eval_scheduled, plan_remat
 from pycograd.nn import *  # noqa: F403
 from pycograd.nn import __all__ as _nn_all
 from pycograd.numpy_api.construction import c_, r_, scatter_add, scatter_set
@@ -115,7 +116,7 @@ __all__ = [
     "eval_shape", "ShapeDtypeStruct", "summary", "Dim",
     # graphs
     "capture", "Graph", "eval_graph", "grad_graph", "vjp_graph", "optimize", "cost_report",
-    "jit", "CaptureError",
+    "jit", "CaptureError", "plan_remat", "eval_scheduled", "RematPlan", "RematInfeasibleError",
     # parameters and training
     "ParamDict", "frozen", "tied", "buffer", "ParamLoadError",
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",
