@@ -164,8 +164,21 @@ class Var(Tracer):
             self._node = [prim, args, params, parents, value, next(_seq), None]
             return
         m, drop, rest, named = modes
-        if drop or rest is not VALUE:
+        if rest is not VALUE:
             drop_unread(args, drop, rest, named)
+        elif drop:  # ``drop_unread`` inlined for named arguments: the eager hot path
+            n = len(args)
+            for i, how in drop:
+                if i < n:
+                    if how is NONE:
+                        args[i] = UNSAVED
+                    else:
+                        a = args[i]
+                        if a.__class__ is np.ndarray:
+                            if a.nbytes >= SHAPED_FROM_BYTES:
+                                args[i] = Shaped(a)
+                        elif isinstance(a, Tracer):
+                            args[i] = Shaped(a)
         self._node = [prim, args, params, parents,
                       value if m is VALUE else UNSAVED if m is NONE else Shaped(value),
                       next(_seq), None]
