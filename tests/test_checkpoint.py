@@ -388,8 +388,9 @@ def test_memory_32_layer_tanh_mlp():
 
 
 def test_memory_residual_layer_norm_blocks():
-    """Where checkpointing pays: a residual layer-norm block keeps ~5 activations per layer
-    on the lean tape, one when checkpointed (measured ~3x at width 512)."""
+    """Where checkpointing pays: a residual layer-norm block keeps ~3 activations per layer
+    on the lean tape (the centred input, the normalized one and the tanh output), one when
+    checkpointed (measured 40.3 vs 19.1 MiB at width 512: 2.1x)."""
     ws, bs, x = _deep_mlp()
 
     def block(h, w, b):
@@ -409,7 +410,8 @@ def test_memory_residual_layer_norm_blocks():
     assert v0 == v1
     np.testing.assert_array_equal(g0[0], g1[0])
     print(f"\nresidual layer-norm blocks: {plain_mb:.1f} vs {ck_mb:.1f} MiB")
-    assert plain_mb / ck_mb > 2.5
+    assert plain_mb < 48  # the lean tape
+    assert plain_mb / ck_mb > 1.8
 
 
 def test_traced_attribute_is_reported():
