@@ -8,8 +8,18 @@ traced values (``numpy_api``) and the family rules of every interpreter (``trans
 from pycograd import numpy_api, ops, random  # noqa: F401
 from pycograd.core.errors import (
     ArgnumsError,
+    ArgumentError,
+    ArgumentTypeError,
     CheckpointPolicyError,
+    DivisionByZeroError,
+    ImmutableTracerError,
+    InAxesError,
+    IndexingError,
+    InputRuntimeError,
     LeakedTracerError,
+    MissingAttributeError,
+    MissingDependencyError,
+    NonFiniteError,
     NonScalarOutputError,
     NoRuleError,
     PycogradError,
@@ -127,6 +137,9 @@ __all__ = [
     "PycogradError", "ShapeError", "DataDependentShapeError", "NoRuleError",
     "NonScalarOutputError", "TracerConversionError", "LeakedTracerError", "ArgnumsError",
     "CheckpointPolicyError", "ResidualError",
+    "ArgumentError", "ArgumentTypeError", "InAxesError", "ImmutableTracerError", "IndexingError",
+    "InputRuntimeError", "DivisionByZeroError", "MissingAttributeError", "NonFiniteError",
+    "MissingDependencyError",
     # pytrees
     "tree_flatten", "tree_unflatten", "tree_map", "register_pytree_node",
     *_nn_all,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NonScalarOutputError, ResidualError
+from pycograd.core.errors import InputRuntimeError, NonScalarOutputError, ResidualError
 from pycograd.core.primitive import NONE, UNSAVED, VALUE, Joint, Primitive, Shaped
 from pycograd.core.trace import Trace, Tracer, apply_impl, bind
 
@@ -225,7 +225,7 @@ def _reachable(roots: list[list]) -> list[list]:
         nodes.append(v)
         parents = v[PARENTS]
         if parents is None:
-            raise RuntimeError(
+            raise InputRuntimeError(
                 "backward through a graph that was already freed by an earlier backward; "
                 "pass retain_graph=True to the first backward() to keep it")
         for _, p in parents:
