@@ -24,7 +24,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from pycograd.core.errors import ArgumentError, ResidualError
+from pycograd.core.errors import ArgumentError, MissingAttributeError, ResidualError
 
 
 class Primitive:
@@ -272,7 +272,7 @@ class Shaped:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # numpy's protocol probes: absent, as on any object
-            raise AttributeError(name)
+            raise MissingAttributeError(name)
         self._refuse()
 
 
@@ -294,7 +294,7 @@ class _Unsaved:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # numpy's protocol probes: absent, as on any object
-            raise AttributeError(name)
+            raise MissingAttributeError(name)
         self._refuse()
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import PycogradError
+from pycograd.core.errors import ArgumentError, PycogradError
 from pycograd.core.pytree import tree_unflatten
 from pycograd.core.trace import apply_impl
 from pycograd.graph.cost import node_flops
@@ -382,7 +382,7 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     room = int(budget) - held
     plain = int(_profile(p, [KEEP] * p.n, ext).max(initial=0)) + held
     if method not in ("auto", "milp", "heuristic"):
-        raise ValueError(f"plan_remat: method={method!r}; use 'auto', 'milp' or 'heuristic'")
+        raise ArgumentError(f"plan_remat: method={method!r}; use 'auto', 'milp' or 'heuristic'")
     use_milp = method == "milp" or (method == "auto" and p.n <= MILP_NODES)
     if use_milp:
         found = _solve_milp(p, room, options, ext, time_limit) if room >= 0 else None
