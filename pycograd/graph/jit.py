@@ -31,7 +31,7 @@ from pycograd.core.trace import Tracer
 from pycograd.graph.capture import CaptureError, capture
 from pycograd.graph.ir import Graph, Value
 from pycograd.graph.passes import optimize
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 
 class JitFallbackWarning(UserWarning):

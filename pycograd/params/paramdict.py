@@ -25,10 +25,10 @@ import numpy as np
 from pycograd.core.errors import NonScalarOutputError
 from pycograd.core.pytree import register_pytree_node
 from pycograd.core.trace import Tracer
-from pycograd.numpy_api.transparent import routed
 from pycograd.params import serialize
-from pycograd.params.ambient import Group, bound, plan
 from pycograd.params.markers import Marked
+from pycograd.routing.ambient import Group, bound, plan
+from pycograd.routing.transparent import routed
 from pycograd.transforms.grad import value_and_grad
 
 

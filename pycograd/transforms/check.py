@@ -25,7 +25,7 @@ import numpy as np
 
 from pycograd.core.errors import ArgumentError, ArgumentTypeError, PycogradError
 from pycograd.core.pytree import TreeDef, tree_flatten, tree_unflatten
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 from pycograd.transforms.grad import grad
 from pycograd.transforms.jvp import jvp
 

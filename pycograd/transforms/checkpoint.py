@@ -28,8 +28,8 @@ from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
 from pycograd.core.var import ReverseTrace, Var, backward
-from pycograd.numpy_api.transparent import routed
-from pycograd.params.ambient import Group, ambient_slots, plan, rebound
+from pycograd.routing.ambient import Group, ambient_slots, plan, rebound
+from pycograd.routing.transparent import routed
 from pycograd.transforms.packing import OutputSpec, packed, unpack
 
 

@@ -19,7 +19,7 @@ from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
 from pycograd.core.var import ReverseTrace, Var, backward
 from pycograd.numpy_api.complex import real
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 
 def _differentiable(x: Any) -> bool:

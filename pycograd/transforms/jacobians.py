@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.pytree import tree_flatten, tree_unflatten
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 from pycograd.transforms.grad import grad, vjp
 from pycograd.transforms.jvp import jvp
 from pycograd.transforms.vmap import vmap

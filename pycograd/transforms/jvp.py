@@ -17,8 +17,8 @@ from pycograd.core.errors import ArgumentError, ArgumentTypeError, NoRuleError, 
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
-from pycograd.numpy_api.transparent import routed
 from pycograd.ops.complex import is_complex
+from pycograd.routing.transparent import routed
 from pycograd.transforms.packing import leaves_like
 
 

@@ -20,8 +20,8 @@ from pycograd.core.errors import InAxesError, NoRuleError, ShapeError, TracerCon
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
-from pycograd.numpy_api.transparent import routed
 from pycograd.ops.batching import to_front
+from pycograd.routing.transparent import routed
 
 
 def _concrete(name: str) -> Callable:
