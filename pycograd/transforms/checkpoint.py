@@ -27,6 +27,7 @@ from pycograd.core.errors import ArgumentTypeError
 from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
+from pycograd.core.tracebacks import api_boundary
 from pycograd.core.var import ReverseTrace, Var, backward
 from pycograd.routing.ambient import Group, ambient_slots, plan, rebound
 from pycograd.routing.transparent import routed
@@ -193,6 +194,7 @@ def checkpoint(f: Callable) -> Callable:
         [2.0, 2.0, 2.0]
     """
 
+    @api_boundary
     @functools.wraps(f)
     def checkpointed(*args: Any, **kwargs: Any) -> Any:
         fun, bound_args, bound_kwargs = _partial_inputs(f)

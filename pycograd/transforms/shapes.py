@@ -31,7 +31,7 @@ from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Trace, Tracer, find_top, new_trace
-from pycograd.core.tracebacks import PACKAGE_DIR
+from pycograd.core.tracebacks import PACKAGE_DIR, api_boundary
 from pycograd.ops.shaping import broadcast_shapes, dtype_of, out_dtype, shape_of
 from pycograd.routing.transparent import routed
 
@@ -312,6 +312,7 @@ def _run_abstract(f: Callable, args: tuple, stages: _Stages | None = None,
     return tree_unflatten(out_tree, [_abstract(o) for o in out_leaves])
 
 
+@api_boundary
 def eval_shape(f: Callable, *specs: Any) -> Any:
     """The output shapes and dtypes of ``f`` (a pytree of ``ShapeDtypeStruct``), computed
     with no data. Arguments may be ``ShapeDtypeStruct``s (with symbolic dims), arrays, or
@@ -450,6 +451,7 @@ class Summary:
         return self.table
 
 
+@api_boundary
 def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
             verbose: bool = True) -> Summary:
     """Print (and return) a torchinfo-style table of ``f(params, *inputs)``: each parameter

@@ -20,6 +20,7 @@ from pycograd.core.errors import InAxesError, NoRuleError, ShapeError, TracerCon
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
+from pycograd.core.tracebacks import api_boundary
 from pycograd.ops.batching import to_front
 from pycograd.routing.transparent import routed
 
@@ -208,6 +209,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None
         (4, 2)
     """
 
+    @api_boundary
     @functools.wraps(f)
     def batched(*args: Any) -> Any:
         if isinstance(in_axes, (tuple, list)) and len(in_axes) != len(args):
