@@ -77,6 +77,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.trace import Tracer
 from pycograd.core.tracebacks import PACKAGE_DIR
 from pycograd.numpy_api import list_args
 from pycograd.numpy_api.construction import INDEX_ROUTES
@@ -248,7 +249,8 @@ class _Plan:
 
     def valid(self) -> bool:
         for ns, name, value in self.deps:
-            if ns.get(name, _MISSING) is not value:
+            now = ns.get(name, _MISSING)
+            if now is not value and (value is not _DATA or not _is_data(now)):
                 return False
         return True
 
@@ -357,7 +359,10 @@ def _analyze(code: CodeType, glob: dict, walk: _Walk) -> _Plan:
     needs = False
     for name in names:
         v = glob.get(name, _MISSING)
-        deps.append((glob, name, v))  # any rebinding (F = np.sin, then a lambda) re-plans
+        if _is_data(v):  # a weight rebound every step (an array, a traced value): no re-plan
+            deps.append((glob, name, _DATA))
+            continue
+        deps.append((glob, name, v))  # any other rebinding (F = np.sin, then a lambda) re-plans
         if v is _MISSING:
             continue
         needs = _value_needs(v, attrs, deps, walk) or needs
@@ -431,6 +436,13 @@ def _plan_for(f: FunctionType, walk: _Walk | None = None) -> _Plan | None:
 
 
 _INERT = frozenset({int, float, complex, bool, str, bytes, type(None), np.ndarray, np.float64})
+_DATA = object()
+"""A dependency on a global that holds data (``_is_data``): any data value keeps the plan."""
+
+
+def _is_data(v: Any) -> bool:
+    """Whether ``v`` is a value no call can go through: an array, a number, a traced value."""
+    return type(v) in _INERT or isinstance(v, Tracer)
 
 
 def _extras_need(f: FunctionType, plan: _Plan) -> bool:
