@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -102,6 +103,38 @@ def filter_exception(e: BaseException) -> None:
         e.__suppress_context__ = True
 
 
+class _Pending(threading.local):
+    """A pycograd error that numpy replaced by its own (see ``note_failed_store``)."""
+
+    store: tuple | None = None
+
+
+_PENDING = _Pending()
+
+
+def note_failed_store(frame: FrameType, error: BaseException) -> None:
+    """Remember ``error`` for the ``h[i] = v`` that ``frame`` is executing: numpy's
+    ``ndarray.__setitem__`` swallows the error a traced ``v`` raises on conversion and
+    reports 'setting an array element with a sequence' instead; the boundary of the
+    transform puts ``error`` back when that ValueError reaches it from this very store."""
+    _PENDING.store = (id(frame), frame.f_code, frame.f_lasti, error)  # not the frame: no leak
+
+
+def _restored(e: BaseException) -> BaseException | None:
+    """The error numpy replaced by ``e``, if ``e`` comes from the store noted last."""
+    pending, _PENDING.store = _PENDING.store, None
+    if pending is None or type(e) is not ValueError:
+        return None
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    frame_id, code, lasti, error = pending
+    if tb is None or id(tb.tb_frame) != frame_id or tb.tb_frame.f_code is not code \
+            or tb.tb_lasti != lasti:
+        return None
+    return error.with_traceback(e.__traceback__)
+
+
 def api_boundary(f: F) -> F:
     """Wrap a public entry point so that exceptions leaving it carry a filtered traceback."""
 
@@ -110,6 +143,11 @@ def api_boundary(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except Exception as e:
+            restored = _restored(e) if _PENDING.store is not None else None
+            if restored is not None:
+                if filtering_enabled():
+                    filter_exception(restored)
+                raise restored from None
             if filtering_enabled():
                 filter_exception(e)
             raise
