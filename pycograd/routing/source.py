@@ -68,9 +68,11 @@ def _imports(tree: ast.Module) -> list[ast.stmt]:
     return out
 
 
-def _scoped(node: ast.AST, code: CodeType, tree: ast.Module) -> ast.Module:
-    """``node`` alone in a module (beside the module's imports, never executed), inside a
-    scope that binds its free variables so they stay free, decorators dropped."""
+def _scoped(node: ast.AST, code: CodeType, tree: ast.Module, imports: bool = True
+            ) -> ast.Module:
+    """``node`` alone in a module (beside the module's imports, never executed, unless
+    ``imports`` is false), inside a scope that binds its free variables so they stay free,
+    decorators dropped."""
     node = copy.deepcopy(node)
     if isinstance(node, ast.Lambda):
         stmt: ast.stmt = ast.Return(value=node)
@@ -87,7 +89,8 @@ def _scoped(node: ast.AST, code: CodeType, tree: ast.Module) -> ast.Module:
     for n in body:
         ast.copy_location(n.targets[0], stmt)
         ast.copy_location(n.value, stmt)
-    module = ast.Module(body=[*copy.deepcopy(_imports(tree)), scope], type_ignores=[])
+    module = ast.Module(body=[*copy.deepcopy(_imports(tree) if imports else []), scope],
+                        type_ignores=[])
     return ast.fix_missing_locations(module)
 
 
@@ -144,8 +147,10 @@ def recompile(code: CodeType, glob: dict,
     tree = _module_ast(code.co_filename, glob)
     if tree is None:
         return None
-    for node in _candidates(code, tree):
-        module = _scoped(node, code, tree)
+    # IPython compiles each top-level statement of a cell on its own, so a def does not see
+    # the cell's imports: its copy is compiled without them when with them it differs
+    for node, imports in ((n, i) for n in _candidates(code, tree) for i in (True, False)):
+        module = _scoped(node, code, tree, imports)
         plain = _compiled(module, code)
         if plain is None or not _same(plain, code):
             continue

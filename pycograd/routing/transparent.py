@@ -643,7 +643,10 @@ def _bind(f: FunctionType, plan: _Plan) -> tuple | None:
             if plan.icode is None and not compiled_by_pyccolo(plan.code):
                 warnings.warn(
                     f"pycograd cannot route math.* / np.array / np.r_ in {f.__qualname__}: its "
-                    "source is not available; traced values reaching them will raise",
+                    "source is not available (code made by exec / eval of a string); traced "
+                    "values reaching them will raise. Define it in a file or a notebook cell, "
+                    "or write np.sin / np.stack / pycograd.r_ instead of math.sin / np.array "
+                    "/ np.r_",
                     stacklevel=4)
         if plan.icode is None:
             return None
