@@ -62,6 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--profile", action="store_true", help="cProfile the DSL step")
+    parser.add_argument("--sort", default="tottime", help="pstats sort key for --profile")
+    parser.add_argument("--top", type=int, default=25, help="rows of the profile")
     args = parser.parse_args()
 
     from IPython.core.interactiveshell import InteractiveShell
@@ -83,7 +85,7 @@ def main() -> None:
         for _ in range(args.steps):
             ns["dsl_step"]()
         prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        pstats.Stats(prof).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":
