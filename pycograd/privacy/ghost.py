@@ -38,7 +38,7 @@ from pycograd.core.primitive import Joint
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import new_trace
 from pycograd.core.var import ReverseTrace, Var, _reachable
-from pycograd.routing.transparent import routed
+from pycograd.numpy_api.transparent import routed
 from pycograd.transforms.grad import grad
 from pycograd.transforms.vmap import vmap
 
