@@ -33,7 +33,6 @@ from pycograd.core import trace as _trace_mod
 from pycograd.core import var as _var_mod
 from pycograd.core.errors import NonFiniteError
 from pycograd.core.primitive import Joint, Primitive
-from pycograd.core.tracebacks import PACKAGE_DIR
 from pycograd.core.var import ReverseTrace, Var
 
 _PLAIN_IMPL = _trace_mod.apply_impl
@@ -44,6 +43,8 @@ _IN_VJP: list[tuple[str, int, tuple | None]] = []  # (op name, argument, creatio
 
 
 def _library_dirs() -> tuple[str, ...]:
+    from pycograd.core.tracebacks import PACKAGE_DIR
+
     dirs = [PACKAGE_DIR.rstrip(os.sep), os.path.dirname(np.__file__),
             os.path.dirname(os.__file__) + os.sep + "contextlib.py"]
     for name in ("scipy", "pyccolo"):
