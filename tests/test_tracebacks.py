@@ -76,3 +76,19 @@ def test_user_error_keeps_no_library_frame_and_its_own_cause() -> None:
 def test_errors_are_still_pycograd_errors() -> None:
     with pytest.raises(pycograd.PycogradError):
         TRANSFORMS["grad"]()
+
+
+tb_w = np.ones((2, 5))  # a weight read by bare name
+
+
+def _objective():
+    return _loss(tb_w)
+
+
+def test_weights_grad_is_a_boundary_too() -> None:
+    weights = pycograd.ParamDict(tb_w=np.ones((2, 5)))
+    with pytest.raises(ShapeError) as info:
+        weights.grad(_objective)
+    files = _files(info.value)
+    assert sum(f.startswith(PACKAGE_DIR) for f in files) <= 1, files
+    assert files.count(__file__) >= 4  # this test, _objective, _loss, _layer
