@@ -48,7 +48,6 @@ from pycograd.graph.remat import RematInfeasibleError, RematPlan, eval_scheduled
 from pycograd.nn import *  # noqa: F403
 from pycograd.nn import __all__ as _nn_all
 from pycograd.numpy_api.construction import c_, r_, scatter_add, scatter_set
-from pycograd.numpy_api.transparent import transparent
 from pycograd.ops.elementwise import stop_gradient
 from pycograd.optim import (
     SGD,
@@ -72,6 +71,7 @@ from pycograd.optim import (
 )
 from pycograd.params import ParamDict, ParamLoadError, buffer, frozen, tied
 from pycograd.privacy import DPSGD, PrivacyError, dp_train, per_sample_grad_norms
+from pycograd.routing.transparent import transparent
 from pycograd.transforms.check import GradCheckError, check_grads
 from pycograd.transforms.checkpoint import checkpoint, checkpoint_name, checkpoint_sequential, remat
 from pycograd.transforms.custom import custom_jvp, custom_vjp

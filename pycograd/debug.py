@@ -43,9 +43,9 @@ _IN_VJP: list[tuple[str, int, tuple | None]] = []  # (op name, argument, creatio
 
 
 def _library_dirs() -> tuple[str, ...]:
-    import pycograd
+    from pycograd.core.tracebacks import PACKAGE_DIR
 
-    dirs = [os.path.dirname(pycograd.__file__), os.path.dirname(np.__file__),
+    dirs = [PACKAGE_DIR.rstrip(os.sep), os.path.dirname(np.__file__),
             os.path.dirname(os.__file__) + os.sep + "contextlib.py"]
     for name in ("scipy", "pyccolo"):
         mod = sys.modules.get(name)

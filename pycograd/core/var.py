@@ -73,15 +73,8 @@ class ReverseTrace(Trace):
             return out
         return Var(out, self, prim, vals, params, parents)
 
-    def process_custom_vjp(self, fun: Any, fwd: Any, bwd: Any, args: tuple) -> Any:
-        from pycograd.transforms.custom import reverse_custom_vjp
-
-        return reverse_custom_vjp(self, fun, fwd, bwd, args)
-
-    def process_custom_jvp(self, fun: Any, rule: Any, args: tuple) -> Any:
-        from pycograd.transforms.custom import reverse_custom_jvp
-
-        return reverse_custom_jvp(self, fun, rule, args)
+    # process_custom_vjp / process_custom_jvp are installed by pycograd.transforms.custom,
+    # the layer that defines custom rules (the core imports nothing above it).
 
 
 EAGER = ReverseTrace(0)

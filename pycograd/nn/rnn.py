@@ -12,7 +12,7 @@ from pycograd.core.errors import ArgumentError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.nn.activations import sigmoid
 from pycograd.nn.linear import linear
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 
 def rnn_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None,

@@ -35,9 +35,10 @@ from pycograd.core.errors import ArgumentTypeError, CheckpointPolicyError, Pycog
 from pycograd.core.primitive import Joint, Primitive, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
+from pycograd.core.tracebacks import api_boundary
 from pycograd.core.var import ReverseTrace, Var, backward
-from pycograd.numpy_api.transparent import routed
-from pycograd.params.ambient import Group, ambient_slots, plan, rebound
+from pycograd.routing.ambient import Group, ambient_slots, plan, rebound
+from pycograd.routing.transparent import routed
 from pycograd.transforms.packing import OutputSpec, packed, unpack
 
 
@@ -364,6 +365,7 @@ def checkpoint(f: Callable, policy: Any = None) -> Callable:
     """
     save = _saver(policy)
 
+    @api_boundary
     @functools.wraps(f)
     def checkpointed(*args: Any, **kwargs: Any) -> Any:
         fun, bound_args, bound_kwargs = _partial_inputs(f)
