@@ -84,7 +84,8 @@ class DeviceTrace(Trace):
 
 def _raw(a: Any, dev: Device, op: str, elementwise: bool) -> Any:
     """``a`` as an operand of ``dev``'s library: numpy scalars of an elementwise op become
-    Python numbers; numpy arrays are uploaded only inside ``device(dev)``."""
+    Python numbers; numpy arrays (host data) are uploaded only inside a ``device(...)``
+    block; outside one, numpy is a device of its own and meeting it raises."""
     if a.__class__ is DeviceArray:
         return a.array
     if isinstance(a, np.generic) or (isinstance(a, np.ndarray) and elementwise
@@ -93,11 +94,11 @@ def _raw(a: Any, dev: Device, op: str, elementwise: bool) -> Any:
             return a.item()
         a = np.asarray(a)
     if isinstance(a, np.ndarray):
-        if active() != dev:
+        if active() is None:
             raise DeviceError(
                 f"{op}: got arrays on two devices, 'numpy' (shape {a.shape}) and "
                 f"{dev.name!r}; move the numpy one with pycograd.on_device({dev.name!r}, x), "
-                f"or compute inside `with pycograd.device({dev.name!r}):`, which uploads "
+                f"or compute inside a `with pycograd.device(...)` block, which uploads "
                 "numpy data")
         return dev.upload(a)
     return a
