@@ -101,7 +101,9 @@ def _cupy(sub: str | None) -> Device:
     index = int(sub or 0)
     if not 0 <= index < n:
         raise DeviceError(f"device('cupy:{index}'): this machine has {n} CUDA GPU(s)")
-    return Device("cupy" + (f":{sub}" if sub else ""), cp, cp.cuda.Device(index),
+    compat = _import("array_api_compat.cupy", "device('cupy') needs array-api-compat; "
+                     "install it with `pip install array-api-compat`")
+    return Device("cupy" + (f":{sub}" if sub else ""), compat, cp.cuda.Device(index),
                   lambda a: cp.asnumpy(a))
 
 
