@@ -254,3 +254,17 @@ def test_random_draws_land_on_the_device_block(no_numpy):
         x = on_device(random.normal(random.key(0), (3,)))
     assert isinstance(x, DeviceArray)
     np.testing.assert_array_equal(cpu(x, no_numpy), random.normal(random.key(0), (3,)))
+
+
+def test_torch_through_array_api_compat():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("array_api_compat")
+    rng = np.random.default_rng(0)
+    x, w, y = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.integers(0, 4, 5)
+
+    def f(w, x, y):
+        return nn.cross_entropy(nn.linear(np.tanh(x), w), y)
+    with device("torch"):
+        g = grad(f, 0)(*on_device((w, x, y)))
+    assert isinstance(g.array, torch.Tensor) and g.device.name == "torch"
+    np.testing.assert_allclose(on_cpu[g], grad(f, 0)(w, x, y), rtol=1e-12, atol=1e-15)
