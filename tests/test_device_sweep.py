@@ -1,8 +1,8 @@
 """The sweep on a foreign array library: every case whose primitives the Array API
-standard covers runs under ``device("array_api_strict")`` (values, first and second order,
-jvp, vmap) and equals the numpy run within 1e-12. array_api_strict refuses ``__array__``,
-and ``np.asarray`` / ``np.from_dlpack`` are spied on, so any silent trip through numpy
-fails the test."""
+standard covers runs under ``device("array_api_strict")`` (values, first and second
+order, jvp, vmap, per-example gradients) and equals the numpy run within 1e-12.
+array_api_strict refuses ``__array__``, and ``np.asarray`` / ``np.from_dlpack`` are spied
+on, so any silent trip through numpy fails the test."""
 
 from __future__ import annotations
 
@@ -169,3 +169,15 @@ def test_gap_refuses_loudly(case):
                 continue
         _equal([on_cpu[x] for x in _outputs(got)], expected, f"{case.name} {mode}")
     assert refused, f"{case.name} now runs on {DEV}: remove it from GAPS"
+
+
+@pytest.mark.parametrize("case", **_params("vmap_grad"))
+def test_vmap_grad(case, no_numpy):
+    """Per-example gradients (``vmap(grad(L))``) on the device equal numpy's."""
+    stacked = [np.stack(xs) for xs in zip(*case.examples(BATCH))]
+    L = _loss(case, case.sample())
+    nums = tuple(range(len(stacked)))
+    per_example = pycograd.vmap(pycograd.grad(L, argnums=nums))
+    with device(DEV):
+        got = per_example(*on_device(stacked))
+    _equal(_back(got, no_numpy), per_example(*stacked), case.name)

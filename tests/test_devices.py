@@ -251,10 +251,16 @@ def test_mlp_trains_on_device_with_adam_and_paramdict(no_numpy):
 
 def test_random_draws_land_on_the_device_block(no_numpy):
     from pycograd import random
+    k = random.key(0)
     with device("array_api_strict"):
-        x = on_device(random.normal(random.key(0), (3,)))
-    assert isinstance(x, DeviceArray)
-    np.testing.assert_array_equal(cpu(x, no_numpy), random.normal(random.key(0), (3,)))
+        x = random.normal(k, (3,))
+        mask = random.bernoulli(random.fold_in(k, 1), 0.5, (3,))
+        y = nn.dropout(x, 0.5, random.fold_in(k, 2))
+    assert isinstance(x, DeviceArray) and isinstance(mask, DeviceArray)
+    assert isinstance(y, DeviceArray)
+    assert isinstance(k, np.ndarray)            # keys stay on the host
+    np.testing.assert_array_equal(cpu(x, no_numpy), random.normal(k, (3,)))
+    assert isinstance(random.normal(k, (3,)), np.ndarray)   # outside the block: numpy
 
 
 def test_torch_through_array_api_compat():

@@ -224,3 +224,24 @@ def same_device(like: Any, const: Any) -> Any:
     ``like``'s values live: ``np.zeros_like`` of a device array is on that device."""
     dev = device_of(like)
     return const if dev is NUMPY else DeviceArray(dev.upload(const), dev)
+
+
+def on_block_device(make: Any) -> Any:
+    """Wrap a function that makes numpy data (a random draw) so that, called inside a
+    ``device(...)`` block, its result lands on the block's device. Calls it makes to other
+    wrapped functions stay on numpy; only the outermost result moves."""
+    import functools
+
+    @functools.wraps(make)
+    def made(*args: Any, **kwargs: Any) -> Any:
+        depth = getattr(_STATE, "making", 0)
+        _STATE.making = depth + 1
+        try:
+            out = make(*args, **kwargs)
+        finally:
+            _STATE.making = depth
+        dev = active()
+        if depth or dev is None or dev is NUMPY or not isinstance(out, (np.ndarray, np.generic)):
+            return out
+        return DeviceArray(dev.upload(out), dev)
+    return made
