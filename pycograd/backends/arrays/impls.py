@@ -242,6 +242,13 @@ def _scatter_along(xp: Any, dev: Any, g: Any, idx: Any, axis: int, n: int) -> An
     return xp.sum(xp.where(hit, xp.expand_dims(g, axis=axis), 0.0), axis=axis + 1)
 
 
+def _x_times(xp: Any, x: Any, fy: Any) -> Any:
+    """``x * f(y)``, 0 where ``x`` is 0 (scipy's xlogy convention, even where f is inf)."""
+    if not hasattr(x, "dtype"):
+        return x * fy if x != 0 else xp.zeros_like(fy)
+    return xp.where(x == 0, 0.0, x * fy)
+
+
 def _reduction(name: str) -> Impl:
     def run(xp: Any, dev: Any, x: Any, axis: Any, keepdims: bool) -> Any:
         if name in ("sum", "prod") and x.dtype == xp.bool:  # numpy counts booleans
@@ -309,5 +316,20 @@ IMPLS: dict[str, Impl] = {
     "logical_xor": _logical("logical_xor"), "logical_not": _logical("logical_not"),
     "argsort": lambda xp, dev, x, axis, kind, stable: xp.argsort(x, axis=-1 if axis is None
                                                                 else axis, stable=True),
+    "cumprod": lambda xp, dev, x, axis: xp.cumulative_prod(x, axis=axis),
+    "searchsorted": lambda xp, dev, a, v, side: xp.searchsorted(a, v, side=side),
+    "heaviside": lambda xp, dev, x, h: xp.where(x < 0, xp.zeros_like(x),
+                                                xp.where(x > 0, xp.ones_like(x), h)),
+    "ldexp": lambda xp, dev, x, n: x * xp.pow(2.0, xp.astype(n, xp.float64)
+                                               if hasattr(n, "dtype") else float(n)),
+    "angle": lambda xp, dev, z: (xp.atan2(xp.imag(z), xp.real(z))
+                                 if xp.isdtype(z.dtype, "complex floating")
+                                 else xp.where(z < 0, xp.full_like(z, math.pi),
+                                               xp.zeros_like(z))),
+    # the scipy functions the standard composes exactly (to rounding)
+    "expit": lambda xp, dev, x: 1.0 / (1.0 + xp.exp(-x)),
+    "logit": lambda xp, dev, x: xp.log(x) - xp.log1p(-x),
+    "xlogy": lambda xp, dev, x, y: _x_times(xp, x, xp.log(y)),
+    "xlog1py": lambda xp, dev, x, y: _x_times(xp, x, xp.log1p(y)),
     "argmax": _argext("argmax"), "argmin": _argext("argmin"),
 }
