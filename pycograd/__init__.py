@@ -32,6 +32,7 @@ from pycograd.core.pytree import register_pytree_node, tree_flatten, tree_map, t
 from pycograd.core.symbolic import Dim
 from pycograd.core.var import Var
 from pycograd.debug import debug_nans
+from pycograd.device import DeviceError, current_device, device, on_cpu, on_device
 from pycograd.dsl.hint import install_if_interactive as _dsl_hint
 from pycograd.graph import (
     CaptureError,
@@ -141,6 +142,8 @@ __all__ = [
     "ArgumentError", "ArgumentTypeError", "InAxesError", "ImmutableTracerError", "IndexingError",
     "InputRuntimeError", "DivisionByZeroError", "MissingAttributeError", "NonFiniteError",
     "MissingDependencyError",
+    # devices
+    "device", "on_cpu", "on_device", "current_device", "DeviceError",
     # pytrees
     "tree_flatten", "tree_unflatten", "tree_map", "register_pytree_node",
     *_nn_all,

@@ -13,6 +13,9 @@ example under ``vmap``, ``vmap(lambda x, k: dropout(x, 0.5, k))(X, split(key, N)
 abstract key under ``eval_shape``), since the cipher is plain integer array arithmetic. A
 draw of a symbolic shape (``eval_shape`` with a symbolic batch) is abstract: its shape and
 dtype are known, its values are never computed.
+
+Inside a ``device(...)`` block, a draw lands on the block's device (it is computed on the
+host, so the numbers are the same everywhere); keys stay numpy arrays.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.backends.arrays.placed import on_block_device
 from pycograd.core.errors import ArgumentError, ArgumentTypeError, ShapeError
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Tracer
@@ -108,6 +112,7 @@ def fold_in(k: Key | int, data: int | str) -> Key:
     return np.concatenate([y0, y1])
 
 
+@on_block_device
 def bits(k: Key | int, shape: Shape = (), dtype: Any = np.uint32) -> np.ndarray:
     """Uniformly random raw bits, uint32 or uint64."""
     k, shape, dtype = _key(k), _shape(shape), np.dtype(dtype)
@@ -147,6 +152,7 @@ def _unit(k: Key, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return (k64.astype(np.float64) * 2.0 ** -p).astype(dtype)
 
 
+@on_block_device
 def uniform(k: Key | int, shape: Shape = (), dtype: Any = np.float64,
             minval: Any = 0.0, maxval: Any = 1.0) -> np.ndarray:
     """Uniform on ``[minval, maxval)`` (bounds broadcast against ``shape``)."""
@@ -157,6 +163,7 @@ def uniform(k: Key | int, shape: Shape = (), dtype: Any = np.float64,
     return np.minimum(out, np.nextafter(hi, lo)).astype(dtype)
 
 
+@on_block_device
 def normal(k: Key | int, shape: Shape = (), dtype: Any = np.float64) -> np.ndarray:
     """Standard normal draws (Box-Muller in float64, then cast to ``dtype``)."""
     shape = _shape(shape)
@@ -169,6 +176,7 @@ def normal(k: Key | int, shape: Shape = (), dtype: Any = np.float64) -> np.ndarr
     return z.reshape(shape).astype(dtype)
 
 
+@on_block_device
 def bernoulli(k: Key | int, p: Any = 0.5, shape: Shape | None = None) -> np.ndarray:
     """Booleans that are True with probability ``p`` (``shape`` defaults to ``p``'s)."""
     p = np.asarray(p)
@@ -176,6 +184,7 @@ def bernoulli(k: Key | int, p: Any = 0.5, shape: Shape | None = None) -> np.ndar
     return uniform(k, shape) < p
 
 
+@on_block_device
 def randint(k: Key | int, shape: Shape, minval: Any, maxval: Any,
             dtype: Any = np.int64) -> np.ndarray:
     """Integers uniform on ``[minval, maxval)`` (bounds broadcast against ``shape``).
@@ -190,6 +199,7 @@ def randint(k: Key | int, shape: Shape, minval: Any, maxval: Any,
     return (lo + r.astype(np.int64)).astype(dtype)
 
 
+@on_block_device
 def permutation(k: Key | int, x: int | Any, axis: int = 0) -> np.ndarray:
     """A random permutation of ``range(x)`` for an int, else ``x`` shuffled along ``axis``."""
     n = int(x) if np.ndim(x) == 0 else np.shape(x)[axis]
@@ -197,6 +207,7 @@ def permutation(k: Key | int, x: int | Any, axis: int = 0) -> np.ndarray:
     return perm if np.ndim(x) == 0 else np.take(np.asarray(x), perm, axis=axis)
 
 
+@on_block_device
 def gumbel(k: Key | int, shape: Shape = (), dtype: Any = np.float64) -> np.ndarray:
     """Standard Gumbel draws, ``-log(-log(u))`` with ``u`` strictly inside (0, 1): the
     midpoints of 2**52 equal cells, so neither log ever sees 0."""
@@ -205,6 +216,7 @@ def gumbel(k: Key | int, shape: Shape = (), dtype: Any = np.float64) -> np.ndarr
     return (-np.log(-np.log(u))).astype(dtype)
 
 
+@on_block_device
 def categorical(k: Key | int, logits: Any, axis: int = -1,
                 shape: Shape | None = None) -> np.ndarray:
     """Class indices drawn with probabilities ``softmax(logits, axis)`` (Gumbel-max).

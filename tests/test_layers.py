@@ -5,7 +5,9 @@ registry) knows nothing of the rest; primitives sit on it; numpy's API and the r
 (pyccolo's transparent layer, which installs numpy_api's routes) share a layer; every transform
 routes the user's function through them; weights, nn and optimizers are written with the
 transforms; graph capture and jit trace all of it; the DSL and the examples sit on top.
-Data-parallel communication (``distributed``) needs only the core and serves the optimizers.
+Data-parallel communication (``distributed``) needs only the core and serves the optimizers;
+the array devices (``backends.arrays``) sit beside the primitives, since random keys, numpy's
+API and the transforms make values on the active device.
 
 A module-level upward import is an import cycle in waiting and always fails. A function-level
 (lazy) upward import is a run-time call into a higher layer; the few that are deliberate are
@@ -23,11 +25,12 @@ PKG = pathlib.Path(pycograd.__file__).parent
 
 LAYERS: list[set[str]] = [
     {"core"},
-    {"ops", "random", "distributed"},
+    {"ops", "random", "distributed", "backends.arrays"},
     {"numpy_api", "routing"},
     {"transforms"},
     {"params", "nn", "optim"},
-    {"graph", "privacy", "debug"},
+    {"graph", "privacy", "debug", "device"},
+    {"backends"},
     {"dsl", "examples", "__init__", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
@@ -59,6 +62,8 @@ def _module_name(path: pathlib.Path) -> str:
 
 def _layer(module: str) -> str:
     parts = module.split(".")
+    if parts[1:3] == ["backends", "arrays"]:  # array devices sit low; lowering sits on top
+        return "backends.arrays"
     return parts[1] if len(parts) > 1 else "__init__"
 
 

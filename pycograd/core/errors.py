@@ -294,3 +294,18 @@ class CheckpointPolicyError(ArgumentError):
         ...     print(type(e).__name__)
         CheckpointPolicyError
     """
+
+
+class DeviceError(PycogradError):
+    """A device that cannot be used here (library or hardware missing, unknown name), an op
+    that meets arrays of two devices without a transfer, or a primitive the device's array
+    library has no equivalent for.
+
+    Examples:
+        >>> from pycograd import DeviceError, device
+        >>> try:
+        ...     device("tpu")
+        ... except DeviceError as e:
+        ...     print(str(e).split(";")[0])
+        unknown device 'tpu'
+    """

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.backends.arrays.placed import same_device
 from pycograd.core.errors import ArgumentError, IndexingError, NoRuleError, ShapeError
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Tracer
@@ -1009,16 +1010,17 @@ def _like(make: Callable) -> Callable:
     they work unchanged under every transform."""
     def like(a: Any, dtype: Any = None, order: str = "K", subok: bool = True,
              shape: Any = None, **kwargs: Any) -> Any:
-        return make(np.shape(a) if shape is None else shape,
-                    dtype=np.result_type(a) if dtype is None else dtype, **kwargs)
+        return same_device(a, make(np.shape(a) if shape is None else shape,
+                                   dtype=np.result_type(a) if dtype is None else dtype,
+                                   **kwargs))
     return like
 
 
 HANDLED[np.zeros_like] = _like(np.zeros)
 HANDLED[np.ones_like] = _like(np.ones)
 HANDLED[np.empty_like] = _like(np.zeros)
-HANDLED[np.full_like] = lambda a, fill_value, dtype=None, **kw: np.full(
-    np.shape(a), fill_value, dtype=np.result_type(a) if dtype is None else dtype)
+HANDLED[np.full_like] = lambda a, fill_value, dtype=None, **kw: same_device(a, np.full(
+    np.shape(a), fill_value, dtype=np.result_type(a) if dtype is None else dtype))
 HANDLED[np.result_type] = lambda *args: np.result_type(
     *[a.dtype if isinstance(a, Tracer) else a for a in args])
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.backends.arrays.placed import DeviceArray
 from pycograd.core.pytree import _node, tree_flatten, tree_unflatten
 from pycograd.distributed.files import savez
 from pycograd.optim.clip import clip_grad_norm
@@ -142,8 +143,12 @@ class Optimizer:
         self.steps += 1
         out = []
         for k, w, g in items:
-            w = np.asarray(w)
-            g = np.asarray(g, dtype=w.dtype)
+            on_device = isinstance(w, DeviceArray)  # computed there; never converted
+            if on_device:
+                g = g if g.dtype == w.dtype else g.astype(w.dtype)
+            else:
+                w = np.asarray(w)
+                g = np.asarray(g, dtype=w.dtype)
             if g.shape != w.shape:
                 raise ValueError(f"gradient for {k!r} has shape {g.shape}, parameter {w.shape}")
             s = self.state.get(k)
@@ -154,7 +159,8 @@ class Optimizer:
                                  f"shape {w.shape}: was it created for other parameters?")
             if self.weight_decay and self.coupled_weight_decay:
                 g = g + self.weight_decay * w
-            out.append(np.asarray(self.update(w, g, s, lr, self.steps), dtype=w.dtype))
+            new = self.update(w, g, s, lr, self.steps)
+            out.append(new if on_device else np.asarray(new, dtype=w.dtype))
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.backends.arrays.placed import DeviceArray
 from pycograd.core.errors import NonScalarOutputError
 from pycograd.core.pytree import register_pytree_node
 from pycograd.core.trace import Tracer
@@ -279,6 +280,13 @@ class ParamDict:
         """Write ``value`` into the entry's array in place (so ties and every reference
         stay consistent). Shapes must match; dtypes cast within their kind."""
         p = self.entry(name)
+        if isinstance(value, DeviceArray) or isinstance(p.value, DeviceArray):
+            # arrays on a device are immutable: the entry (shared by its ties) is rebound
+            if tuple(value.shape) != tuple(p.value.shape):
+                raise ValueError(f"assign({name!r}, ...): shape {value.shape} does not match "
+                                 f"the weight's shape {p.value.shape}")
+            p.value = value if value.dtype == p.value.dtype else value.astype(p.value.dtype)
+            return
         if isinstance(value, Tracer) or isinstance(p.value, Tracer):
             raise TypeError(f"assign({name!r}, ...): needs concrete arrays, got a traced "
                             "value; assign outside the transform")

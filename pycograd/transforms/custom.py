@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.backends.arrays.placed import same_device
 from pycograd.core.errors import ArgumentTypeError, ShapeError
 from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
@@ -184,7 +185,7 @@ def _transpose_jvp(wanted: tuple, g: Any, ans: Any, *args: Any, rule: Callable,
     """The VJP of a custom JVP rule: reverse-differentiate its (linear) tangent map."""
     from pycograd.transforms.grad import vjp
 
-    zeros = [np.zeros(np.shape(a), np.result_type(a)) for a in args]
+    zeros = [same_device(a, np.zeros(np.shape(a), np.result_type(a))) for a in args]
 
     def tangent_map(*ts: Any) -> Any:
         full = list(zeros)

@@ -54,6 +54,8 @@ def _cotangent_for(leaf: Any, ct: Any, taken: set[int]) -> Any:
     if ct is None:
         if isinstance(value, np.generic):
             return dt.type(0)
+        if isinstance(value, Tracer):  # an array on a device: zeros there
+            return np.zeros_like(value)
         return np.zeros(np.shape(value), dt)
     if ct.dtype != dt:
         ct = ct.astype(dt)

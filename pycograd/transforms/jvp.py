@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.backends.arrays.placed import same_device
 from pycograd.core.errors import ArgumentError, ArgumentTypeError, NoRuleError, ShapeError
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
@@ -79,7 +80,7 @@ class JVPTrace(Trace):
 
 
 def _zeros_like(x: Any) -> Any:
-    return np.zeros(np.shape(x), dtype=np.result_type(x))
+    return same_device(x, np.zeros(np.shape(x), dtype=np.result_type(x)))
 
 
 def _jvp_flat(f: Callable, primals: list, tangents: list) -> tuple:
