@@ -41,7 +41,7 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
           batch_size: int | None = None, callbacks: Sequence[Callback] | None = None,
           progress: bool | None = None, key: Any = None,
           val: Metric | None = None, val_every: int | None = None,
-          jit: bool = False) -> tuple[float, float]:
+          jit: bool = False, backend: str | None = None) -> tuple[float, float]:
     """Run ``steps`` optimizer steps of ``objective`` and return ``(first_loss, last_loss)``,
     the losses computed at the first and the last step (each before that step's update).
 
@@ -57,7 +57,8 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     names), evaluated on the current weights every ``val_every`` steps (default: once per
     epoch with ``batch_size``, else every twentieth of the run) and after the last step.
     ``jit=True`` computes each step's value and gradients with ``weights.grad(...,
-    jit=True)`` (one capture per batch signature, then a compiled program).
+    jit=True)`` (one capture per batch signature, then a compiled program);
+    ``backend="torch" | "jax" | "tf"`` with ``weights.grad(..., backend=backend)``.
 
     Examples:
         >>> import numpy as np
@@ -80,6 +81,8 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     stream = _stream(data, batch_size, key)
     report = Reporter(steps, _steps_per_epoch(data, batch_size), progress, val, val_every)
     extra = {"jit": True} if jit else {}
+    if backend is not None:
+        extra["backend"] = backend
     first = last = float("nan")
     step = -1
     try:

@@ -358,15 +358,22 @@ class ParamDict:
 
     # -- gradients and SGD ----------------------------------------------------------
 
-    def grad(self, objective: Callable, *data: Any,
-             jit: bool = False) -> tuple[Any, dict[str, Any]]:
+    def grad(self, objective: Callable, *data: Any, jit: bool = False,
+             backend: str | None = None) -> tuple[Any, dict[str, Any]]:
         """``(objective(*data), {name: gradient})`` with the weights bound to traced values
         while ``objective`` runs. Frozen entries and buffers get ``None``; a tied name gets
         the same (summed) gradient as its canonical name. Changes no weight.
 
         ``jit=True`` captures the objective's value and gradient once per data signature
-        and runs the optimized, compiled program (``pycograd.jit``) on later calls."""
-        if jit:
+        and runs the optimized, compiled program (``pycograd.jit``) on later calls.
+        ``backend="torch" | "jax" | "tf"`` lowers the captured objective to that framework,
+        whose autodiff computes the gradients (under ``jax.jit`` / ``tf.function`` with
+        ``jit=True``); they come back as numpy arrays all the same."""
+        if backend is not None:
+            from pycograd.backends.training import weights_value_and_grad as lowered
+
+            value, g = lowered(self, objective, *data, backend=backend, jit=jit)
+        elif jit:
             from pycograd.graph.jit import weights_value_and_grad
 
             value, g = weights_value_and_grad(self, objective, *data)
