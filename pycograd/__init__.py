@@ -18,6 +18,8 @@ from pycograd.core.errors import (
 from pycograd.core.pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from pycograd.core.symbolic import Dim
 from pycograd.core.var import Var
+from pycograd.backends import NoLoweringError, compile_to
+from pycograd.backends.export import export_onnx, export_torch, export_torchscript
 from pycograd.debug import debug_nans
 from pycograd.dsl.hint import install_if_interactive as _dsl_hint
 from pycograd.graph import (
@@ -113,6 +115,8 @@ __all__ = [
     # graphs
     "capture", "Graph", "eval_graph", "grad_graph", "vjp_graph", "optimize", "cost_report",
     "jit", "CaptureError",
+    # lowering and export
+    "compile_to", "export_torch", "export_torchscript", "export_onnx", "NoLoweringError",
     # parameters and training
     "ParamDict", "frozen", "tied", "buffer", "ParamLoadError",
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",

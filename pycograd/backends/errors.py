@@ -15,12 +15,12 @@ class NoLoweringError(PycogradError, NotImplementedError):
         >>> import numpy as np
         >>> import pycograd as pg
         >>> from pycograd.backends.lowering import check_lowerable
-        >>> g = pg.capture(lambda a: np.linalg.expm(a), np.eye(2))
+        >>> g = pg.capture(lambda a: np.linalg.cholesky(a), np.eye(2))
         >>> try:
         ...     check_lowerable(g, "onnx")
         ... except pg.NoLoweringError as e:
         ...     print(e.primitives, e.backend)
-        ['expm'] onnx
+        ['cholesky'] onnx
     """
 
     def __init__(self, message: str, primitives: list[str] | None = None,

@@ -29,7 +29,14 @@ _RENAMED = {
 }
 
 
+_NONE = frozenset({"nextafter", "spacing", "correlate", "argpartition", "partition_perm"})
+"""Not lowered: jax has no gradient rule for nextafter / spacing (pycograd gives them one)
+and no numpy-equal signature or arrangement for the others."""
+
+
 def _elementwise(prim: Primitive) -> Any:
+    if prim.name in _NONE:
+        return None
     fn = _RENAMED.get(prim.name)
     if fn is None:
         fn = getattr(jnp, prim.name, None) or getattr(jsp, prim.name, None)
@@ -38,7 +45,7 @@ def _elementwise(prim: Primitive) -> Any:
 
 def _numpy_named(prim: Primitive) -> Any:
     """``jnp.<name>(x, **params)`` for the reductions and structural ops."""
-    return getattr(jnp, prim.name, None)
+    return None if prim.name in _NONE else getattr(jnp, prim.name, None)
 
 
 def _getitem(x: Any, *arrays: Any, idx: Any) -> Any:
@@ -85,7 +92,12 @@ def enable_x64() -> None:
 
 
 def to_framework(x: Any, device: Any = None) -> Any:
-    return jnp.asarray(x)
+    """A constant as a concrete jax array, also while ``jax.jit`` traces (the constants of
+    a graph lowered under a trace must not become that trace's tracers)."""
+    if isinstance(x, jax.core.Tracer):
+        return x
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(x)
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -383,6 +383,15 @@ class ParamDict:
         return value, {n: g.get(self._canon[id(p)]) if p.kind == "param" else None
                        for n, p in self._entries.items()}
 
+    def to_torch_module(self, forward: Callable) -> Any:
+        """A ``torch.nn.Module`` running ``forward`` (which reads these weights by name),
+        lowered from its captured graph: trainable weights become ``nn.Parameter``s named
+        after them, frozen entries and buffers registered buffers (needs torch:
+        ``pip install "pycograd[torch]"``). See ``pycograd.backends.export``."""
+        from pycograd.backends.export import to_torch_module
+
+        return to_torch_module(self, forward)
+
     def _grad_for(self, grads: Mapping[str, Any], p: Param) -> Any:
         for name in self._aliases[id(p)]:
             g = grads.get(name)

@@ -33,6 +33,21 @@ CASES = [c for c in test_sweep.CASES if not c.data_dependent
          and not {"custom_vjp", "custom_jvp"} & set(c.prims)]
 IDS = [c.name for c in CASES]
 
+
+def _one_per_primitive(cases: list) -> list:
+    """The first case of each primitive (the per-primitive sweep of the slower backends)."""
+    seen: set[str] = set()
+    out = []
+    for c in cases:
+        if set(c.prims) - seen:
+            seen |= set(c.prims)
+            out.append(c)
+    return out
+
+
+PER_PRIMITIVE = _one_per_primitive(CASES)
+PER_PRIMITIVE_IDS = [c.name for c in PER_PRIMITIVE]
+
 KNOWN = {("torch", "complex-nan_to_num"): "torch adds complex numbers with a NaN or Inf part "
                                           "as a whole (NaN in both parts); numpy per part"}
 
@@ -54,7 +69,7 @@ def _close(actual: Any, expected: Any, what: str, tol: float = 1e-10) -> None:
 
 
 def check_case(case: Case, backend: str, to_fw: Callable, to_np: Callable,
-               vjp: Callable | None) -> None:
+               vjp: Callable | None, wrap: Callable = lambda f: f) -> None:
     """Values and VJPs of ``case`` through ``backend`` against numpy and the tape.
     ``vjp(fn, xs, ws) -> gradients of sum(fn(*xs) * ws) over xs`` in the framework."""
     if (backend, case.name) in KNOWN:
@@ -71,7 +86,7 @@ def check_case(case: Case, backend: str, to_fw: Callable, to_np: Callable,
     with np.errstate(all="ignore"):
         expected = _outputs(case.fn(*args))
     fn = compile_to(case.fn, backend)
-    got = _outputs(fn(*[to_fw(a) for a in args]))
+    got = _outputs(wrap(fn)(*[to_fw(a) for a in args]))
     assert len(got) == len(expected)
     for i, (g, e) in enumerate(zip(got, expected)):
         _close(to_np(g), e, f"{case.name}: {backend} value {i}")
