@@ -6,6 +6,8 @@ traced values (``numpy_api``) and the family rules of every interpreter (``trans
 
 # numpy_api and ops register the surface and the primitives; random stays out of __all__.
 from pycograd import numpy_api, ops, random  # noqa: F401
+from pycograd.backends import NoLoweringError, compile_to
+from pycograd.backends.export import export_onnx, export_torch, export_torchscript
 from pycograd.core.errors import (
     ArgnumsError,
     LeakedTracerError,
@@ -18,8 +20,6 @@ from pycograd.core.errors import (
 from pycograd.core.pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from pycograd.core.symbolic import Dim
 from pycograd.core.var import Var
-from pycograd.backends import NoLoweringError, compile_to
-from pycograd.backends.export import export_onnx, export_torch, export_torchscript
 from pycograd.debug import debug_nans
 from pycograd.dsl.hint import install_if_interactive as _dsl_hint
 from pycograd.graph import (

@@ -119,7 +119,7 @@ def export_torch(module: Any, example: Any, path: str | os.PathLike) -> Any:
     args = _tensors(example)
     module(*args)  # capture and lower before tracing
     batch = torch.export.Dim("batch", min=1)
-    shapes = tuple({0: batch} if a.ndim else None for a in args)
+    shapes = (tuple({0: batch} if a.ndim else None for a in args),)  # forward(*args)
     program = torch.export.export(module, args, dynamic_shapes=shapes)
     torch.export.save(program, os.fspath(path))
     return program

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from pycograd.backends.lowering import dim_sources, promoted_literals, register, rule_for
 from pycograd.core.primitive import Primitive

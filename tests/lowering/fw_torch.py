@@ -81,3 +81,93 @@ def test_train_backend_torch():
     from models import check_train
 
     check_train("torch")
+
+
+# ---- export ------------------------------------------------------------------------------
+
+def _module():
+    import pycograd as pg
+    from models import bound, mlp_weights
+
+    weights = bound(mlp_weights())
+    weights = pg.ParamDict(**{k: weights[k] for k in ("W1", "b1", "W2")},
+                           b2=pg.frozen[weights["b2"]], scale=pg.buffer[np.ones(3) * 2.0])
+    weights.bind_globals(globals())
+
+    def forward(x):
+        return (np.tanh(x @ W1 + b1) @ W2 + b2) * scale  # noqa: F821
+    return weights, forward
+
+
+def test_to_torch_module_parameters_buffers_state_dict():
+    weights, forward = _module()
+    module = weights.to_torch_module(forward)
+    assert sorted(n for n, _ in module.named_parameters()) == ["W1", "W2", "b1"]
+    assert sorted(n for n, _ in module.named_buffers()) == ["b2", "scale"]
+    x = np.random.default_rng(3).standard_normal((5, 6))
+    np.testing.assert_allclose(module(torch.from_numpy(x)).detach().numpy(), forward(x),
+                               rtol=1e-12)
+    state = {k: v.clone() + 1.0 for k, v in module.state_dict().items()}
+    module.load_state_dict(state)
+    again = weights.to_torch_module(forward)
+    again.load_state_dict(module.state_dict())
+    for k, v in again.state_dict().items():
+        torch.testing.assert_close(v, state[k], rtol=0, atol=0)
+
+
+def test_torch_adam_follows_pycograd_adam():
+    import pycograd as pg
+    from pycograd import nn
+
+    weights, forward = _module()
+    module = weights.to_torch_module(forward)
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((16, 6)), rng.integers(0, 3, 16)
+    opt = torch.optim.Adam(module.parameters(), lr=0.01)
+    for _ in range(20):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(module(torch.from_numpy(x)),
+                                                 torch.from_numpy(y))
+        loss.backward()
+        opt.step()
+    adam = pg.Adam(0.01)
+    for _ in range(20):
+        _, grads = weights.grad(lambda: nn.cross_entropy(forward(x), y))
+        adam.step(weights, grads)
+    for name, p in module.named_parameters():
+        np.testing.assert_allclose(p.detach().numpy(), weights[name], rtol=1e-8, atol=1e-10)
+
+
+def _run_without_pycograd(loader: str, path, x, tmp_path) -> np.ndarray:
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys; sys.modules['pycograd'] = None\n"
+            "import numpy as np, torch\n"
+            f"m = {loader}\n"
+            f"x = torch.from_numpy(np.load({str(tmp_path / 'x.npy')!r}))\n"
+            f"np.save({str(tmp_path / 'y.npy')!r}, m(x).detach().numpy())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return np.load(tmp_path / "y.npy")
+
+
+def test_export_torch_and_torchscript_run_without_pycograd(tmp_path):
+    import pycograd as pg
+
+    weights, forward = _module()
+    module = weights.to_torch_module(forward)
+    rng = np.random.default_rng(5)
+    example, x = rng.standard_normal((4, 6)), rng.standard_normal((9, 6))
+    pg.export_torch(module, torch.from_numpy(example), tmp_path / "m.pt2")
+    got = _run_without_pycograd(f"torch.export.load({str(tmp_path / 'm.pt2')!r}).module()",
+                                tmp_path / "m.pt2", x, tmp_path)
+    np.testing.assert_allclose(got, forward(x), rtol=1e-10, atol=1e-12)
+    pg.export_torchscript(module, torch.from_numpy(example), tmp_path / "m.ts")
+    got = _run_without_pycograd(f"torch.jit.load({str(tmp_path / 'm.ts')!r})",
+                                tmp_path / "m.ts", x, tmp_path)
+    np.testing.assert_allclose(got, forward(x), rtol=1e-10, atol=1e-12)
+    # the same module as ONNX (built from the graph; run by onnxruntime in fw_onnx.py)
+    model = pg.export_onnx(module, example, tmp_path / "m.onnx")
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
