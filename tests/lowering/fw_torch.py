@@ -86,8 +86,9 @@ def test_train_backend_torch():
 # ---- export ------------------------------------------------------------------------------
 
 def _module():
-    import pycograd as pg
     from models import bound, mlp_weights
+
+    import pycograd as pg
 
     weights = bound(mlp_weights())
     weights = pg.ParamDict(**{k: weights[k] for k in ("W1", "b1", "W2")},
