@@ -22,7 +22,8 @@ _RENAMED = {
     "erfinv": tf.math.erfinv, "ndtr": lambda x: 0.5 * tf.math.erfc(-x / np.sqrt(2.0)),
     "gammaln": tf.math.lgamma, "digamma": tf.math.digamma, "expit": tf.math.sigmoid,
     "xlogy": tf.math.xlogy, "xlog1py": tf.math.xlog1py, "i0": tf.math.bessel_i0,
-    "i1": tf.math.bessel_i1, "round": lambda x, decimals: tf.round(x * 10.0 ** decimals) / 10.0 ** decimals,
+    "i1": tf.math.bessel_i1,
+    "round": lambda x, decimals: tf.round(x * 10.0 ** decimals) / 10.0 ** decimals,
     "logit": lambda x: tf.math.log(x) - tf.math.log1p(-x),
 }
 _NONE = frozenset({"nextafter", "spacing", "correlate", "argpartition", "partition_perm",
