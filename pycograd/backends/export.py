@@ -11,6 +11,7 @@ ONNX is written from the graph itself with the ``onnx`` helper API: no torch.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -83,7 +84,8 @@ def to_torch_module(weights: Any, forward: Callable) -> Any:
         graph = capture(forward, *tree_unflatten(tree, specs), weights=[weights])
         return lower_graph(graph, "torch", leaves[0].device if leaves else None)
 
-    PycogradModule.__name__ = f"PycogradModule_{getattr(forward, '__name__', 'forward')}"
+    label = re.sub(r"\W", "_", getattr(forward, "__name__", "forward"))  # TorchScript names
+    PycogradModule.__name__ = PycogradModule.__qualname__ = f"PycogradModule_{label}"
     PycogradModule.graph_for = torch.compiler.disable(PycogradModule.graph_for)
     return PycogradModule()
 
