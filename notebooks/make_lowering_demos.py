@@ -104,8 +104,8 @@ module = weights.to_torch_module(forward)
 print(sorted(n for n, _ in module.named_parameters()))
 logits = module(torch.tensor(X))
 torch.nn.functional.cross_entropy(logits, torch.tensor(y)).backward()
-print("max|Δgrad| (torch module vs numpy):",
-      max(float(np.max(np.abs(p.grad.numpy() - grads[n]))) for n, p in module.named_parameters()))"""),
+print("max|Δgrad| (torch module vs numpy):", max(float(np.max(np.abs(p.grad.numpy() - grads[n])))
+                                                for n, p in module.named_parameters()))"""),
     ("md", "## TorchScript, torch.export and ONNX"),
     ("code", """import os, tempfile
 import onnxruntime as ort
