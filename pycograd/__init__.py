@@ -10,7 +10,17 @@ from pycograd.backends import NoLoweringError, compile_to
 from pycograd.backends.export import export_onnx, export_torch, export_torchscript
 from pycograd.core.errors import (
     ArgnumsError,
+    ArgumentError,
+    ArgumentTypeError,
+    DivisionByZeroError,
+    ImmutableTracerError,
+    InAxesError,
+    IndexingError,
+    InputRuntimeError,
     LeakedTracerError,
+    MissingAttributeError,
+    MissingDependencyError,
+    NonFiniteError,
     NonScalarOutputError,
     NoRuleError,
     PycogradError,
@@ -126,6 +136,9 @@ __all__ = [
     # errors
     "PycogradError", "ShapeError", "DataDependentShapeError", "NoRuleError",
     "NonScalarOutputError", "TracerConversionError", "LeakedTracerError", "ArgnumsError",
+    "ArgumentError", "ArgumentTypeError", "InAxesError", "ImmutableTracerError", "IndexingError",
+    "InputRuntimeError", "DivisionByZeroError", "MissingAttributeError", "NonFiniteError",
+    "MissingDependencyError",
     # pytrees
     "tree_flatten", "tree_unflatten", "tree_map", "register_pytree_node",
     *_nn_all,

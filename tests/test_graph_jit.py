@@ -152,3 +152,52 @@ def test_weights_grad_and_train_with_jit():
     close(first_j, first_e)
     np.testing.assert_allclose(last_j, last_e, rtol=1e-10)
     close(w_jit["w"], w_eager["w"])
+
+
+def test_scratch_buffers_never_leak_into_results():
+    """Scratch buffers live across calls: results of one call (and views of them) must
+    survive the next call, and concurrent calls must not share scratch."""
+    import threading
+
+    def f(x):
+        a = np.exp(x) + 1.0
+        b = np.sin(a) * a
+        return b.reshape(-1), np.tanh(b) @ np.ones((6, 6)), np.sum(b * b)
+
+    j = jit(f)
+    x1, x2 = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+    r1 = j(x1)
+    snapshot = [np.copy(r) for r in r1]
+    j(x2)
+    for r, s in zip(r1, snapshot):
+        close(r, s)
+    prog = j.cache[next(iter(j.cache))]
+    assert prog.buffers, "intermediates go to scratch buffers"
+
+    errors = []
+
+    def worker(x):
+        for _ in range(200):
+            for got, want in zip(j(x), f(x)):
+                if not np.allclose(got, want, rtol=1e-12):
+                    errors.append(1)
+
+    threads = [threading.Thread(target=worker, args=(x,)) for x in (x1, x2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_keyword_arguments_are_inputs():
+    def f(x, scale=1.0, shift=None):
+        return np.sin(x) * scale + (0 if shift is None else shift)
+
+    j = jit(f)
+    x = rng.standard_normal(3)
+    close(j(x, scale=2.0), f(x, scale=2.0))
+    close(j(x, scale=3.0), f(x, scale=3.0))  # a traced input: same graph, new value
+    assert len(j.graphs) == 1
+    close(j(x, shift=np.ones(3)), f(x, shift=np.ones(3)))
+    assert len(j.graphs) == 2

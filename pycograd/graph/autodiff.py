@@ -48,11 +48,13 @@ def grad_graph(graph: Graph, argnums: int | Sequence[int] | None = None,
     result is ``(value, gradients, {weight name: gradient})`` for the named weight inputs.
     Built by capturing the reverse tape over the graph, so every VJP is the tape's own.
 
-    Example::
-
-        g = capture(lambda x: np.sum(np.exp(x)), np.ones(3))
-        gg = grad_graph(g)
-        value, (dx,) = gg(np.zeros(3))     # 3.0, [1, 1, 1]
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import capture, grad_graph
+        >>> g = capture(lambda x: np.sum(np.exp(x)), np.ones(3))
+        >>> value, (dx,) = grad_graph(g)(np.zeros(3))
+        >>> float(value), dx.tolist()
+        (3.0, [1.0, 1.0, 1.0])
     """
     if len(graph.outputs) != 1 or graph.outputs[0].shape != ():
         raise NonScalarOutputError(
@@ -87,7 +89,16 @@ def grad_graph(graph: Graph, argnums: int | Sequence[int] | None = None,
 def vjp_graph(graph: Graph) -> Graph:
     """A graph computing ``(outputs, cotangents)`` from ``(*args, output_cotangent)``: the
     cotangents mirror the positional arguments (a tuple, one per argument), followed by
-    ``{weight name: cotangent}`` when the graph has weight inputs."""
+    ``{weight name: cotangent}`` when the graph has weight inputs.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import capture, vjp_graph
+        >>> g = capture(lambda x: 3.0 * x, np.ones(2))
+        >>> out, (ct,) = vjp_graph(g)(np.ones(2), np.array([1.0, 2.0]))
+        >>> out.tolist(), ct.tolist()
+        ([3.0, 3.0], [3.0, 6.0])
+    """
     npos = graph.num_positional
     nout = len(graph.outputs)
     names = [n for _, n in graph.weight_sources]

@@ -39,7 +39,20 @@ from pycograd.transforms.shapes import DataDependentShapeError, ShapeDtypeStruct
 
 class CaptureError(PycogradError, TypeError):
     """The captured function needs a data value: Python control flow on a traced value,
-    ``float(x)``, a data-dependent shape, or a feature capture cannot record."""
+    ``float(x)``, a data-dependent shape, or a feature capture cannot record. The message
+    names the user's source line and what to write instead.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import CaptureError, capture
+        >>> def f(x):
+        ...     return x if np.sum(x) > 0 else -x
+        >>> try:
+        ...     capture(f, np.ones(3))
+        ... except CaptureError:
+        ...     print("use np.where instead of if")
+        use np.where instead of if
+    """
 
 
 _PKG = os.path.dirname(pycograd.__file__) + os.sep
@@ -172,7 +185,7 @@ class CaptureTrace(Trace):
             if isinstance(a, CaptureTracer) and a._trace is self:
                 v = a._value
                 node_args.append(v)
-                specs.append(ShapeDtypeStruct(v.shape, v.dtype))
+                specs.append(v)  # a Value has the .shape and .dtype a shape rule reads
             elif isinstance(a, Tracer):
                 raise CaptureError(
                     f"capture: {prim.name} got a value traced by an enclosing transform "
@@ -384,11 +397,14 @@ def capture(f: Callable, *example_args: Any, weights: Any = None) -> Graph:
     ``weights=``) become named inputs, read afresh at every ``graph(*args)``. Raises
     ``CaptureError`` on Python control flow over traced values.
 
-    Example::
-
-        g = capture(lambda x, w: np.tanh(x @ w), np.ones((4, 3)), np.ones((3, 2)))
-        print(g)          # %2 = matmul %0 %1 : f64[4,2] ...
-        g(x, w)           # evaluates the graph, not the Python function
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import ShapeDtypeStruct as S, capture
+        >>> g = capture(lambda x, w: np.tanh(x @ w), S(("batch", 3)), np.ones((3, 2)))
+        >>> [n.prim.name for n in g.nodes]
+        ['matmul', 'tanh']
+        >>> g(np.zeros((5, 3)), np.ones((3, 2))).shape     # any batch: the graph recomputes
+        (5, 2)
     """
     leaves, in_tree = tree_flatten(example_args)
     names = _leaf_names(example_args, f)

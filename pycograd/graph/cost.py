@@ -80,10 +80,12 @@ def cost_report(graph: Graph) -> CostReport:
     """Flops and bytes of each node of ``graph`` and in total (symbolic dimensions stay
     symbolic). See the module docstring for the model.
 
-    Example::
-
-        r = cost_report(capture(lambda a, b: a @ b, np.ones((2, 3)), np.ones((3, 4))))
-        r.flops    # 48 = 2 * 2 * 4 * 3
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import capture, cost_report
+        >>> r = cost_report(capture(lambda a, b: a @ b, np.ones((2, 3)), np.ones((3, 4))))
+        >>> int(r.flops)                                    # 2 * 2 * 4 * 3
+        48
     """
     rows = []
     flops: Any = 0

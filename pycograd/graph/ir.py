@@ -124,7 +124,19 @@ class Graph:
 
     ``inputs`` are the positional arguments' leaves (``in_tree`` is their structure) and
     then the named weights, whose current values ``graph(*args)`` reads from
-    ``weight_sources`` (``(ParamDict, name)`` pairs) at each call."""
+    ``weight_sources`` (``(ParamDict, name)`` pairs) at each call; ``nodes`` are the
+    primitive applications in order and ``outputs`` the results.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import capture, value_and_grad
+        >>> g = capture(lambda x: np.sum(np.sin(x)), np.ones(3))
+        >>> len(g.inputs), len(g.nodes), len(g.outputs)
+        (1, 2, 1)
+        >>> v, (dx,) = value_and_grad(lambda x: g(x))(np.zeros(3))
+        >>> dx.tolist()
+        [1.0, 1.0, 1.0]
+    """
 
     def __init__(self, inputs: list[Value], consts: list[Value], nodes: list[Node],
                  outputs: list[Value], in_tree: TreeDef, out_tree: TreeDef,
@@ -197,7 +209,7 @@ class Graph:
             args = [env[a.id] if isinstance(a, Value) else a for a in node.args]
             params = resolve_dims(node.params, dims) if dims else node.params
             out = bind(node.prim, args, params)
-            env[node.out.id] = check_dtype(node, out) if node.prim.name in VALUE_DTYPED else out
+            env[node.out.id] = out
         return [env[o.id] for o in self.outputs]
 
     # ---- display --------------------------------------------------------------------
@@ -289,28 +301,6 @@ class Graph:
         return graphviz.Source(self.to_dot()).pipe(format="svg").decode()
 
 
-VALUE_DTYPED = frozenset({"eig", "sqrtm"})
-"""Primitives whose output dtype on a real input depends on the values (a real matrix's
-eigenvalues or square root are real or complex). A graph types them as their shape rule
-does (real), and evaluating one checks that the values agree."""
-
-
-def check_dtype(node: Node, x: Any) -> Any:
-    """``x`` (the value ``node`` computed) if it has the dtype the graph gave it."""
-    if np.dtype(x.dtype) != node.out.dtype:
-        raise GraphDtypeError(
-            f"{node.prim.name} (value %{node.out.id}) returned {np.dtype(x.dtype)} where the "
-            f"graph was captured with {node.out.dtype}: its dtype depends on the values (a "
-            "real matrix with a complex spectrum); cast the input to complex before "
-            f"{node.prim.name} so the graph has one type, or run eagerly")
-    return x
-
-
-class GraphDtypeError(PycogradError, TypeError):
-    """A value-typed primitive (``eig`` of a real matrix) produced another dtype than the
-    one the graph was captured with."""
-
-
 class GraphInputError(PycogradError, TypeError):
     """A graph called with arguments that do not match what it was captured with."""
 
@@ -391,10 +381,12 @@ def eval_graph(graph: Graph, *args: Any) -> Any:
     weights' current values; ``graph(*args)`` is the same. Every op goes through ``bind``,
     so ``value_and_grad(lambda x: graph(x))`` differentiates it like any function.
 
-    Example::
-
-        g = capture(lambda x: np.sin(x) * 2, np.ones(3))
-        eval_graph(g, np.zeros(3))   # array([0., 0., 0.])
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import capture, eval_graph
+        >>> g = capture(lambda x: np.sin(x) * 2, np.ones(3))
+        >>> eval_graph(g, np.zeros(3)).tolist()
+        [0.0, 0.0, 0.0]
     """
     outs = graph.call_flat(*graph.flat_inputs(args))
     return tree_unflatten(graph.out_tree, outs)

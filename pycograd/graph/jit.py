@@ -5,9 +5,11 @@ primitive's ``impl`` directly (no ``bind``, no tracer, no tape). Buffers are reu
 liveness analysis done once at compile time: an array made by a ufunc or a matmul (a fresh
 array nothing else points into) is returned to a pool after its last use, and a later
 ufunc / matmul of the same shape and dtype writes into it with ``out=``; an elementwise
-ufunc may write over an operand that dies at that very node (in place). Values that may be
+ufunc may write over an operand that dies at that very node (in place); the others write
+into scratch buffers allocated once and kept between calls (one set per concurrent call),
+so a step allocates only its outputs and the results of non-ufunc ops. Values that may be
 views (reshape, transpose, indexing ...) keep every array they may alias alive, inputs and
-constants are never written, and outputs are never reused.
+constants are never written, and outputs (and whatever they may view) are always fresh.
 
 ``weights.grad(objective, *data, jit=True)`` and ``train(..., jit=True)`` jit the value and
 gradient of the objective over the weights (``weights_value_and_grad``).
@@ -27,8 +29,9 @@ from pycograd.core.errors import NoRuleError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer
 from pycograd.graph.capture import CaptureError, capture
-from pycograd.graph.ir import VALUE_DTYPED, Graph, Value, check_dtype
+from pycograd.graph.ir import Graph, Value
 from pycograd.graph.passes import optimize
+from pycograd.numpy_api.transparent import routed
 
 
 class JitFallbackWarning(UserWarning):
@@ -41,12 +44,21 @@ class Program:
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        self.source, namespace = _generate(graph)
+        self.source, namespace, self.buffers = _generate(graph)
         exec(compile(self.source, f"<jit {graph.name}>", "exec"), namespace)
         self.run = namespace["program"]
+        self._idle: list[list[np.ndarray]] = []
 
     def __call__(self, *leaves: Any) -> list:
-        return self.run(*leaves)
+        # one set of scratch buffers per concurrent call (list.pop / append are atomic)
+        try:
+            bufs = self._idle.pop()
+        except IndexError:
+            bufs = [np.empty(shape, dtype) for shape, dtype in self.buffers]
+        try:
+            return self.run(*leaves, bufs)
+        finally:
+            self._idle.append(bufs)
 
 
 def _owns_fresh(node_prim: Any) -> bool:
@@ -54,8 +66,9 @@ def _owns_fresh(node_prim: Any) -> bool:
     return isinstance(node_prim.impl, np.ufunc)
 
 
-def _generate(graph: Graph) -> tuple[str, dict]:
+def _generate(graph: Graph) -> tuple[str, dict, list]:
     ns: dict[str, Any] = {"np": np}
+    buffers: list[tuple] = []
     name = {v.id: f"x{i}" for i, v in enumerate(graph.inputs)}
     for c in graph.consts:
         name[c.id] = f"c{c.id}"
@@ -83,7 +96,7 @@ def _generate(graph: Graph) -> tuple[str, dict]:
     for r, i in last_use.items():
         if r not in pinned:
             dies_at.setdefault(i, []).append(r)
-    lines = [f"def program({', '.join(name[v.id] for v in graph.inputs)}):"]
+    lines = [f"def program({''.join(name[v.id] + ', ' for v in graph.inputs)}_scratch):"]
     for i, n in enumerate(graph.nodes):
         out = f"v{n.out.id}"
         name[n.out.id] = out
@@ -98,7 +111,8 @@ def _generate(graph: Graph) -> tuple[str, dict]:
         key = _buffer_key(n.out)
         target = None
         dying = set(dies_at.get(i, ()))
-        if isinstance(n.prim.impl, np.ufunc) and not n.params and key is not None:
+        if isinstance(n.prim.impl, np.ufunc) and not n.params and key is not None and \
+                n.out.id not in pinned:  # outputs (and what they view) are always fresh
             if n.prim.name != "matmul":  # elementwise: may overwrite an operand dying here
                 for a in n.inputs:
                     if a.id in dying and roots.get(a.id) == frozenset((a.id,)) and \
@@ -108,6 +122,9 @@ def _generate(graph: Graph) -> tuple[str, dict]:
                         break
             if target is None and free.get(key):
                 target = free[key].pop()
+            if target is None:  # a scratch buffer kept across calls
+                target = f"b{len(buffers)}"
+                buffers.append(key)
         fn = f"f{n.out.id}"
         ns[fn] = n.prim.impl
         call = ", ".join(args)
@@ -119,23 +136,22 @@ def _generate(graph: Graph) -> tuple[str, dict]:
             lines.append(f"    {out} = {fn}({call}, **k{n.out.id}){note}")
         else:
             lines.append(f"    {out} = {fn}({call}){note}")
-        if n.prim.name in VALUE_DTYPED:  # a dtype that depends on the values: checked
-            ns["check_dtype"], ns[f"n{n.out.id}"] = check_dtype, n
-            lines.append(f"    {out} = check_dtype(n{n.out.id}, {out})")
         for r in dying:
             if r in name and r not in outputs and pos.get(r, -1) <= i:
                 rv = graph.nodes[pos[r]].out
                 k2 = _buffer_key(rv)
                 if k2 is not None and name[r] != target:
                     free.setdefault(k2, []).append(name[r])
+    if buffers:
+        lines.insert(1, f"    {', '.join(f'b{k}' for k in range(len(buffers)))}, = _scratch")
     lines.append(f"    return [{', '.join(name[o.id] for o in graph.outputs)}]")
-    return "\n".join(lines) + "\n", ns
+    return "\n".join(lines) + "\n", ns, buffers
 
 
 def _buffer_key(v: Value) -> tuple | None:
     if not v.shape or not all(isinstance(d, int) for d in v.shape):
         return None
-    return (v.shape, v.dtype.str)
+    return (v.shape, v.dtype)
 
 
 def compile_graph(graph: Graph) -> Program:
@@ -166,35 +182,35 @@ class Jitted:
     def graphs(self) -> list[Graph]:
         return [c.graph for c in self.cache.values() if isinstance(c, Program)]
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         static = tuple((i, args[i]) for i in self.static)
-        dyn = tuple(a for i, a in enumerate(args) if i not in self.static)
+        dyn = (tuple(a for i, a in enumerate(args) if i not in self.static), kwargs)
         leaves, tree = tree_flatten(dyn)
         key = (tree, _signature(leaves), static)
         entry = self.cache.get(key)
         if entry is None:
             entry = self.cache[key] = self._compile(args, dyn)
         if entry == "eager":
-            return self.f(*args)
+            return routed(self.f)(*args, **kwargs)
+        weights = [pd[n] for pd, n in entry.graph.weight_sources]
         if any(isinstance(x, Tracer) for x in leaves):  # under a transform: differentiable
-            outs = entry.graph.call_flat(*leaves, *[pd[n] for pd, n in
-                                                    entry.graph.weight_sources])
+            outs = entry.graph.call_flat(*leaves, *weights)
         else:
-            outs = entry.run(*leaves, *[pd[n] for pd, n in entry.graph.weight_sources])
+            outs = entry(*leaves, *weights)
         return tree_unflatten(entry.graph.out_tree, outs)
 
     def _compile(self, args: tuple, dyn: tuple) -> Any:
-        def f(*d: Any) -> Any:
-            it = iter(d)
+        def call(args_: tuple, kwargs: dict) -> Any:  # the dynamic arguments, as captured
+            it = iter(args_)
             full = [args[i] if i in self.static else next(it) for i in range(len(args))]
-            return self.f(*full)
+            return routed(self.f)(*full, **kwargs)
 
-        functools.update_wrapper(f, self.f)
-        leaves = tree_flatten(dyn)[0]
-        example = tree_unflatten(tree_flatten(dyn)[1], [
-            _Spec.of(x) if isinstance(x, Tracer) else x for x in leaves])
+        call.__name__ = getattr(self.f, "__name__", "jitted")
+        leaves, tree = tree_flatten(dyn)
+        example = tree_unflatten(tree, [_Spec.of(x) if isinstance(x, Tracer) else x
+                                        for x in leaves])
         try:
-            graph = capture(f, *example, weights=self.weights)
+            graph = capture(call, *example, weights=self.weights)
         except (CaptureError, NoRuleError) as e:
             if self.strict:
                 raise
@@ -227,10 +243,15 @@ def jit(f: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     ``ParamDict`` weights ``f`` reads by bare name are inputs of the program (read at each
     call), found as ``capture`` finds them or given as ``weights=`` (``[]`` for none).
 
-    Example::
-
-        step = jit(value_and_grad(loss))
-        value, grads = step(w, x)   # captured and compiled on the first call only
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import jit, value_and_grad
+        >>> loss = lambda w, x: np.sum(np.tanh(x @ w) ** 2)
+        >>> step = jit(value_and_grad(loss, argnums=0))
+        >>> w, x = np.ones((3, 2)), np.ones((4, 3))
+        >>> value, gw = step(w, x)            # captured and compiled on the first call only
+        >>> bool(np.allclose(gw, value_and_grad(loss, argnums=0)(w, x)[1]))
+        True
     """
     if f is None:
         return functools.partial(jit, static_argnums=static_argnums, strict=strict,

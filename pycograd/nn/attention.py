@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentError
 from pycograd.nn.activations import softmax
 from pycograd.nn.linear import linear
+from pycograd.ops.shaping import full, is_symbolic
 
 
 def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None,
@@ -32,7 +34,10 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None,
     s = (q @ np.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(np.shape(q)[-1]) if scale is None
                                         else scale)
     if is_causal:
-        s = np.where(np.tril(np.ones((L, S), dtype=bool)), s, -np.inf)
+        # a symbolic length exists only under eval_shape, which computes no values: there
+        # the mask is its shape
+        keep = full((L, S), True) if is_symbolic((L, S)) else np.tril(np.ones((L, S), bool))
+        s = np.where(keep, s, -np.inf)
     if mask is not None:
         if getattr(mask, "dtype", None) == np.bool_:
             s = np.where(mask, s, -np.inf)
@@ -66,8 +71,8 @@ def multi_head_attention(query: Any, key: Any, value: Any, num_heads: int, w_q: 
     """
     e = np.shape(w_q)[0]
     if e % num_heads:
-        raise ValueError(f"multi_head_attention: embedding size {e} does not split into "
-                         f"{num_heads} heads")
+        raise ArgumentError(f"multi_head_attention: embedding size {e} does not split into "
+                            f"{num_heads} heads")
     q = _split_heads(linear(query, w_q, b_q), num_heads)
     k = _split_heads(linear(key, w_k, b_k), num_heads)
     v = _split_heads(linear(value, w_v, b_v), num_heads)

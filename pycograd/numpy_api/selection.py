@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError
+from pycograd.core.errors import ArgumentError, NoRuleError
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements, normalize_axis
@@ -33,6 +33,7 @@ from pycograd.ops.scans import (
     searchsorted_p,
     take_along_p,
 )
+from pycograd.ops.shaping import broadcast_constant
 
 
 def _axis(a: Any, axis: Any, op: str) -> tuple[Any, int]:
@@ -94,7 +95,7 @@ def _nan_arg(arg: Any, fill: float, op: str) -> Any:
         nan = np.isnan(a)
         empty = np.all(nan, axis=axis)
         if not isinstance(empty, Tracer) and np.any(empty):
-            raise ValueError("All-NaN slice encountered")
+            raise ArgumentError("All-NaN slice encountered")
         return arg(np.where(nan, fill, a), axis, out, keepdims=keepdims)
     nanarg.__name__ = op
     return nanarg
@@ -187,11 +188,11 @@ def _rows(a: Any, axis: Any, op: str) -> tuple[Any, tuple, tuple]:
 def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: bool, op: str,
               ignore_nan: bool, weak_q: bool) -> Any:
     if method not in QUANTILE_METHODS:
-        raise ValueError(f"{method!r} is not a valid method. Use one of: "
-                         f"{list(QUANTILE_METHODS)}")
+        raise ArgumentError(f"{method!r} is not a valid method. Use one of: "
+                            f"{list(QUANTILE_METHODS)}")
     q = np.asarray(q)
     if np.any((q < 0) | (q > 1)):
-        raise ValueError("Quantiles must be in the range [0, 1]")
+        raise ArgumentError("Quantiles must be in the range [0, 1]")
     x, kept, kept_dims = _rows(a, axis, op)
     n = np.shape(x)[-1]
     last = len(kept)
@@ -201,7 +202,10 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: bool, op: str,
         pos = nan_positions_p.bind(x, q=q, method=method)
         lo, hi, gamma = F.astype(pos[0], np.intp), F.astype(pos[1], np.intp), pos[2]
     else:
-        lo, hi, gamma = quantile_positions(np.full(kept, n), q, method)
+        # the same positions in every row: computed for one, broadcast to the rows (which
+        # may be a symbolic number under eval_shape)
+        lo, hi, gamma = (None if p is None else broadcast_constant(p, full)
+                         for p in quantile_positions(np.full((1,) * len(kept), n), q, method))
     sb = F.broadcast_to(s, full + (n,))
     r = take_along_p.bind(sb, lo[..., None], axis=len(full))[..., 0]
     if gamma is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError
+from pycograd.core.errors import ImmutableTracerError, NoRuleError
 from pycograd.core.primitive import Primitive
 from pycograd.core.trace import bind
 from pycograd.numpy_api import functions as F
@@ -59,7 +59,8 @@ COMPLEX_FORMS: dict[np.ufunc, Any] = {np.sign: _complex_sign}
 BOOL_FORMS = {np.bitwise_and: np.logical_and, np.bitwise_or: np.logical_or,
               np.bitwise_xor: np.logical_xor, np.invert: np.logical_not}
 """On booleans (traced masks under vmap: ``(x > 0) | (x < -1)``) the bitwise ufuncs are the
-logical ones; on integers they have no rule, and say so."""
+logical ones; on integers they are the integer primitives (no gradient, as for any integer
+op: the bits of the random keys)."""
 
 
 _OTHER_FORMS = frozenset(BOOL_FORMS) | frozenset(COMPLEX_FORMS)
@@ -101,8 +102,22 @@ def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs:
     if method == "outer" and (ufunc in PRIMS or _late_prim(ufunc)):
         a, b = inputs
         return ufunc(F.reshape(a, np.shape(a) + (1,) * np.ndim(b)), b)
+    if method == "at":
+        raise ImmutableTracerError(_at_message(ufunc))
     raise NoRuleError(f"{_qualified(ufunc)}.{method} has no differentiation rule in pycograd "
                       "(called on a traced value)")
+
+
+def _at_message(ufunc: np.ufunc) -> str:
+    """``np.add.at(x, idx, v)`` updates ``x`` in place, which a traced computation cannot: the
+    functional forms that return the updated array instead."""
+    name = _qualified(ufunc)
+    fix = {np.add: "x = pycograd.scatter_add(x, idx, v)",
+           np.subtract: "x = pycograd.scatter_add(x, idx, -v)"}.get(
+        ufunc, "pycograd.scatter_set(x, idx, ...) for one write per index, or "
+               "x = pycograd.scatter_add(x, idx, v) for sums")
+    return (f"{name}.at(x, idx, v) updates x in place, which loses the gradient of traced "
+            f"values; write {fix} (it returns the updated array)")
 
 
 def _qualified(ufunc: np.ufunc) -> str:

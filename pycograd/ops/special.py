@@ -205,9 +205,25 @@ for _name, _rules in {**BINARY, **TERNARY}.items():
              jvp=_ive_jvp if _name == "ive" else None)
 
 
+# Piecewise constant: the result carries no gradient (its derivative is 0 where defined).
+NO_GRADIENT = ("gammasgn",)
+for _name in NO_GRADIENT:
+    SCIPY_UFUNCS[_name] = primitive(_name, _scipy(_name), differentiable=False,
+                                    family="elementwise")
+
+
 def erf(x: Any) -> Any:
-    """The error function, differentiable on traced values."""
-    return erf_p.bind(x)
+    """The error function, differentiable on traced values, in ``x``'s precision: a
+    half-precision input (float16, bfloat16) gives a half-precision result, as ``torch.erf``
+    does, where ``scipy.special.erf`` (no half-precision loop) gives float64. A routed call of
+    ``scipy.special.erf`` itself keeps scipy's dtypes.
+
+    Example: ``erf(np.float16([0.5])).dtype == np.float16``."""
+    out = erf_p.bind(x)
+    dt = np.dtype(getattr(x, "dtype", None) or np.result_type(x))
+    if dt.kind == "V" or dt.kind == "f" and dt.itemsize < 4:
+        return out.astype(dt)
+    return out
 
 
 def scipy_ufuncs() -> dict[np.ufunc, Primitive]:

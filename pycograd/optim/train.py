@@ -49,16 +49,16 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     ``batch_size`` the ``data`` arrays are cut into shuffled minibatches (epoch after epoch,
     shuffled with ``key``, default ``key(0)``; a final short batch is dropped), otherwise
     every step sees all of ``data``. Each callback is called as ``callback(step, loss)``
-    after the update; one returning True stops training early.
+    after the update; one returning True stops training early. ``jit=True`` computes each
+    step's value and gradients with ``weights.grad(..., jit=True)`` (one capture per batch
+    signature, then a compiled program); ``backend="torch" | "jax" | "tf"`` computes them
+    with ``weights.grad(..., backend=backend)``.
 
     The progress bar (``progress=None``: on in a terminal or a notebook) shows the epoch,
     the step, the loss and, with ``val``, a validation metric. ``val`` is a function of no
     arguments returning a number (shown as ``val``) or a dict of numbers (shown under their
     names), evaluated on the current weights every ``val_every`` steps (default: once per
     epoch with ``batch_size``, else every twentieth of the run) and after the last step.
-    ``jit=True`` computes each step's value and gradients with ``weights.grad(...,
-    jit=True)`` (one capture per batch signature, then a compiled program);
-    ``backend="torch" | "jax" | "tf"`` with ``weights.grad(..., backend=backend)``.
 
     Examples:
         >>> import numpy as np
