@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from pycograd.backends.lowering import dim_sources, promoted_literals, register, rule_for
 from pycograd.core.primitive import Primitive
@@ -95,7 +95,7 @@ _UNARY = {
     "arccos": "Acos", "arctan": "Atan", "sinh": "Sinh", "cosh": "Cosh", "tanh": "Tanh",
     "arcsinh": "Asinh", "arccosh": "Acosh", "arctanh": "Atanh", "reciprocal": "Reciprocal",
     "floor": "Floor", "ceil": "Ceil", "rint": "Round", "sign": "Sign", "erf": "Erf",
-    "expit": "Sigmoid", "isnan": "IsNaN", "logical_not": "Not", "stop_gradient": "Identity",
+    "expit": "Sigmoid", "isnan": "IsNaN", "stop_gradient": "Identity",
     "positive": "Identity",
 }
 _BINARY = {
@@ -108,18 +108,33 @@ _BINARY = {
 
 def _operands(b: Builder, node: Any, args: tuple) -> list[str]:
     """The arguments cast to the dtype the op computes in (numpy's promotion)."""
-    values = [a for a in node.args if isinstance(a, Value)]
-    want = np.result_type(*[v.dtype for v in values]) if values else node.out.dtype
-    return [b.cast(name, a.dtype, want) if isinstance(a, Value) else name
-            for name, a in zip(args, node.args)]
+    dtypes = [a.dtype if isinstance(a, Value) else node.out.dtype if isinstance(a, Dim)
+              else np.asarray(a).dtype for a in promoted_literals(node)]
+    want = np.result_type(*dtypes)
+    return [b.cast(name, dt, want) for name, dt in zip(args, dtypes)]
+
+
+def _truth(b: Builder, arg: Any, name: str) -> str:
+    dtype = arg.dtype if isinstance(arg, Value) else np.result_type(arg)
+    return name if np.dtype(dtype).kind == "b" else b.op("Cast", [name], to=TensorProto.BOOL)
 
 
 def _elementwise(prim: Primitive) -> Any:
     name = prim.name
     if name in _UNARY:
         return lambda b, node, x: b.op(_UNARY[name], [x])
+    if name in ("logical_and", "logical_or", "logical_xor"):  # numpy: truth values
+        return lambda b, node, x, y: b.op(_BINARY[name], [_truth(b, node.args[0], x),
+                                                          _truth(b, node.args[1], y)])
+    if name == "logical_not":
+        return lambda b, node, x: b.op("Not", [_truth(b, node.args[0], x)])
     if name in _BINARY:
-        return lambda b, node, x, y: b.op(_BINARY[name], _operands(b, node, (x, y)))
+        def binary(b: Builder, node: Any, x: str, y: str) -> str:
+            op = _BINARY[name]
+            if node.out.dtype.kind == "b":  # numpy: + and * of booleans are or / and
+                op = {"Add": "Or", "Mul": "And", "Max": "Or", "Min": "And"}.get(op, op)
+            return b.op(op, _operands(b, node, (x, y)))
+        return binary
     extra = {
         "square": lambda b, node, x: b.op("Mul", [x, x]),
         "log1p": lambda b, node, x: b.op("Log", [b.op("Add", [x, b.const(1, node.out.dtype)])]),
