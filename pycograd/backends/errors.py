@@ -3,7 +3,7 @@ framework, and what to do instead."""
 
 from __future__ import annotations
 
-from pycograd.core.errors import PycogradError
+from pycograd.core.errors import MissingDependencyError, PycogradError
 
 
 class NoLoweringError(PycogradError, NotImplementedError):
@@ -34,7 +34,7 @@ class UnknownBackendError(PycogradError, ValueError):
     """A backend name pycograd does not know; the message lists the known ones."""
 
 
-class FrameworkMissingError(PycogradError, ImportError):
+class FrameworkMissingError(MissingDependencyError):
     """The framework a backend lowers to is not installed; the message gives the
     ``pip install "pycograd[...]"`` command."""
 

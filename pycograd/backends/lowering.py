@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.backends.errors import FrameworkMissingError, NoLoweringError, UnknownBackendError
+from pycograd.core.errors import ArgumentError
 from pycograd.core.primitive import REGISTRY, Primitive
 from pycograd.core.symbolic import Dim
 from pycograd.graph.ir import Graph, Value, eval_dim, resolve_dims
@@ -57,7 +58,7 @@ def register(backend: str, by_name: dict[str, Callable] | None = None,
         REFUSALS[backend] = refuse
     for name, rule in (by_name or {}).items():
         if name not in REGISTRY:
-            raise KeyError(f"lowering to {backend}: no primitive named {name!r}")
+            raise ArgumentError(f"lowering to {backend}: no primitive named {name!r}")
         REGISTRY[name].lower[backend] = rule
     FAMILY_LOWERINGS.setdefault(backend, {}).update(by_family or {})
 

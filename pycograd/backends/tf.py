@@ -106,9 +106,9 @@ def to_numpy(x: Any) -> np.ndarray:
 def signature(x: Any) -> tuple:
     shape = tuple(x.shape)
     if any(d is None for d in shape):
-        from pycograd.backends.errors import UnknownBackendError
+        from pycograd.core.errors import ArgumentError
 
-        raise UnknownBackendError(
+        raise ArgumentError(
             f"compile_to(..., 'tf'): an input of unknown shape {shape}; trace the "
             "tf.function with concrete shapes (no input_signature with None dims)")
     return (shape, x.dtype.name)
