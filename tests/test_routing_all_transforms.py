@@ -175,6 +175,8 @@ NOT_TRACING = {
     "register_pytree_node": "flatten/unflatten callbacks see containers, not traced math",
     "train": "runs ParamDict.grad, which routes the objective (test_params covers it)",
     "dp_train": "runs DPSGD.grad, the per_sample_grad_norms path (its row covers routing)",
+    "compile_to": "captures f with capture (its row covers routing), then lowers the graph",
+    "export_onnx": "captures f with capture (its row covers routing), then writes the graph",
 }
 
 
