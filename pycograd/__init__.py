@@ -7,6 +7,9 @@ traced values (``numpy_api``) and the family rules of every interpreter (``trans
 # numpy_api and ops register the surface and the primitives; the modules random and
 # distributed stay out of __all__ (pycograd.random, pycograd.distributed).
 from pycograd import distributed, numpy_api, ops, random  # noqa: F401
+from pycograd.backends.compile import compile_to
+from pycograd.backends.errors import NoLoweringError
+from pycograd.backends.export import export_onnx, export_torch, export_torchscript
 from pycograd.core.errors import (
     ArgnumsError,
     ArgumentError,
@@ -129,6 +132,8 @@ __all__ = [
     # graphs
     "capture", "Graph", "eval_graph", "grad_graph", "vjp_graph", "optimize", "cost_report",
     "jit", "CaptureError", "plan_remat", "eval_scheduled", "RematPlan", "RematInfeasibleError",
+    # lowering and export
+    "compile_to", "export_torch", "export_torchscript", "export_onnx", "NoLoweringError",
     # parameters and training
     "ParamDict", "frozen", "tied", "buffer", "ParamLoadError",
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",

@@ -52,6 +52,10 @@ LAZY_UPWARD: dict[tuple[str, str], str] = {
         "matmul's einsum spec reuses numpy_api's einsum parser (a pure function on strings)",
     ("pycograd.params.paramdict", "pycograd.graph.jit"):
         "ParamDict.train(jit=True) hands the objective to the jit executor",
+    ("pycograd.params.paramdict", "pycograd.backends.training"):
+        "weights.grad(backend=...) hands the objective to the framework lowering",
+    ("pycograd.params.paramdict", "pycograd.backends.export"):
+        "weights.to_torch_module(forward) packages the weights as a torch module",
 }
 
 

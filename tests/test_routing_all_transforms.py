@@ -176,6 +176,8 @@ NOT_TRACING = {
     "train": "runs ParamDict.grad, which routes the objective (test_params covers it)",
     "dp_train": "runs DPSGD.grad, the per_sample_grad_norms path (its row covers routing)",
     "eval_scheduled": "on_eval is a callback given node numbers; the graph runs, no user math",
+    "compile_to": "captures f with capture (its row covers routing), then lowers the graph",
+    "export_onnx": "captures f with capture (its row covers routing), then writes the graph",
 }
 
 

@@ -1,5 +1,4 @@
-"""The primitive tafrom pycograd.core.errors import ShapeError
-ble: one declaration per primitive, holding every rule it has.
+"""The primitive table: one declaration per primitive, holding every rule it has.
 
 A primitive is the unit every interpreter understands. Its ``impl`` computes on plain
 arrays (and, through numpy's protocols, on lower-level tracers); ``vjps[i]`` maps the

@@ -42,7 +42,8 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
           batch_size: int | None = None, callbacks: Sequence[Callback] | None = None,
           progress: bool | None = None, key: Any = None,
           val: Metric | None = None, val_every: int | None = None,
-          jit: bool = False, data_parallel: bool = False) -> tuple[float, float]:
+          jit: bool = False, data_parallel: bool = False,
+          backend: str | None = None) -> tuple[float, float]:
     """Run ``steps`` optimizer steps of ``objective`` and return ``(first_loss, last_loss)``,
     the losses computed at the first and the last step (each before that step's update).
 
@@ -52,7 +53,8 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     every step sees all of ``data``. Each callback is called as ``callback(step, loss)``
     after the update; one returning True stops training early. ``jit=True`` computes each
     step's value and gradients with ``weights.grad(..., jit=True)`` (one capture per batch
-    signature, then a compiled program).
+    signature, then a compiled program); ``backend="torch" | "jax" | "tf"`` computes them
+    with ``weights.grad(..., backend=backend)``.
 
     The progress bar (``progress=None``: on in a terminal or a notebook) shows the epoch,
     the step, the loss and, with ``val``, a validation metric. ``val`` is a function of no
@@ -89,6 +91,8 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     report = Reporter(steps, _steps_per_epoch(data, batch_size),
                       progress if dp.is_main else False, val if dp.is_main else None, val_every)
     extra = {"jit": True} if jit else {}
+    if backend is not None:
+        extra["backend"] = backend
     first = last = float("nan")
     step = -1
     try:

@@ -368,15 +368,22 @@ class ParamDict:
     # -- gradients and SGD ----------------------------------------------------------
 
     @api_boundary
-    def grad(self, objective: Callable, *data: Any,
-             jit: bool = False) -> tuple[Any, dict[str, Any]]:
+    def grad(self, objective: Callable, *data: Any, jit: bool = False,
+             backend: str | None = None) -> tuple[Any, dict[str, Any]]:
         """``(objective(*data), {name: gradient})`` with the weights bound to traced values
         while ``objective`` runs. Frozen entries and buffers get ``None``; a tied name gets
         the same (summed) gradient as its canonical name. Changes no weight.
 
         ``jit=True`` captures the objective's value and gradient once per data signature
-        and runs the optimized, compiled program (``pycograd.jit``) on later calls."""
-        if jit:
+        and runs the optimized, compiled program (``pycograd.jit``) on later calls.
+        ``backend="torch" | "jax" | "tf"`` lowers the captured objective to that framework,
+        whose autodiff computes the gradients (under ``jax.jit`` / ``tf.function`` with
+        ``jit=True``); they come back as numpy arrays all the same."""
+        if backend is not None:
+            from pycograd.backends.training import weights_value_and_grad as lowered
+
+            value, g = lowered(self, objective, *data, backend=backend, jit=jit)
+        elif jit:
             from pycograd.graph.jit import weights_value_and_grad
 
             value, g = weights_value_and_grad(self, objective, *data)
@@ -385,6 +392,15 @@ class ParamDict:
                                                             *data)
         return value, {n: g.get(self._canon[id(p)]) if p.kind == "param" else None
                        for n, p in self._entries.items()}
+
+    def to_torch_module(self, forward: Callable) -> Any:
+        """A ``torch.nn.Module`` running ``forward`` (which reads these weights by name),
+        lowered from its captured graph: trainable weights become ``nn.Parameter``s named
+        after them, frozen entries and buffers registered buffers (needs torch:
+        ``pip install "pycograd[torch]"``). See ``pycograd.backends.export``."""
+        from pycograd.backends.export import to_torch_module
+
+        return to_torch_module(self, forward)
 
     def _grad_for(self, grads: Mapping[str, Any], p: Param) -> Any:
         for name in self._aliases[id(p)]:
