@@ -1,0 +1,47 @@
+"""The sequence-model notebooks execute again from their saved cells and reach their
+results (``notebooks/make_rnn_demo.py``, ``notebooks/make_rwkv_demo.py`` build them)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _run_notebook(name: str) -> str:
+    """Execute the saved ``notebooks/<name>`` again; the text it prints."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("threadpoolctl")
+    sys.path.insert(0, str(Path(__file__).parents[1] / "notebooks"))
+    try:
+        import make_demo
+    finally:
+        sys.path.pop(0)
+    nb = nbformat.read(make_demo.HERE / name, as_version=4)
+    return "".join(out.get("text", "") for cell in make_demo.execute(nb).cells
+                   for out in cell.get("outputs", []))
+
+
+def _number(label: str, text: str) -> float:
+    return float(re.search(re.escape(label) + r"\s*(\S+?),?\s", text).group(1))
+
+
+@pytest.mark.slow
+def test_rnn_notebook_trains_samples_and_clips_per_sequence():
+    text = _run_notebook("pycograd_rnn_demo.ipynb")
+    V = int(re.search(r"vocabulary (\d+)", text).group(1))
+    for kind in ("gru", "lstm"):
+        first, last, ppl = re.search(kind + r": train loss (\S+) -> (\S+), held-out perplexity "
+                                     r"(\S+)", text).groups()
+        assert float(last) < 0.7 * float(first) and float(ppl) < V / 3, text
+        assert re.search(kind + r": 'return the .{100,}'", text) or \
+            re.search(kind + r": \"return the .{100,}\"", text), text
+    assert "same as grad of sequence 5: True" in text
+    assert _number("max |mean of per-sequence - batch gradient| =", text) < 1e-12
+    before, after = re.search(r"per-sequence clipping: loss (\S+) -> (\S+),", text).groups()
+    assert float(after) < float(before), text
