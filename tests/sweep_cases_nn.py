@@ -132,3 +132,6 @@ case("rwkv_channel_mix",
      lambda x, mk, mr, wk, wv, wr: nn.rwkv_channel_mix(
          x, dict(mix_k=mk, mix_r=mr, key=wk, value=wv, receptance=wr))[0],
      [(2, 3, 2), (2,), (2,), (2, 5), (5, 2), (2, 2)], "maximum exp", kinks=True)
+case("rwkv_time_mix-final_state",
+     lambda x, *p: nn.rwkv_time_mix(x, dict(zip(RWKV_VEC + RWKV_MAT, p)))[1][1],
+     [(2, 4, 2)] + [(2,)] * 5 + [(2, 2)] * 4, "exp max")

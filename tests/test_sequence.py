@@ -62,8 +62,8 @@ def test_rwkv_time_mix_recurrent_equals_parallel_within_1e_10():
     C, T = 8, 40
     w = time_mix_weights(C)
     x = rng.normal(size=(3, T, C))
-    par, (last, wkv_state) = pg.rwkv_time_mix(x, w)
-    assert wkv_state is None and np.array_equal(last, x[:, -1])
+    par, (last, _) = pg.rwkv_time_mix(x, w)
+    assert np.array_equal(last, x[:, -1])
     state, ys = None, []
     for t in range(T):                      # one token per call, O(1) state
         y, state = pg.rwkv_time_mix(x[:, t:t + 1], w, state, recurrent=True)
@@ -71,6 +71,28 @@ def test_rwkv_time_mix_recurrent_equals_parallel_within_1e_10():
     assert np.abs(np.concatenate(ys, axis=1) - par).max() <= 1e-10
     chunked, _ = pg.rwkv_time_mix(x, w, recurrent=True)    # whole sequence, scanned
     assert np.abs(chunked - par).max() <= 1e-10
+    prompt, state = pg.rwkv_time_mix(x[:, :25], w)          # parallel prompt, then tokens
+    rest = [prompt]
+    for t in range(25, T):
+        y, state = pg.rwkv_time_mix(x[:, t:t + 1], w, state, recurrent=True)
+        rest.append(y)
+    assert np.abs(np.concatenate(rest, axis=1) - par).max() <= 1e-10
+
+
+def test_parallel_final_state_equals_the_scanned_state_and_has_its_gradient():
+    C, T = 3, 6
+    w = time_mix_weights(C, seed=4)
+    x = rng.normal(size=(2, T, C))
+    _, (_, par) = pg.rwkv_time_mix(x, w)
+    _, (_, rec) = pg.rwkv_time_mix(x, w, recurrent=True)
+    for a, b in zip(par, rec):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+    def continued(x, recurrent):      # a loss that reads the state handed on
+        _, state = pg.rwkv_time_mix(x, w, recurrent=recurrent)
+        return np.sum(pg.rwkv_time_mix(x[:, :1], w, state, recurrent=True)[0] ** 2)
+    np.testing.assert_allclose(pg.grad(continued, 0)(x, False), pg.grad(continued, 0)(x, True),
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_rwkv_channel_mix_is_the_same_code_token_by_token():

@@ -121,9 +121,10 @@ def rwkv_time_mix(x: Any, w: Mapping[str, Any], state: Any = None,
     decay is ``exp(w['decay'])`` so it stays positive) and ``key``, ``value``,
     ``receptance``, ``output`` (``(C, C)``, applied as ``x @ W``). The projections run on
     all ``T`` tokens at once in both forms; only WKV differs: ``recurrent=False`` uses the
-    parallel :func:`wkv` (training, ``state`` must be ``None``), ``recurrent=True`` scans
-    :func:`wkv_step` from ``state`` (sampling one token at a time in O(1)). The returned
-    state ``(last token, (a, b, p))`` continues the sequence recurrently.
+    parallel :func:`wkv` (training, or reading a prompt; a fresh sequence, so the WKV part
+    of ``state`` must be empty), ``recurrent=True`` scans :func:`wkv_step` from ``state``
+    (sampling one token at a time in O(1)). Both return the state
+    ``(last token, (a, b, p))`` that continues the sequence recurrently.
 
     Examples:
         >>> import numpy as np
@@ -157,8 +158,18 @@ def rwkv_time_mix(x: Any, w: Mapping[str, Any], state: Any = None,
             return s, y
         wkv_state, out = scan(step, wkv_state, (k, v), axis=-2, has_output=True)
     else:
-        out = wkv(decay, w["bonus"], k, v)
+        out, wkv_state = wkv(decay, w["bonus"], k, v), _final_state(decay, k, v)
     return (r * out) @ w["output"], (last, wkv_state)
+
+
+def _final_state(w: Any, k: Any, v: Any) -> tuple[Any, Any, Any]:
+    """The ``(a, b, p)`` that :func:`wkv_step` reaches after the whole of ``k``, ``v``
+    ``(..., T, C)``, computed at once: ``p`` is the largest ``k_i - (T-1-i) w``."""
+    T = np.shape(k)[-2]
+    expo = k - (T - 1 - np.arange(T, dtype=float))[:, None] * w
+    p = np.max(expo, axis=-2)
+    e = np.exp(expo - np.expand_dims(p, -2))
+    return np.sum(e * v, axis=-2), np.sum(e, axis=-2), p
 
 
 def rwkv_channel_mix(x: Any, w: Mapping[str, Any], last: Any = None) -> tuple[Any, Any]:
