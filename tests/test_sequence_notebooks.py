@@ -45,3 +45,17 @@ def test_rnn_notebook_trains_samples_and_clips_per_sequence():
     assert _number("max |mean of per-sequence - batch gradient| =", text) < 1e-12
     before, after = re.search(r"per-sequence clipping: loss (\S+) -> (\S+),", text).groups()
     assert float(after) < float(before), text
+
+
+@pytest.mark.slow
+def test_rwkv_notebook_recurrent_equals_parallel_and_trains():
+    text = _run_notebook("pycograd_rwkv_demo.ipynb")
+    V = int(re.search(r"vocabulary (\d+)", text).group(1))
+    diffs = [float(d) for d in re.findall(r"max \|recurrent - parallel\| = (\S+)", text)]
+    assert len(diffs) == 2 and max(diffs) <= 1e-10, text
+    first, last, ppl = re.search(r"train loss (\S+) -> (\S+), held-out perplexity (\S+)",
+                                 text).groups()
+    assert float(last) < 0.7 * float(first) and float(ppl) < V / 3, text
+    assert re.search(r"sample: 'return the .{100,}'", text) or \
+        re.search(r"sample: \"return the .{100,}\"", text), text
+    assert "median ms per token near token 100:" in text     # timing shown, not asserted
