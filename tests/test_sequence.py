@@ -187,3 +187,24 @@ def test_scan_second_order_through_the_carry():
     eps = 1e-5
     fd = (pg.grad(f, 0)(0.7 + eps) - pg.grad(f, 0)(0.7 - eps)) / (2 * eps)
     assert abs(h - fd) < 1e-7
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_rwkv_keeps_low_precision_inputs_low_precision(dtype):
+    w = {k: v.astype(dtype) for k, v in time_mix_weights(2).items()}
+    x = rng.normal(size=(3, 2)).astype(dtype)
+    for recurrent in (False, True):
+        y, (last, state) = pg.rwkv_time_mix(x, w, recurrent=recurrent)
+        assert y.dtype == dtype and last.dtype == dtype
+        assert all(s.dtype == dtype for s in state)
+        assert np.isfinite(y).all()
+    g = pg.grad(lambda x: np.sum(pg.rwkv_time_mix(x, w)[0]), 0)(x)
+    assert g.dtype == dtype
+
+
+def test_checkpoint_around_a_whole_scan():
+    weights, xs = _weights(), rng.normal(size=(6, 2))
+    plain = pg.grad(_gru_loss, 0)(weights, xs)
+    remat = pg.grad(pg.checkpoint(_gru_loss), 0)(weights, xs)
+    for p, q in zip(plain, remat):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-12)

@@ -23,13 +23,15 @@ from pycograd.nn.activations import sigmoid
 from pycograd.nn.rnn import scan
 from pycograd.ops.elementwise import stop_gradient
 
-# The exponent of an empty history: e^{p - anything} underflows to exactly 0, and it is
-# finite so no inf - inf can reach a derivative.
-_EMPTY = -1e38
-
 
 class RecurrentStateError(PycogradError, ValueError):
     """A state passed to a form that cannot continue from one (the parallel WKV)."""
+
+
+def _float(k: Any) -> np.dtype:
+    """The float dtype the internal constants take, so float32 keys stay float32."""
+    dtype = np.result_type(getattr(k, "dtype", np.float64))
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
 def _check(name: str, k: Any, v: Any, w: Any, u: Any) -> None:
@@ -58,7 +60,7 @@ def wkv(w: Any, u: Any, k: Any, v: Any) -> Any:
     _check("wkv", k, v, w, u)
     T = np.shape(k)[-2]
     pos = np.arange(T)
-    dist = (pos[:, None] - 1 - pos[None, :]).astype(float)[:, :, None]   # (t, i, 1): t-1-i
+    dist = (pos[:, None] - 1 - pos[None, :]).astype(_float(k))[:, :, None]  # (t, i, 1): t-1-i
     past, now = dist >= 0, dist == -1
     ki = np.expand_dims(k, -3)                                           # (..., 1, i, C)
     expo = np.where(past, ki - dist * w, np.where(now, ki + u, -np.inf))  # (..., t, i, C)
@@ -84,9 +86,11 @@ def wkv_step(w: Any, u: Any, k: Any, v: Any,
         True
     """
     _check("wkv_step", k, v, w, u)
-    if state is None:
-        zero = np.zeros(np.shape(k))
-        state = (zero, zero, np.full(np.shape(k), _EMPTY))
+    if state is None:  # an empty past: e^{p - q} is exactly 0, and p is finite so no
+        # inf - inf can reach a derivative
+        zero = np.zeros(np.shape(k), _float(k))
+        empty = np.finfo(_float(k)).min / 2
+        state = (zero, zero, np.full(np.shape(k), empty, _float(k)))
     a, b, p = state
     q = np.maximum(p, u + k)
     e_past, e_now = np.exp(p - q), np.exp(u + k - q)
@@ -108,7 +112,7 @@ def token_shift(x: Any, last: Any = None) -> tuple[Any, Any]:
         >>> shifted.ravel().tolist(), last.tolist()
         ([0.0, 1.0, 2.0], [3.0])
     """
-    first = np.zeros(np.shape(x)[:-2] + np.shape(x)[-1:]) if last is None else last
+    first = np.zeros(np.shape(x)[:-2] + np.shape(x)[-1:], _float(x)) if last is None else last
     shifted = np.concatenate([np.expand_dims(first, -2), x[..., :-1, :]], axis=-2)
     return shifted, x[..., -1, :]
 
@@ -166,7 +170,7 @@ def _final_state(w: Any, k: Any, v: Any) -> tuple[Any, Any, Any]:
     """The ``(a, b, p)`` that :func:`wkv_step` reaches after the whole of ``k``, ``v``
     ``(..., T, C)``, computed at once: ``p`` is the largest ``k_i - (T-1-i) w``."""
     T = np.shape(k)[-2]
-    expo = k - (T - 1 - np.arange(T, dtype=float))[:, None] * w
+    expo = k - (T - 1 - np.arange(T, dtype=_float(k)))[:, None] * w
     p = np.max(expo, axis=-2)
     e = np.exp(expo - np.expand_dims(p, -2))
     return np.sum(e * v, axis=-2), np.sum(e, axis=-2), p
