@@ -98,10 +98,10 @@ def _flat(out: tuple) -> tuple:
     return (*out[0], out[1])
 
 
-case("scan-lstm-checkpoint",
-     lambda xs, h, c, wi, wh: _flat(nn.scan(
-         checkpoint(lambda s, x: nn.lstm_cell(x, s, wi, wh)), (h, c), xs)),
-     [(3, 2, 3), (2, 4), (2, 4), (16, 3), (16, 4)], "tanh checkpoint")
+case("scan-lstm-checkpoint-batch_first",  # batch first: a symbolic batch, concrete time
+     lambda h, c, xs, wi, wh: _flat(nn.scan(
+         checkpoint(lambda s, x: nn.lstm_cell(x, s, wi, wh)), (h, c), xs, axis=1)),
+     [(2, 4), (2, 4), (2, 3, 3), (16, 3), (16, 4)], "tanh checkpoint")
 case("scan-has_output-carry",
      lambda xs, h: nn.scan(lambda s, x: (s * np.tanh(x) + x, np.sin(s)), h, xs, axis=1,
                            has_output=True),
@@ -124,10 +124,10 @@ case("wkv_step-scan",
      [(2,), (2,), (2, 3, 2), (2, 3, 2)], "exp maximum")
 case("rwkv_time_mix",
      lambda x, *p: nn.rwkv_time_mix(x, dict(zip(RWKV_VEC + RWKV_MAT, p)))[0],
-     [(4, 3)] + [(3,)] * 5 + [(3, 3)] * 4, "exp")
+     [(2, 4, 3)] + [(3,)] * 5 + [(3, 3)] * 4, "exp")
 case("rwkv_time_mix-recurrent",
      lambda x, *p: nn.rwkv_time_mix(x, dict(zip(RWKV_VEC + RWKV_MAT, p)), recurrent=True)[0],
-     [(3, 2)] + [(2,)] * 5 + [(2, 2)] * 4, "exp maximum")
+     [(2, 3, 2)] + [(2,)] * 5 + [(2, 2)] * 4, "exp maximum")
 case("rwkv_channel_mix",
      lambda x, mk, mr, wk, wv, wr: nn.rwkv_channel_mix(
          x, dict(mix_k=mk, mix_r=mr, key=wk, value=wv, receptance=wr))[0],

@@ -208,3 +208,13 @@ def test_checkpoint_around_a_whole_scan():
     remat = pg.grad(pg.checkpoint(_gru_loss), 0)(weights, xs)
     for p, q in zip(plain, remat):
         np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-12)
+
+
+def test_scan_over_a_symbolic_axis_names_scan():
+    batch = pg.Dim("batch")
+    with pytest.raises(ShapeError, match="scan: the scanned axis 0 has symbolic length"):
+        pg.eval_shape(lambda xs: pg.scan(lambda h, x: h + x, np.zeros(3), xs)[0],
+                      pg.ShapeDtypeStruct((batch, 3), np.float64))
+    out = pg.eval_shape(lambda xs: pg.scan(lambda h, x: h + x, np.zeros(1), xs, axis=1)[1],
+                        pg.ShapeDtypeStruct((batch, 4), np.float64))
+    assert out.shape[1] == 4

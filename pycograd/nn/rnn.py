@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.nn.linear import linear
 
@@ -108,8 +109,13 @@ def scan(cell: Callable, init: Any, xs: Any, axis: int = 0,
     if len(steps) != 1:
         raise ValueError(f"scan: the arrays in xs disagree on the length of axis {axis}: "
                          f"{sorted(steps)}")
+    length = steps.pop()
+    if not isinstance(length, (int, np.integer)):
+        raise ShapeError(f"scan: the scanned axis {axis} has symbolic length {length}; scan "
+                         "runs one step per element, so that length must be concrete: keep "
+                         "the symbolic (batch) dimension on another axis")
     carry, ys = init, []
-    for t in range(steps.pop()):
+    for t in range(length):
         out = cell(carry, tree_unflatten(tree, [_take(a, t, axis % np.ndim(a)) for a in leaves]))
         if has_output:
             carry, y = out

@@ -88,9 +88,8 @@ def wkv_step(w: Any, u: Any, k: Any, v: Any,
     _check("wkv_step", k, v, w, u)
     if state is None:  # an empty past: e^{p - q} is exactly 0, and p is finite so no
         # inf - inf can reach a derivative
-        zero = np.zeros(np.shape(k), _float(k))
-        empty = np.finfo(_float(k)).min / 2
-        state = (zero, zero, np.full(np.shape(k), empty, _float(k)))
+        zero = np.zeros_like(k, _float(k))
+        state = (zero, zero, np.full_like(k, np.finfo(_float(k)).min / 2, _float(k)))
     a, b, p = state
     q = np.maximum(p, u + k)
     e_past, e_now = np.exp(p - q), np.exp(u + k - q)
@@ -112,7 +111,7 @@ def token_shift(x: Any, last: Any = None) -> tuple[Any, Any]:
         >>> shifted.ravel().tolist(), last.tolist()
         ([0.0, 1.0, 2.0], [3.0])
     """
-    first = np.zeros(np.shape(x)[:-2] + np.shape(x)[-1:], _float(x)) if last is None else last
+    first = np.zeros_like(x[..., 0, :], _float(x)) if last is None else last
     shifted = np.concatenate([np.expand_dims(first, -2), x[..., :-1, :]], axis=-2)
     return shifted, x[..., -1, :]
 
