@@ -8,7 +8,17 @@ traced values (``numpy_api``) and the family rules of every interpreter (``trans
 from pycograd import numpy_api, ops, random  # noqa: F401
 from pycograd.core.errors import (
     ArgnumsError,
+    ArgumentError,
+    ArgumentTypeError,
+    DivisionByZeroError,
+    ImmutableTracerError,
+    InAxesError,
+    IndexingError,
+    InputRuntimeError,
     LeakedTracerError,
+    MissingAttributeError,
+    MissingDependencyError,
+    NonFiniteError,
     NonScalarOutputError,
     NoRuleError,
     PycogradError,
@@ -20,6 +30,17 @@ from pycograd.core.symbolic import Dim
 from pycograd.core.var import Var
 from pycograd.debug import debug_nans
 from pycograd.dsl.hint import install_if_interactive as _dsl_hint
+from pycograd.graph import (
+    CaptureError,
+    Graph,
+    capture,
+    cost_report,
+    eval_graph,
+    grad_graph,
+    jit,
+    optimize,
+    vjp_graph,
+)
 from pycograd.nn import *  # noqa: F403
 from pycograd.nn import __all__ as _nn_all
 from pycograd.numpy_api.construction import c_, r_, scatter_add, scatter_set
@@ -99,6 +120,9 @@ __all__ = [
     "scatter_add", "scatter_set", "r_", "c_",
     # shapes
     "eval_shape", "ShapeDtypeStruct", "summary", "Dim",
+    # graphs
+    "capture", "Graph", "eval_graph", "grad_graph", "vjp_graph", "optimize", "cost_report",
+    "jit", "CaptureError",
     # parameters and training
     "ParamDict", "frozen", "tied", "buffer", "ParamLoadError",
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",
@@ -108,6 +132,9 @@ __all__ = [
     # errors
     "PycogradError", "ShapeError", "DataDependentShapeError", "NoRuleError",
     "NonScalarOutputError", "TracerConversionError", "LeakedTracerError", "ArgnumsError",
+    "ArgumentError", "ArgumentTypeError", "InAxesError", "ImmutableTracerError", "IndexingError",
+    "InputRuntimeError", "DivisionByZeroError", "MissingAttributeError", "NonFiniteError",
+    "MissingDependencyError",
     # pytrees
     "tree_flatten", "tree_unflatten", "tree_map", "register_pytree_node",
     *_nn_all,

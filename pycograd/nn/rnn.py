@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import ShapeError
+from pycograd.core.errors import ArgumentError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.nn.linear import linear
+from pycograd.numpy_api.transparent import routed
 
 
 def _gate(x: Any) -> Any:
@@ -37,7 +38,7 @@ def rnn_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any =
         return np.tanh(z)
     if nonlinearity == "relu":
         return np.where(z > 0, z, 0.0)
-    raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    raise ArgumentError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
 
 
 def gru_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> Any:
@@ -104,17 +105,18 @@ def scan(cell: Callable, init: Any, xs: Any, axis: int = 0,
     """
     leaves, tree = tree_flatten(xs)
     if not leaves:
-        raise ValueError("scan: xs has no arrays to scan over")
+        raise ArgumentError("scan: xs has no arrays to scan over")
     steps = {np.shape(a)[axis] for a in leaves}
     if len(steps) != 1:
-        raise ValueError(f"scan: the arrays in xs disagree on the length of axis {axis}: "
-                         f"{sorted(steps)}")
+        raise ArgumentError(f"scan: the arrays in xs disagree on the length of axis {axis}: "
+                            f"{sorted(steps)}")
     length = steps.pop()
     if not isinstance(length, (int, np.integer)):
         raise ShapeError(f"scan: the scanned axis {axis} has symbolic length {length}; scan "
                          "runs one step per element, so that length must be concrete: keep "
                          "the symbolic (batch) dimension on another axis")
     carry, ys = init, []
+    cell = routed(cell)  # called from here, not from the user's (routed) code
     for t in range(length):
         out = cell(carry, tree_unflatten(tree, [_take(a, t, axis % np.ndim(a)) for a in leaves]))
         if has_output:

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import PycogradError, ShapeError
+from pycograd.core.errors import ArgumentError, ShapeError
 from pycograd.nn.activations import sigmoid
 from pycograd.nn.rnn import scan
 from pycograd.ops.elementwise import stop_gradient
 
 
-class RecurrentStateError(PycogradError, ValueError):
+class RecurrentStateError(ArgumentError):
     """A state passed to a form that cannot continue from one (the parallel WKV)."""
 
 

@@ -9,6 +9,7 @@ so need no rules of their own.
 from __future__ import annotations
 
 import builtins
+import inspect
 import math
 import operator
 import string
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.errors import ArgumentError, IndexingError, NoRuleError, ShapeError
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Tracer
 from pycograd.ops.control import select_p
@@ -32,6 +33,10 @@ from pycograd.ops.shape import broadcast_to_p, concatenate_p, reshape_p, transpo
 from pycograd.ops.shaping import broadcast_constant, broadcast_shapes
 
 HANDLED: dict[Callable, Callable] = {}
+
+NO_VALUE: Any = inspect.signature(np.sum).parameters["initial"].default
+"""numpy's "argument not given" default (``np._NoValue``), read from a public signature so
+that no private numpy name is imported; numpy passes it on from its own wrappers."""
 
 
 def implements(*np_funcs: Callable) -> Callable:
@@ -100,7 +105,7 @@ def numpy_reduction(f: Callable, a: Any, **kwargs: Any) -> np.dtype | None:
 
 def _mask(where: Any) -> Any:
     """``where=`` as a mask, or None for no mask (numpy's default ``True``)."""
-    if where is None or where is np._NoValue or (isinstance(where, bool) and where):
+    if where is None or where is NO_VALUE or (isinstance(where, bool) and where):
         return None
     return where if isinstance(where, Tracer) else np.asarray(where)
 
@@ -123,7 +128,7 @@ def _reduce(prim: Any, fname: str, a: Any, axis: Any, dtype: Any, keepdims: bool
             initial: Any, where: Any) -> Any:
     """One reduction as numpy computes it: in ``dtype`` when given, masked-out elements
     replaced by the identity (max/min: by ``initial``), then joined with ``initial``."""
-    if initial is np._NoValue:
+    if initial is NO_VALUE:
         initial = None
     mask = _mask(where)
     ax = normalize_axis(axis, np.ndim(a), fname)
@@ -249,8 +254,27 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
 def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
         keepdims: bool = False, *, where: Any = None, mean: Any = None,
         correction: Any = None) -> Any:
-    return np.sqrt(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
-                       correction=correction))
+    """``sqrt(var)``, with gradient 0 where the variance is 0 (see ``root``)."""
+    return root(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
+                    correction=correction))
+
+
+def root(v: Any, power: float = 0.5) -> Any:
+    """``v ** power`` of a non-negative statistic (a variance, a sum of ``|x|^p``) whose
+    derivative is 0 where ``v`` is 0. The exact slope there is infinite and the chain rule
+    would multiply it by the statistic's zero slope (``inf * 0 = NaN``); 0 is a valid
+    subgradient of std at a constant input and of a norm at the zero vector, and what
+    PyTorch returns (HIPS autograd returns NaN). One NaN would otherwise poison every weight
+    of a training step (a constant feature column under standardisation). NaN and positive
+    values are unchanged, and so are the higher derivatives wherever ``v > 0``::
+
+        grad(np.std)(np.ones(3))  # (array([0., 0., 0.]),), not NaN
+    """
+    if not isinstance(v, Tracer):
+        return np.sqrt(v) if power == 0.5 else np.power(v, power)
+    zero = v == 0  # moved to 1 and masked back to 0: finite slopes, times 0
+    safe = v + zero
+    return (np.sqrt(safe) if power == 0.5 else safe ** power) * ~zero
 
 
 # ---- dtype ------------------------------------------------------------------------
@@ -337,6 +361,21 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Any:
     return transpose(a, order)
 
 
+@implements(np.rollaxis)
+def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
+    """numpy's older ``moveaxis``: ``axis`` ends up just before the axis that was at
+    ``start`` (``start`` may equal ``ndim``)."""
+    nd = np.ndim(a)
+    ax = _single_axis(axis, nd, "rollaxis")
+    if start < 0:
+        start += nd
+    if not 0 <= start <= nd:
+        raise ShapeError(f"rollaxis: start {start} is out of bounds for an array of {nd} dims")
+    if ax < start:
+        start -= 1
+    return moveaxis(a, ax, start)
+
+
 @implements(np.expand_dims)
 def expand_dims(a: Any, axis: Any) -> Any:
     shape = list(np.shape(a))
@@ -406,7 +445,7 @@ def concatenate(arrays: Sequence, axis: Any = 0, out: Any = None, dtype: Any = N
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
     if not arrays:
-        raise ValueError("need at least one array to concatenate")
+        raise ArgumentError("need at least one array to concatenate")
     nd = np.ndim(arrays[0])
     ax = _single_axis(axis, nd, "concatenate")
     shapes = [np.shape(a) for a in arrays]
@@ -469,7 +508,7 @@ def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
     if np.ndim(indices_or_sections) == 0:
         k = int(indices_or_sections)
         if k <= 0:
-            raise ValueError("number sections must be larger than 0.")
+            raise ArgumentError("number sections must be larger than 0.")
         sizes = [n // k + 1] * (n % k) + [n // k] * (k - n % k)
         bounds = [0]
         for size in sizes:
@@ -487,7 +526,7 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
     if x is None and y is None:
         return np.where(stop_gradient(condition))
     if x is None or y is None:
-        raise ValueError("np.where takes either one or three arguments")
+        raise ArgumentError("np.where takes either one or three arguments")
     return select_p.bind(condition, x, y)
 
 
@@ -543,8 +582,8 @@ def normalize_index(idx: Any, operands: bool = False) -> Any:
         if isinstance(p, list):
             p = np.asarray(p)
         if isinstance(p, np.ndarray) and p.dtype.kind not in "biu":
-            raise IndexError(f"arrays used as indices must be of integer or boolean type, "
-                             f"got {p.dtype}")
+            raise IndexingError(f"arrays used as indices must be of integer or boolean type, "
+                                f"got {p.dtype}")
         out.append(p)
     out = tuple(out) if isinstance(idx, tuple) else out[0]
     return (out, ops) if operands else out
@@ -566,8 +605,8 @@ def _refuse_traced_index(p: Any) -> None:
             "the result's size would depend on the mask's values; use np.where(mask, x, 0) "
             "to keep the shape")
     if np.dtype(p.dtype).kind not in "iu":
-        raise IndexError(f"arrays used as indices must be of integer or boolean type, "
-                         f"got {np.dtype(p.dtype)}")
+        raise IndexingError(f"arrays used as indices must be of integer or boolean type, "
+                            f"got {np.dtype(p.dtype)}")
     raise NoRuleError(f"indexing with an index array computed from traced values "
                       f"({type(p).__name__}) is not supported here; index with it in "
                       "x[...] or np.take")
@@ -645,10 +684,31 @@ def einsum(subscripts: Any, *operands: Any, out: Any = None, optimize: Any = Fal
            **kwargs: Any) -> Any:
     _unsupported("einsum", out=out)
     if not isinstance(subscripts, str):
-        raise NoRuleError("np.einsum on traced values needs the string form "
-                          "(np.einsum('ij,jk->ik', a, b)), not the interleaved form")
+        subscripts, operands = _einsum_sublists((subscripts, *operands))
     spec = normalize_einsum(subscripts, [np.shape(o) for o in operands])
     return einsum_p.bind(*operands, spec=spec)
+
+
+def _einsum_sublists(args: tuple) -> tuple[str, tuple]:
+    """numpy's interleaved form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` as the string form
+    (``'ab,bc->ac'``) and its operands; ``Ellipsis`` in a sublist is ``...``."""
+    def letters(sub: Any) -> str:
+        out = []
+        for s in sub:
+            if s is Ellipsis:
+                out.append("...")
+            elif isinstance(s, (int, np.integer)) and 0 <= int(s) < 52:
+                out.append(_LETTERS[int(s)])
+            else:
+                raise ShapeError(f"einsum: sublist entries must be integers in [0, 52) or "
+                                 f"Ellipsis, got {s!r}")
+        return "".join(out)
+
+    operands, subs = args[0:len(args) - len(args) % 2:2], args[1::2]
+    spec = ",".join(letters(s) for s in subs)
+    if len(args) % 2:
+        spec += "->" + letters(args[-1])
+    return spec, tuple(operands)
 
 
 @implements(np.tensordot)
@@ -849,19 +909,19 @@ def tile(A: Any, reps: Any) -> Any:
 
 
 @implements(np.diff)
-def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = np._NoValue,
-         append: Any = np._NoValue) -> Any:
+def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = NO_VALUE,
+         append: Any = NO_VALUE) -> Any:
     if n == 0:
         return a
     ax = _single_axis(axis, np.ndim(a), "diff")
     ends = []
     for end in (prepend, append):
-        if end is not np._NoValue and np.ndim(end) == 0:
+        if end is not NO_VALUE and np.ndim(end) == 0:
             shape = list(np.shape(a))
             shape[ax] = 1
             end = broadcast_to(end, tuple(shape))
         ends.append(end)
-    pieces = [e for e in (ends[0], a, ends[1]) if e is not np._NoValue]
+    pieces = [e for e in (ends[0], a, ends[1]) if e is not NO_VALUE]
     if len(pieces) > 1:
         a = concatenate(pieces, ax)
     for _ in range(n):
