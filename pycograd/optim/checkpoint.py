@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.distributed.files import savez
 from pycograd.optim.optimizers import Optimizer, is_param_container
 
 _P, _O = "params/", "optim/"
@@ -30,7 +31,8 @@ def _param_arrays(params: Any) -> dict[str, np.ndarray]:
 def save_checkpoint(path: str | os.PathLike, params: Any,
                     optimizer: Optimizer | None = None) -> None:
     """Write ``params`` (and ``optimizer``'s state, if given) to ``path``: an ``.npz`` without
-    pickle, so a checkpoint cannot run code when it is loaded. ``params`` is a ``ParamDict``
+    pickle, so a checkpoint cannot run code when it is loaded. Under data parallel only rank
+    0 writes. ``params`` is a ``ParamDict``
     or a pytree of arrays; the optimizer's state is its moments and step count.
 
     Examples:
@@ -49,7 +51,7 @@ def save_checkpoint(path: str | os.PathLike, params: Any,
     arrays = {_P + k: v for k, v in _param_arrays(params).items()}
     if optimizer is not None:
         arrays.update({_O + k: v for k, v in optimizer.state_dict().items()})
-    np.savez(path, **arrays)
+    savez(path, **arrays)
 
 
 def load_checkpoint(path: str | os.PathLike, params: Any,

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.pytree import _node, tree_flatten, tree_unflatten
+from pycograd.distributed.files import savez
 from pycograd.optim.clip import clip_grad_norm
 
 LR = float | Callable[[int], float]
@@ -190,8 +191,9 @@ class Optimizer:
         self.state = slots
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the state to an ``.npz`` file (no pickle)."""
-        np.savez(path, **self.state_dict())
+        """Write the state to an ``.npz`` file (no pickle; under data parallel, from rank 0
+        only)."""
+        savez(path, **self.state_dict())
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore the state written by ``save``."""

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import PycogradError
+from pycograd.distributed.files import savez
 
 META_KEY = "pycograd-meta"  # a hyphen: no weight name (a dotted identifier) can collide
 FORMAT = "pycograd.ParamDict"
@@ -46,9 +47,9 @@ def _resolve(path: str | os.PathLike) -> Path:
 
 def write(path: str | os.PathLike, entries: list[dict], arrays: Mapping[str, np.ndarray]) -> None:
     """``entries``: one ``{"name", "kind", "tied"}`` per name, in order; ``arrays``: the
-    stored (canonical) names' values."""
+    stored (canonical) names' values. Under data parallel only rank 0 writes."""
     meta = json.dumps({"format": FORMAT, "version": VERSION, "entries": entries})
-    np.savez(path, **{META_KEY: np.array(meta)}, **arrays)
+    savez(path, **{META_KEY: np.array(meta)}, **arrays)
 
 
 def read(path: str | os.PathLike) -> tuple[list[dict], dict[str, np.ndarray]]:
