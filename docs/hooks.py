@@ -24,9 +24,9 @@ GROUPS = [
     ("Transforms", "transforms", ("pycograd.transforms", "pycograd.core.var", "pycograd.ops")),
     ("Shapes", "shapes", ("pycograd.transforms.shapes", "pycograd.core.symbolic")),
     ("Neural-network ops", "nn", ("pycograd.nn",)),
-    ("Parameters", "params", ("pycograd.params",)),
+    ("Parameters", "params", ("pycograd.params", "pycograd.routing.ambient")),
     ("Optimizers and training", "optim", ("pycograd.optim",)),
-    ("numpy extras and routing", "numpy", ("pycograd.numpy_api",)),
+    ("numpy extras and routing", "numpy", ("pycograd.numpy_api", "pycograd.routing")),
     ("Pytrees", "pytrees", ("pycograd.core.pytree",)),
 ]
 

@@ -24,6 +24,7 @@ README = (PKG.parent / "README.md").read_text()
 # there): remove an entry once its branch is merged and the file is clean.
 PENDING = {
     "params/": "helper toolkit (ParamDict reads, load errors)",
+    "routing/ambient.py": "moved from params/ambient.py: helper toolkit (weight group reads)",
     "optim/": "helper toolkit (optimizers match by key)",
     "nn/losses.py": "helper toolkit (cross_entropy labels)",
     "nn/conv.py": "helper toolkit (conv padding / shapes)",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pycograd import eval_shape, grad, jacobian, jacrev, jvp, vmap
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 
 def test_reductions_of_a_list_of_traced_values():

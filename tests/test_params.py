@@ -14,7 +14,7 @@ import pytest
 
 from pycograd import NonScalarOutputError, Var, grad, tree_map, value_and_grad
 from pycograd.params import Group, ParamDict, ParamLoadError, buffer, frozen, tied
-from pycograd.params.ambient import ambient_slots, rebound
+from pycograd.routing.ambient import ambient_slots, rebound
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((40, 2))

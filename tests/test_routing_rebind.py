@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pycograd import grad, jacrev, vmap
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 F = np.sin
 

@@ -14,7 +14,7 @@ import pytest
 
 import pycograd
 from pycograd import NoRuleError, grad
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 sp = pytest.importorskip("scipy.special")
 st = pytest.importorskip("scipy.stats")

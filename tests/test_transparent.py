@@ -17,7 +17,7 @@ from numpy import c_ as C
 from numpy import r_
 
 from pycograd import TracerConversionError, grad, value_and_grad
-from pycograd.numpy_api.transparent import routed, transparent
+from pycograd.routing.transparent import routed, transparent
 
 
 def fd(f, x, eps=1e-6):

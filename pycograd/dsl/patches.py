@@ -95,7 +95,7 @@ def _install_stagecache() -> None:
 
 
 PATCHES = [
-    # pipescript 0.0.27 with pyccolo 0.0.94 - 0.0.96 (the same source in each)
+    # pipescript 0.0.27 with pyccolo 0.0.94 - 0.0.96 (the same source in each; 0.0.96 is the floor)
     Patch("stagecache", _stagecache_targets, frozenset({"c4374a67b4ecfd54"}),
           _install_stagecache),
     Patch("fastemit", _fastemit_targets, frozenset({"3b7461fc560cf74d"}), _install_fastemit),

@@ -23,9 +23,9 @@ from typing import Any
 
 import pyccolo as pyc
 
-from pycograd.numpy_api.constructors import CONSTRUCTOR_NAMES
-from pycograd.numpy_api.scalar_math import MATH_NAMES
-from pycograd.numpy_api.transparent import LOAD_NAMES, ROUTES, load_replacement, routed
+from pycograd.routing.constructors import CONSTRUCTOR_NAMES
+from pycograd.routing.scalar_math import MATH_NAMES
+from pycograd.routing.transparent import LOAD_NAMES, ROUTES, load_replacement, routed
 
 _NAMES = MATH_NAMES | CONSTRUCTOR_NAMES
 

@@ -22,6 +22,7 @@ import traceback
 import types
 from typing import Any
 
+from pycograd.core.tracebacks import filtering_enabled
 from pycograd.dsl import register
 
 _MACHINERY = tuple(os.sep + name + os.sep for name in ("pyccolo", "pipescript"))
@@ -150,7 +151,7 @@ def user_traceback(exc: BaseException) -> str:
     ``PYCOGRAD_TRACEBACK_FILTERING=off``.
 
     Example: ``python -m pycograd run model.py`` prints this for an uncaught error."""
-    if os.environ.get("PYCOGRAD_TRACEBACK_FILTERING", "").lower() == "off":
+    if not filtering_enabled():
         return "".join(traceback.format_exception(exc))
     tb = traceback.TracebackException.from_exception(exc)
     seen: set[int] = set()

@@ -14,7 +14,7 @@ from typing import Any
 
 from pycograd.core.trace import Tracer
 from pycograd.dsl.errors import PipelineStageError
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 
 def check_stage(func: Any, value: Any) -> Any:

@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-import pycograd
 from pycograd.core.errors import NoRuleError, PycogradError
 from pycograd.core.primitive import Primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, new_trace
+from pycograd.core.tracebacks import PACKAGE_DIR
 from pycograd.graph.ir import Graph, Node, Value, no_gc, type_str
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 from pycograd.transforms.shapes import DataDependentShapeError, ShapeDtypeStruct
 
 
@@ -55,7 +55,7 @@ class CaptureError(PycogradError, TypeError):
     """
 
 
-_PKG = os.path.dirname(pycograd.__file__) + os.sep
+_PKG = PACKAGE_DIR
 _EXAMPLES = _PKG + "examples" + os.sep
 _LIBS = (os.path.dirname(np.__file__) + os.sep, os.path.dirname(os.__file__) + os.sep)
 
@@ -281,7 +281,7 @@ def _find_weights(f: Callable, args: tuple) -> list:
     names: as ambient binding finds it, or loading a name that a namespace it reaches binds
     to their array (``bind_globals``, a DSL ``params{}`` block)."""
     from pycograd.params import ParamDict
-    from pycograd.params.ambient import plan
+    from pycograd.routing.ambient import plan
 
     found: dict[int, Any] = {}
     seen: set[int] = set()

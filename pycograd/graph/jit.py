@@ -28,10 +28,11 @@ import numpy as np
 from pycograd.core.errors import NoRuleError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer
+from pycograd.core.tracebacks import api_boundary
 from pycograd.graph.capture import CaptureError, capture
 from pycograd.graph.ir import Graph, Value
 from pycograd.graph.passes import optimize
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 
 class JitFallbackWarning(UserWarning):
@@ -182,6 +183,7 @@ class Jitted:
     def graphs(self) -> list[Graph]:
         return [c.graph for c in self.cache.values() if isinstance(c, Program)]
 
+    @api_boundary
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         static = tuple((i, args[i]) for i in self.static)
         dyn = (tuple(a for i, a in enumerate(args) if i not in self.static), kwargs)

@@ -11,7 +11,7 @@ import numpy as np
 from pycograd.core.errors import ArgumentError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.nn.linear import linear
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 
 def _gate(x: Any) -> Any:

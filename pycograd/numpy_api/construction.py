@@ -22,13 +22,13 @@ from pycograd.core.errors import ArgumentError, ArgumentTypeError, NoRuleError, 
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.complex import imag, real
-from pycograd.numpy_api.constructors import build, holds_tracer
 from pycograd.numpy_api.functions import implements, normalize_axis, normalize_index
 from pycograd.numpy_api.selection import constant
 from pycograd.numpy_api.ufuncs import PRIMS
 from pycograd.ops.indexing import scatter_add_p
 from pycograd.ops.scans import UFUNCS
 from pycograd.ops.shaping import full
+from pycograd.routing.constructors import build, holds_tracer
 
 PRIMS.update(UFUNCS)
 HANDLED = F.HANDLED

@@ -24,7 +24,7 @@ def odeint(func: Callable, y0: Any, t: Any, args: Any = (), Dfun: Any = None,  #
     """scipy's ``odeint(func, y0, t, args)``, differentiable in ``y0``, ``t`` and ``args``
     (a tuple of float arrays, or pytrees of them). ``Dfun``, banded Jacobians and
     ``full_output`` are scipy's solver internals: not supported on traced values."""
-    from pycograd.numpy_api.transparent import routed
+    from pycograd.routing.transparent import routed
 
     if Dfun is not None or full_output or ml is not None or mu is not None:
         raise ArgumentError("scipy.integrate.odeint on traced values: Dfun=, ml=/mu= and "

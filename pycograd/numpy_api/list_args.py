@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.numpy_api.constructors import CONSTRUCTOR_ROUTES, build, holds_tracer
+from pycograd.routing.constructors import CONSTRUCTOR_ROUTES, build, holds_tracer
 
 SKIPPED = frozenset({
     # shapes, axes, options: never data

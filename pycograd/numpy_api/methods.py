@@ -5,6 +5,7 @@ hot path."""
 
 from __future__ import annotations
 
+import dis
 import sys
 from typing import Any
 
@@ -17,6 +18,7 @@ from pycograd.core.errors import (
     TracerConversionError,
 )
 from pycograd.core.trace import Tracer, bind
+from pycograd.core.tracebacks import note_failed_store
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.list_args import with_lists_built
 from pycograd.numpy_api.ufuncs import PRIMS, array_ufunc
@@ -92,9 +94,47 @@ _R_C_FIX = ("write pycograd.r_[...] / pycograd.c_[...] (np.r_ / np.c_ are routed
             "functions whose source pycograd can read)")
 
 
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+
+_STORE_FIX = ("h[i] = v stores a traced value v into a plain numpy array h, which holds only "
+              "numbers: the gradient through v would be lost. Build the array from the traced "
+              "values instead: h = pycograd.scatter_set(h, i, v) (scatter_add for h[i] += v), "
+              "h = np.where(mask, v, h), or collect the pieces in a list and np.stack them")
+
+
+class _Stored:
+    """What ``np.ndarray.__setitem__`` receives for a traced value (numpy swallows errors
+    raised by ``__array__`` and reports 'setting an array element with a sequence'): its
+    conversion to the array's dtype raises the message that says what to write instead."""
+
+    __slots__ = ()
+
+    def _fail(self, *args: Any) -> Any:
+        raise ImmutableTracerError(_STORE_FIX)
+
+    __float__ = __int__ = __complex__ = __index__ = __bool__ = _fail
+
+
+def _stored_into_array(frame: Any) -> bool:
+    """Whether ``frame`` (the caller of ``__array__``) is executing ``h[i] = v``."""
+    code = frame.f_code.co_code
+    return 0 <= frame.f_lasti < len(code) and code[frame.f_lasti] == _STORE_SUBSCR
+
+
 def _conversion(kind: str, fix: str) -> Any:
     def convert(self: Any, *args: Any, **kwargs: Any) -> Any:
-        caller = sys._getframe(1).f_code.co_filename
+        frame = sys._getframe(1)
+        if _stored_into_array(frame):
+            if kind.startswith("np.asarray"):
+                out = np.empty(self.shape, dtype=object)
+                out[...] = _Stored()
+                return out
+            # numpy may replace this error by its own 'setting an array element with a
+            # sequence': the transform's boundary puts ours back (pycograd.core.tracebacks)
+            error = ImmutableTracerError(_STORE_FIX)
+            note_failed_store(frame, error)
+            raise error
+        caller = frame.f_code.co_filename
         raise TracerConversionError(
             f"{kind}, where x is a traced value (shape {self.shape}), would silently drop its "
             f"gradient; instead, {_R_C_FIX if caller.endswith('_index_tricks_impl.py') else fix}")

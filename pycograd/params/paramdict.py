@@ -25,10 +25,11 @@ import numpy as np
 from pycograd.core.errors import NonScalarOutputError
 from pycograd.core.pytree import register_pytree_node
 from pycograd.core.trace import Tracer
-from pycograd.numpy_api.transparent import routed
+from pycograd.core.tracebacks import api_boundary
 from pycograd.params import serialize
-from pycograd.params.ambient import Group, bound, plan
 from pycograd.params.markers import Marked
+from pycograd.routing.ambient import Group, bound, plan
+from pycograd.routing.transparent import routed
 from pycograd.transforms.grad import value_and_grad
 
 
@@ -358,6 +359,7 @@ class ParamDict:
 
     # -- gradients and SGD ----------------------------------------------------------
 
+    @api_boundary
     def grad(self, objective: Callable, *data: Any,
              jit: bool = False) -> tuple[Any, dict[str, Any]]:
         """``(objective(*data), {name: gradient})`` with the weights bound to traced values

@@ -25,7 +25,8 @@ import numpy as np
 
 from pycograd.core.errors import ArgumentError, ArgumentTypeError, PycogradError
 from pycograd.core.pytree import TreeDef, tree_flatten, tree_unflatten
-from pycograd.numpy_api.transparent import routed
+from pycograd.core.tracebacks import api_boundary
+from pycograd.routing.transparent import routed
 from pycograd.transforms.grad import grad
 from pycograd.transforms.jvp import jvp
 
@@ -93,6 +94,7 @@ def numerical_grad(f: Callable, args: Sequence[np.ndarray], eps: float | None = 
     return grads
 
 
+@api_boundary
 def check_grads(f: Callable, args: Sequence[Any], order: int = 2,
                 modes: Sequence[str] = MODES, eps: float | None = None,
                 rtol: float | None = None, atol: float | None = None, seed: int = 0) -> None:

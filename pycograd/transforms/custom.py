@@ -22,7 +22,8 @@ from pycograd.core.errors import ArgumentTypeError, ShapeError
 from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import find_top
-from pycograd.numpy_api.transparent import routed
+from pycograd.core.var import ReverseTrace
+from pycograd.routing.transparent import routed
 from pycograd.transforms.packing import OutputSpec, leaves_like, pack, packed, unpack
 
 
@@ -207,3 +208,7 @@ def reverse_custom_jvp(trace: Any, fun: Callable, rule: Callable, args: tuple) -
     VJP is the transpose of the user's tangent map."""
     vals, parents = trace.lower(args)
     return trace.node(custom_jvp_p, fun(*vals), vals, {"fun": fun, "rule": rule}, parents)
+
+
+ReverseTrace.process_custom_vjp = reverse_custom_vjp
+ReverseTrace.process_custom_jvp = reverse_custom_jvp

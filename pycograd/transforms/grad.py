@@ -17,9 +17,10 @@ import numpy as np
 from pycograd.core.errors import ArgnumsError, ArgumentTypeError, NonScalarOutputError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
+from pycograd.core.tracebacks import api_boundary
 from pycograd.core.var import ReverseTrace, Var, backward
 from pycograd.numpy_api.complex import real
-from pycograd.numpy_api.transparent import routed
+from pycograd.routing.transparent import routed
 
 
 def _differentiable(x: Any) -> bool:
@@ -161,6 +162,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] | None = None,
     """
     argnums = _normalize_argnums(argnums, argnum)
 
+    @api_boundary
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
         nums = _check_argnums(argnums, len(args), "value_and_grad")
@@ -210,6 +212,7 @@ def grad(f: Callable, argnums: int | Sequence[int] | None = None, has_aux: bool 
     """
     vg = value_and_grad(f, argnums, has_aux, argnum=argnum)
 
+    @api_boundary
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
         value, g = vg(*args, **kwargs)
@@ -252,6 +255,7 @@ def _strip(tree: Any, trace: ReverseTrace) -> Any:
     return tree_unflatten(td, [_lower(x, trace) for x in leaves])
 
 
+@api_boundary
 def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     """``(f(*primals), vjp_fn)``: ``vjp_fn(ct)`` returns one cotangent per primal.
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.pytree import tree_flatten, tree_unflatten
-from pycograd.numpy_api.transparent import routed
+from pycograd.core.tracebacks import api_boundary
+from pycograd.routing.transparent import routed
 from pycograd.transforms.grad import grad, vjp
 from pycograd.transforms.jvp import jvp
 from pycograd.transforms.vmap import vmap
@@ -63,6 +64,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         [[3.0, 2.0], [1.0, 1.0]]
     """
 
+    @api_boundary
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         nums = _nums(argnums)
@@ -100,6 +102,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         [[2.0, 0.0], [0.0, 4.0]]
     """
 
+    @api_boundary
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         nums = _nums(argnums)
@@ -146,6 +149,7 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return jacfwd(grad(f, argnums), argnums)
 
 
+@api_boundary
 def hvp(f: Callable, primals: Sequence, tangents: Sequence) -> Any:
     """The Hessian-vector product of a scalar ``f`` at ``primals`` along ``tangents``
     (forward-over-reverse, no Hessian formed). Bare for one primal, else a tuple.
@@ -172,6 +176,7 @@ def elementwise_grad(f: Callable, argnum: int = 0) -> Callable:
         True
     """
 
+    @api_boundary
     @functools.wraps(f)
     def egrad(*args: Any) -> Any:
         g = routed(f)

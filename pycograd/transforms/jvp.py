@@ -17,8 +17,9 @@ from pycograd.core.errors import ArgumentError, ArgumentTypeError, NoRuleError, 
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
-from pycograd.numpy_api.transparent import routed
+from pycograd.core.tracebacks import api_boundary
 from pycograd.ops.complex import is_complex
+from pycograd.routing.transparent import routed
 from pycograd.transforms.packing import leaves_like
 
 
@@ -116,6 +117,7 @@ def _check_tangent(p: Any, t: Any, where: str) -> Any:
     return np.asarray(t, dtype=dt)
 
 
+@api_boundary
 def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
     """``(f(*primals), J_f(primals) @ tangents)`` in one forward pass (JAX's ``jvp``).
 
@@ -145,6 +147,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
     return _jvp_flat(lambda *xs: g(*tree_unflatten(p_tree, list(xs))), p_leaves, t_leaves)
 
 
+@api_boundary
 def linearize(f: Callable, *primals: Any) -> tuple:
     """``(f(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the JVP at ``primals``: the
     linearisation, evaluated once and applied to as many tangents as you like.

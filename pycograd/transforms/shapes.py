@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
-import pycograd
 from pycograd.core.errors import DataDependentShapeError, IndexingError, NoRuleError
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Trace, Tracer, find_top, new_trace
-from pycograd.numpy_api.transparent import routed
+from pycograd.core.tracebacks import PACKAGE_DIR, api_boundary
 from pycograd.ops.shaping import broadcast_shapes, dtype_of, out_dtype, shape_of
+from pycograd.routing.transparent import routed
 
 _ABBREV = {"float64": "f64", "float32": "f32", "float16": "f16", "int64": "i64",
            "int32": "i32", "bool": "bool", "complex128": "c128", "complex64": "c64",
@@ -312,6 +312,7 @@ def _run_abstract(f: Callable, args: tuple, stages: _Stages | None = None,
     return tree_unflatten(out_tree, [_abstract(o) for o in out_leaves])
 
 
+@api_boundary
 def eval_shape(f: Callable, *specs: Any) -> Any:
     """The output shapes and dtypes of ``f`` (a pytree of ``ShapeDtypeStruct``), computed
     with no data. Arguments may be ``ShapeDtypeStruct``s (with symbolic dims), arrays, or
@@ -333,7 +334,7 @@ def eval_shape(f: Callable, *specs: Any) -> Any:
 
 # ---- summary: stages, parameters, the table ------------------------------------------
 
-_PKG = os.path.dirname(pycograd.__file__) + os.sep
+_PKG = PACKAGE_DIR
 _NN = _PKG + "nn" + os.sep
 _EXAMPLES = _PKG + "examples" + os.sep
 _LIBS = tuple(os.path.dirname(m.__file__) + os.sep for m in (np,))
@@ -450,6 +451,7 @@ class Summary:
         return self.table
 
 
+@api_boundary
 def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
             verbose: bool = True) -> Summary:
     """Print (and return) a torchinfo-style table of ``f(params, *inputs)``: each parameter

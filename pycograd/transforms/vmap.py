@@ -11,6 +11,7 @@ once per example and stacks the results.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,10 @@ from pycograd.core.errors import InAxesError, NoRuleError, ShapeError, TracerCon
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
-from pycograd.numpy_api.transparent import routed
+from pycograd.core.tracebacks import api_boundary
 from pycograd.ops.batching import to_front
+from pycograd.routing.transparent import routed
+from pycograd.transforms.packing import leaves_like
 
 
 def _concrete(name: str) -> Callable:
@@ -185,6 +188,36 @@ def _wrap(trace: BatchTrace, x: Any, d: int | None) -> Any:
     return BatchTracer(trace, x, None) if type(x) is np.ndarray else x
 
 
+def _arg_name(f: Callable, args: tuple, leaf: int) -> str:
+    """Leaf ``leaf`` of ``args`` in words: ``argument 1 ('x')``, ``argument 0 ('p')['w']``."""
+    labels = [where for _, where in leaves_like(tree_flatten(args)[1], args, "", "argument")]
+    head, _, rest = labels[leaf][1:].partition("]")
+    pos = int(head)
+    try:
+        names = [n for n, q in inspect.signature(f).parameters.items()
+                 if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    name = f" ({names[pos]!r})" if pos < len(names) else ""
+    return f"argument {pos}{name}{rest}"
+
+
+def _size_mismatch(f: Callable, args: tuple, leaves: list, axes: list) -> str:
+    """The message for mapped axes of different sizes: each mapped argument with its shape,
+    in_axes and size, as JAX lists them."""
+    seen, sizes = [], set()
+    for i, (x, ax) in enumerate(zip(leaves, axes)):
+        shape = np.shape(x)
+        if ax is None or not -len(shape) <= ax < len(shape):
+            continue
+        sizes.add(shape[ax])
+        seen.append(f"  {_arg_name(f, args, i)}: shape {shape}, in_axes={ax}, size {shape[ax]}")
+    return ("vmap: inconsistent sizes for the mapped axis: "
+            + " and ".join(map(str, sorted(sizes)))
+            + " (every mapped argument needs the same batch size):\n" + "\n".join(seen)
+            + "\nmap the right axis (in_axes) or pass None for an argument to broadcast it")
+
+
 def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None = None,
          loop_fallback: bool = False) -> Callable:
     """Vectorize ``f`` over a batch axis of its arguments (JAX's ``vmap``): ``f`` is written
@@ -208,6 +241,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None
         (4, 2)
     """
 
+    @api_boundary
     @functools.wraps(f)
     def batched(*args: Any) -> Any:
         if isinstance(in_axes, (tuple, list)) and len(in_axes) != len(args):
@@ -224,14 +258,14 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None
                 continue
             shape = np.shape(x)
             if not -len(shape) <= ax < max(len(shape), 1) or not shape:
-                raise ShapeError(f"vmap: in_axes={ax} for an argument of shape {shape}")
+                raise ShapeError(f"vmap: in_axes={ax} for {_arg_name(f, args, i)}, which has "
+                                 f"shape {shape} ({len(shape)} dims): there is no axis {ax} "
+                                 "to map over; give an axis in range, or None to broadcast it")
             ax %= len(shape)
             if size is None:
                 size = shape[ax]
             elif shape[ax] != size:
-                raise ShapeError(f"vmap: inconsistent sizes for the mapped axis: {size} and "
-                                 f"{shape[ax]} (argument leaf {i} has shape {shape}, "
-                                 f"in_axes={ax})")
+                raise ShapeError(_size_mismatch(f, args, leaves, axes))
             dims.append(ax)
         if size is None:
             raise InAxesError("vmap: no argument is mapped (all in_axes are None); pass "
