@@ -14,6 +14,7 @@ from sweep_cases import Arg, Case
 
 import pycograd.nn as nn
 from pycograd import random as pr
+from pycograd.transforms.checkpoint import checkpoint
 
 CASES: list[Case] = []
 LABELS = np.array([0, 2, 1])
@@ -90,3 +91,47 @@ case("lstm_cell", lambda x, h, c, wi, wh: nn.lstm_cell(x, (h, c), wi, wh),
      [(2, 3), (2, 4), (2, 4), (16, 3), (16, 4)], "tanh")
 case("scan-rnn", lambda xs, h, wi, wh: nn.scan(lambda h, x: nn.rnn_cell(x, h, wi, wh), h, xs),
      [(4, 2, 3), (2, 4), (4, 3), (4, 4)], "tanh")
+
+
+def _flat(out: tuple) -> tuple:
+    """``(carry tuple, ys)`` as one flat tuple of arrays."""
+    return (*out[0], out[1])
+
+
+case("scan-lstm-checkpoint-batch_first",  # batch first: a symbolic batch, concrete time
+     lambda h, c, xs, wi, wh: _flat(nn.scan(
+         checkpoint(lambda s, x: nn.lstm_cell(x, s, wi, wh)), (h, c), xs, axis=1)),
+     [(2, 4), (2, 4), (2, 3, 3), (16, 3), (16, 4)], "tanh checkpoint")
+case("scan-has_output-carry",
+     lambda xs, h: nn.scan(lambda s, x: (s * np.tanh(x) + x, np.sin(s)), h, xs, axis=1,
+                           has_output=True),
+     [(2, 4, 3), (2, 3)], "tanh sin")
+
+
+
+# ---- RWKV --------------------------------------------------------------------------------
+RWKV_VEC = ("mix_k", "mix_v", "mix_r", "decay", "bonus")
+RWKV_MAT = ("key", "value", "receptance", "output")
+case("wkv", nn.wkv, [(3,), (3,), (2, 4, 3), (2, 4, 3)], "exp max")
+case("wkv-large-keys", lambda w, u, k, v: nn.wkv(w, u, 300.0 * k, v),
+     [(2,), (2,), (5, 2), (5, 2)], "exp", eps=1e-8, rtol=1e-5, atol=1e-7, hvp_eps=1e-8)
+case("wkv_step",
+     lambda w, u, k, v, a, b, p: _flat(nn.wkv_step(w, u, k, v, (a, np.exp(b), p))[::-1]),
+     [(3,), (3,), (2, 3), (2, 3), (2, 3), (2, 3), (2, 3)], "exp maximum", kinks=True)
+case("wkv_step-scan",
+     lambda w, u, k, v: nn.scan(lambda s, kv: nn.wkv_step(w, u, kv[0], kv[1], s)[::-1],
+                                None, (k, v), axis=-2, has_output=True)[1],
+     [(2,), (2,), (2, 3, 2), (2, 3, 2)], "exp maximum")
+case("rwkv_time_mix",
+     lambda x, *p: nn.rwkv_time_mix(x, dict(zip(RWKV_VEC + RWKV_MAT, p)))[0],
+     [(2, 4, 3)] + [(3,)] * 5 + [(3, 3)] * 4, "exp")
+case("rwkv_time_mix-recurrent",
+     lambda x, *p: nn.rwkv_time_mix(x, dict(zip(RWKV_VEC + RWKV_MAT, p)), recurrent=True)[0],
+     [(2, 3, 2)] + [(2,)] * 5 + [(2, 2)] * 4, "exp maximum")
+case("rwkv_channel_mix",
+     lambda x, mk, mr, wk, wv, wr: nn.rwkv_channel_mix(
+         x, dict(mix_k=mk, mix_r=mr, key=wk, value=wv, receptance=wr))[0],
+     [(2, 3, 2), (2,), (2,), (2, 5), (5, 2), (2, 2)], "maximum exp", kinks=True)
+case("rwkv_time_mix-final_state",
+     lambda x, *p: nn.rwkv_time_mix(x, dict(zip(RWKV_VEC + RWKV_MAT, p)))[1][1],
+     [(2, 4, 2)] + [(2,)] * 5 + [(2, 2)] * 4, "exp max")

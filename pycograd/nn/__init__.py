@@ -27,6 +27,7 @@ from pycograd.nn.losses import binary_cross_entropy_with_logits, cross_entropy, 
 from pycograd.nn.norms import batch_norm, group_norm, layer_norm, rms_norm
 from pycograd.nn.pool import avg_pool2d, global_avg_pool, max_pool2d
 from pycograd.nn.rnn import gru_cell, lstm_cell, rnn_cell, scan
+from pycograd.nn.rwkv import rwkv_channel_mix, rwkv_time_mix, token_shift, wkv, wkv_step
 
 max_pool = max_pool2d
 avg_pool = avg_pool2d
@@ -39,4 +40,5 @@ __all__ = [
     "scaled_dot_product_attention", "multi_head_attention", "embedding", "linear",
     "conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "max_pool",
     "avg_pool", "global_avg_pool", "rnn_cell", "gru_cell", "lstm_cell", "scan",
+    "wkv", "wkv_step", "token_shift", "rwkv_time_mix", "rwkv_channel_mix",
 ]
