@@ -33,13 +33,23 @@ from pycograd.transforms.grad import value_and_grad
 
 
 class Param:
-    """One stored value and its kind (``"param"``, ``"frozen"`` or ``"buffer"``)."""
+    """One stored value and its kind (``"param"``, ``"frozen"`` or ``"buffer"``).
 
-    __slots__ = ("value", "kind")
+    ``value`` is the live value: while ``weights.bind`` (so ``weights.grad``) is active it
+    is the bound (traced) value, so that every read path (``weights["w"]``, ``weights.w``,
+    ``items()``, a group, ``entry("w").value``) sees what the bare name ``w`` sees and none
+    can read the stored array and silently lose the gradient. ``stored`` is the array."""
+
+    __slots__ = ("stored", "kind", "live")
 
     def __init__(self, value: Any, kind: str):
-        self.value = value
+        self.stored = value
         self.kind = kind
+        self.live: list[Any] = []
+
+    @property
+    def value(self) -> Any:
+        return self.live[-1] if self.live else self.stored
 
     @property
     def trainable(self) -> bool:
@@ -215,6 +225,27 @@ class ParamDict:
             return ParamDict._from_entries(group, primary)
         return self.entry(name).value
 
+    def __getattr__(self, name: str) -> Any:
+        """``weights.w1`` / ``weights.enc.w`` read like ``weights["w1"]`` (live under
+        ``weights.grad``); a weight named like a method (``step``, ``items``...) is read by
+        subscript only."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"ParamDict has no weight or group {name!r}; the weights "
+                                 f"are {list(self._entries)}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        elif name in self._entries:
+            self.assign(name, value)
+        else:
+            raise AttributeError(f"ParamDict has no weight {name!r} to assign; weights are "
+                                 "fixed at construction: build a new ParamDict to add one")
+
     def get(self, name: str, default: Any = None) -> Any:
         return self._entries[name].value if name in self._entries else default
 
@@ -263,14 +294,15 @@ class ParamDict:
         """Write ``value`` into the entry's array in place (so ties and every reference
         stay consistent). Shapes must match; dtypes cast within their kind."""
         p = self.entry(name)
-        if isinstance(value, Tracer) or isinstance(p.value, Tracer):
-            raise TypeError(f"assign({name!r}, ...): needs concrete arrays, got a traced "
-                            "value; assign outside the transform")
+        if isinstance(value, Tracer) or p.live:
+            raise TypeError(f"assign({name!r}, ...): needs concrete arrays and unbound weights, "
+                            "got a traced value or a weight bound by weights.bind / "
+                            "weights.grad; assign outside the transform")
         value = np.asarray(value)
-        if value.shape != p.value.shape:
+        if value.shape != p.stored.shape:
             raise ValueError(f"assign({name!r}, ...): shape {value.shape} does not match the "
-                             f"weight's shape {p.value.shape}")
-        np.copyto(p.value, value, casting="same_kind")
+                             f"weight's shape {p.stored.shape}")
+        np.copyto(p.stored, value, casting="same_kind")
 
     def state_dict(self) -> dict[str, Any]:
         """``{canonical name: array}`` of every stored entry (trainable, frozen, buffer)."""
@@ -302,8 +334,25 @@ class ParamDict:
         registered namespaces and in those the ``functions`` read, for the ``with`` body."""
         env = self._env(values)
         namespaces = self._namespaces + [ns for ns, _ in self._active]
+        live = self._live_values(values)
         with bound(env, plan(env, namespaces, functions)):
-            yield env
+            for p, v in live:
+                p.live.append(v)
+            try:
+                yield env
+            finally:
+                for p, _ in reversed(live):
+                    p.live.pop()
+
+    def _live_values(self, values: Mapping[str, Any] | None) -> list[tuple[Param, Any]]:
+        """The entries ``values`` binds and their bound values (each entry once; a tied
+        name binds its array)."""
+        out: dict[int, tuple[Param, Any]] = {}
+        for name, v in (values or {}).items():
+            p = self._entries[name]
+            if id(p) not in out or name == self._canon[id(p)]:
+                out[id(p)] = (p, v)
+        return list(out.values())
 
     def functional(self, objective: Callable) -> Callable:
         """``objective`` (a forward reading the weights by bare name) as a function of
@@ -347,7 +396,8 @@ class ParamDict:
         """``(objective(*data), {name: gradient})`` with the weights bound to traced values
         while ``objective`` runs. Frozen entries and buffers get ``None``; a tied name gets
         the same (summed) gradient as its canonical name. Changes no weight."""
-        value, g = value_and_grad(_scalar_objective, 0)(self.trainable(), self, objective, *data)
+        stored = {n: p.stored for n, p in self._unique() if p.kind == "param"}
+        value, g = value_and_grad(_scalar_objective, 0)(stored, self, objective, *data)
         return value, {n: g.get(self._canon[id(p)]) if p.kind == "param" else None
                        for n, p in self._entries.items()}
 
@@ -370,9 +420,11 @@ class ParamDict:
             g = self._grad_for(grads, p)
             if g is None:
                 continue
-            if isinstance(g, Tracer) or isinstance(p.value, Tracer):
-                raise TypeError(f"step: {name!r} needs concrete arrays, got a traced value")
-            np.subtract(p.value, lr * np.asarray(g), out=p.value, casting="same_kind")
+            if isinstance(g, Tracer) or p.live:
+                raise TypeError(f"step: {name!r} needs concrete arrays and unbound weights, "
+                                "got a traced value or a weight bound by weights.bind / "
+                                "weights.grad; step outside the transform")
+            np.subtract(p.stored, lr * np.asarray(g), out=p.stored, casting="same_kind")
 
     # -- save / load ----------------------------------------------------------------
 
