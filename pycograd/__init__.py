@@ -8,6 +8,7 @@ traced values (``numpy_api``) and the family rules of every interpreter (``trans
 from pycograd import numpy_api, ops, random  # noqa: F401
 from pycograd.core.errors import (
     ArgnumsError,
+    GradientMismatchError,
     LeakedTracerError,
     NonScalarOutputError,
     NoRuleError,
@@ -94,7 +95,7 @@ __all__ = [
     # shapes
     "eval_shape", "ShapeDtypeStruct", "summary", "Dim",
     # parameters and training
-    "ParamDict", "frozen", "tied", "buffer", "ParamLoadError",
+    "ParamDict", "frozen", "tied", "buffer", "ParamLoadError", "GradientMismatchError",
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",
     "cosine_decay", "linear_warmup", "exponential_decay", "step_decay",
     "clip_grad_norm", "clip_grad_value", "clip_leaf_norm", "train", "batches", "DataLoader",

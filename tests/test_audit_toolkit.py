@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import pycograd as pg
-from pycograd import checkpoint, grad, vmap
+from pycograd import checkpoint, grad, tree_map, vmap
+from pycograd.core.pytree import tree_structure
 from pycograd.params import ParamDict, frozen
 
 # -- issue 10.1 / 17.13: every read of a weight is live under weights.grad ----------------
@@ -95,3 +96,79 @@ def test_checkpointed_subscript_read_raises_not_zeros():
     except pg.PycogradError:
         return
     np.testing.assert_allclose(g["w"], np.cos([1.0, 2.0]))
+
+
+# -- issue 10.2: dict leaves pair up by key, never by position ----------------------------
+
+def _opts():
+    return [pg.SGD(1.0), pg.Momentum(1.0), pg.Adam(1.0), pg.AdamW(1.0), pg.RMSprop(1.0),
+            pg.Adagrad(1.0)]
+
+
+@pytest.mark.parametrize("opt", _opts(), ids=lambda o: type(o).__name__)
+def test_optimizers_match_dict_gradients_by_key(opt):
+    params = {"a": np.zeros(2), "b": np.zeros(3)}
+    ordered = opt.step(params, {"a": np.full(2, 5.0), "b": np.ones(3)})
+    fresh = type(opt)(1.0)
+    swapped = fresh.step(params, {"b": np.ones(3), "a": np.full(2, 5.0)})
+    for k in params:
+        np.testing.assert_allclose(swapped[k], ordered[k])
+    assert list(swapped) == ["a", "b"]
+
+
+def test_sgd_step_uses_each_keys_own_gradient():
+    new = pg.SGD(1.0).step({"a": np.zeros(2), "b": np.zeros(2)},
+                           {"b": np.ones(2), "a": 5 * np.ones(2)})
+    np.testing.assert_allclose(new["a"], -5.0)
+    np.testing.assert_allclose(new["b"], -1.0)
+
+
+def test_key_mismatch_names_missing_and_extra():
+    with pytest.raises(pg.GradientMismatchError, match=r"missing .*\['b'\].*\['c'\]"):
+        pg.SGD(1.0).step({"a": np.zeros(2), "b": np.zeros(2)},
+                         {"c": np.ones(2), "a": np.ones(2)})
+    with pytest.raises(pg.GradientMismatchError, match=r"unknown weight\(s\) \['c'\]"):
+        ParamDict(a=np.zeros(2)).step({"c": np.ones(2)}, 0.1)
+    with pytest.raises(ValueError, match=r"missing keys \['b'\], extra keys \['c'\]"):
+        tree_map(lambda x, y: x + y, {"a": 1, "b": 2}, {"a": 1, "c": 2})
+
+
+def test_tree_map_pairs_dicts_by_key_and_keeps_the_first_order():
+    out = tree_map(lambda x, y: x + y, {"a": 1, "b": 2}, {"b": 10, "a": 20})
+    assert out == {"a": 21, "b": 12}
+    out = tree_map(lambda x, y: x + y, {"b": 1, "a": 2}, {"a": 10, "b": 20})
+    assert list(out) == ["b", "a"] and out == {"a": 12, "b": 21}
+    assert tree_structure({"a": 1, "b": 2}) == tree_structure({"b": 1, "a": 2})
+
+
+def test_clip_and_vjp_cotangents_pair_by_key():
+    grads = {"b": np.array([3.0]), "a": np.array([4.0])}
+    clipped, norm = pg.clip_grad_norm(grads, 1.0)
+    assert norm == 5.0 and list(clipped) == ["b", "a"]
+    np.testing.assert_allclose(clipped["a"], 0.8)
+    _, f = pg.vjp(lambda x: {"u": 2 * x, "v": 3 * x}, 1.0)
+    assert f({"v": 1.0, "u": 0.0}) == (3.0,)
+    with pytest.raises(ValueError, match="cotangent"):
+        f({"u": 1.0, "w": 1.0})
+
+
+def test_vmap_dict_in_axes_follow_keys():
+    f = vmap(lambda d: d["a"] + d["b"], in_axes=({"b": None, "a": 0},))
+    out = f({"b": np.array(10.0), "a": np.arange(3.0)})
+    np.testing.assert_allclose(out, [10.0, 11.0, 12.0])
+
+
+# -- issue 10.8: Python-scalar cotangents and tangents -----------------------------------
+
+def test_vjp_and_jvp_accept_python_scalars():
+    out, f = pg.vjp(lambda x, y: x + y, 5.0, 4.0)
+    assert out == 9.0 and f(1.0) == (1.0, 1.0)
+    _, f = pg.vjp(lambda x: x * 2, np.float32(3.0))
+    (g,) = f(1)
+    assert g == 2.0 and np.result_type(g) == np.float32
+    _, f = pg.vjp(lambda x: (x, x * x), 3.0)
+    assert f((1.0, None)) == (1.0,)
+    assert pg.jvp(lambda x: x * 2, (3.0,), (1.0,)) == (6.0, 2.0)
+    assert pg.jvp(lambda x: np.sum(x * 2), (np.ones(2),), (np.ones(2),))[1] == 4.0
+    with pytest.raises(TypeError, match="complex cotangent"):
+        pg.vjp(lambda x: x * 2, 1.0)[1](1j)

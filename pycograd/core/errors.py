@@ -30,3 +30,11 @@ class LeakedTracerError(PycogradError, RuntimeError):
 
 class ArgnumsError(PycogradError, ValueError):
     """``argnums`` that do not match the function's positional arguments."""
+
+
+class GradientMismatchError(PycogradError, KeyError, ValueError):
+    """Gradients whose keys or structure do not match the parameters they update: names the
+    missing and the extra keys."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)

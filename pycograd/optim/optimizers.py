@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.pytree import _node, tree_flatten, tree_unflatten
+from pycograd.core.errors import GradientMismatchError
+from pycograd.core.pytree import DictKeys, _node, tree_flatten, tree_unflatten
 from pycograd.optim.clip import clip_grad_norm
 
 LR = float | Callable[[int], float]
@@ -45,7 +46,7 @@ def is_param_container(params: Any) -> bool:
         getattr(params, "assign", None))
 
 
-def _flatten_like(treedef: Any, tree: Any, out: list) -> list:
+def _flatten_like(treedef: Any, tree: Any, out: list, path: str = "") -> list:
     """Append the leaves of ``tree`` laid out like ``treedef`` to ``out``; a ``None`` where
     ``treedef`` has a leaf or a subtree gives ``None`` for each of its leaves."""
     if tree is None:
@@ -54,15 +55,28 @@ def _flatten_like(treedef: Any, tree: Any, out: list) -> list:
         out.append(tree)
     else:
         rules = _node(tree)
-        children = rules[0](tree)[0] if rules is not None else None
+        children, aux = rules[0](tree) if rules is not None else (None, None)
         if (children is None or type(tree) is not treedef.kind
                 or len(children) != len(treedef.children)):
-            raise ValueError(
-                f"gradients do not mirror the parameters: expected a {treedef.kind.__name__} "
-                f"with {len(treedef.children)} entries, got {type(tree).__name__}")
-        for c_td, c in zip(treedef.children, children):
-            _flatten_like(c_td, c, out)
+            raise GradientMismatchError(
+                f"gradients do not mirror the parameters{path and ' at ' + path}: expected a "
+                f"{treedef.kind.__name__} with {len(treedef.children)} entries, got "
+                f"{type(tree).__name__}{_key_note(treedef.aux[0], aux)}")
+        if isinstance(aux, DictKeys) and aux != treedef.aux[0]:
+            raise GradientMismatchError(
+                f"gradients do not mirror the parameters{path and ' at ' + path}"
+                f"{_key_note(treedef.aux[0], aux)}")
+        names = aux if isinstance(aux, DictKeys) else range(len(children))
+        for k, c_td, c in zip(names, treedef.children, children):
+            _flatten_like(c_td, c, out, f"{path}[{k!r}]")
     return out
+
+
+def _key_note(keys: Any, given: Any) -> str:
+    if not isinstance(keys, DictKeys) or not isinstance(given, DictKeys):
+        return ""
+    missing, extra = keys.missing_extra(given)
+    return f": missing gradients for {missing}, gradients for unknown keys {extra}"
 
 
 def _by_trainable_name(params: Any, current: dict, grads: Any) -> dict[str, Any]:
@@ -85,7 +99,9 @@ def _by_trainable_name(params: Any, current: dict, grads: Any) -> dict[str, Any]
         elif target == name or target not in picked:
             picked[target] = g
     if unknown:
-        raise KeyError(f"gradients for entries that are not trainable: {unknown}")
+        raise GradientMismatchError(
+            f"gradients for entries that are not trainable: {unknown} (the trainable "
+            f"names are {list(current)}; a name left out is skipped)")
     return picked
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NonScalarOutputError
+from pycograd.core.errors import GradientMismatchError, NonScalarOutputError
 from pycograd.core.pytree import register_pytree_node
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api.transparent import routed
@@ -413,7 +413,8 @@ class ParamDict:
         once). ``None`` gradients, frozen entries and buffers are left alone."""
         unknown = [n for n in grads if n not in self._entries]
         if unknown:
-            raise KeyError(f"step: gradients for unknown weight(s) {unknown}")
+            raise GradientMismatchError(f"step: gradients for unknown weight(s) {unknown}; the "
+                                        f"weights are {list(self._entries)}")
         for name, p in self._unique():
             if p.kind != "param":
                 continue

@@ -18,7 +18,7 @@ import numpy as np
 
 from pycograd.core.errors import NoRuleError, ShapeError, TracerConversionError
 from pycograd.core.primitive import Primitive, family_rules
-from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.core.pytree import DictKeys, tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
 from pycograd.numpy_api.transparent import routed
 from pycograd.ops.batching import to_front
@@ -172,7 +172,7 @@ def _axes_for(axes: Any, tree: Any, what: str) -> list:
     if isinstance(axes, dict) and isinstance(tree, dict):
         if set(axes) != set(tree):
             raise ValueError(f"vmap: {what} keys {sorted(axes)} do not match {sorted(tree)}")
-        return [a for k in tree for a in _axes_for(axes[k], tree[k], what)]
+        return [a for k in DictKeys(tree) for a in _axes_for(axes[k], tree[k], what)]
     raise ValueError(f"vmap: {what}={axes!r} does not match the structure of the values; use "
                      "None, an int, or a tuple/dict shaped like the arguments")
 
