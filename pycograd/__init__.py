@@ -9,6 +9,7 @@ from pycograd import numpy_api, ops, random  # noqa: F401
 from pycograd.core.errors import (
     ArgnumsError,
     GradientMismatchError,
+    IndexOutOfRangeError,
     LeakedTracerError,
     NonScalarOutputError,
     NoRuleError,
@@ -96,6 +97,7 @@ __all__ = [
     "eval_shape", "ShapeDtypeStruct", "summary", "Dim",
     # parameters and training
     "ParamDict", "frozen", "tied", "buffer", "ParamLoadError", "GradientMismatchError",
+    "IndexOutOfRangeError",
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",
     "cosine_decay", "linear_warmup", "exponential_decay", "step_decay",
     "clip_grad_norm", "clip_grad_value", "clip_leaf_norm", "train", "batches", "DataLoader",

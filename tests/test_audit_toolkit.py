@@ -172,3 +172,34 @@ def test_vjp_and_jvp_accept_python_scalars():
     assert pg.jvp(lambda x: np.sum(x * 2), (np.ones(2),), (np.ones(2),))[1] == 4.0
     with pytest.raises(TypeError, match="complex cotangent"):
         pg.vjp(lambda x: x * 2, 1.0)[1](1j)
+
+
+# -- issue 10.3: labels and ids out of range raise ---------------------------------------
+
+@pytest.mark.parametrize("labels", [[0, 3], [0, -1], [7, 1]])
+def test_cross_entropy_out_of_range_label_raises(labels):
+    with pytest.raises(pg.IndexOutOfRangeError, match=r"label (3|-1|7) is out of range for 3 c"):
+        pg.cross_entropy(np.zeros((2, 3)), np.array(labels))
+    with pytest.raises(IndexError):
+        grad(lambda z: pg.cross_entropy(z, np.array(labels)))(np.zeros((2, 3)))
+
+
+def test_cross_entropy_label_checks_under_vmap_and_ignore_index():
+    logits = np.zeros((4, 3))
+    with pytest.raises(pg.IndexOutOfRangeError, match="label 5"):
+        vmap(lambda z, y: pg.cross_entropy(z, y))(logits[:, None], np.array([[0], [1], [5], [2]]))
+    ok = pg.cross_entropy(logits, np.array([0, -100, 2, 1]), ignore_index=-100)
+    np.testing.assert_allclose(ok, np.log(3.0))
+    with pytest.raises(pg.IndexOutOfRangeError, match="ignore_index=-100"):
+        pg.cross_entropy(logits, np.array([0, -1, 2, 1]), ignore_index=-100)
+
+
+@pytest.mark.parametrize("ids", [[0, -1], [3, 0], [[1], [9]]])
+def test_embedding_out_of_range_id_raises(ids):
+    table = np.ones((3, 2))
+    with pytest.raises(pg.IndexOutOfRangeError, match="out of range for a table of 3 rows"):
+        pg.embedding(np.array(ids), table)
+    with pytest.raises(IndexError):
+        grad(lambda t: np.sum(pg.embedding(np.array(ids), t)))(table)
+    with pytest.raises(pg.IndexOutOfRangeError, match="padding_idx=3"):
+        pg.embedding(np.array([0]), table, padding_idx=3)

@@ -38,3 +38,8 @@ class GradientMismatchError(PycogradError, KeyError, ValueError):
 
     def __str__(self) -> str:
         return Exception.__str__(self)
+
+
+class IndexOutOfRangeError(PycogradError, IndexError, ValueError):
+    """Class labels or embedding ids outside ``[0, n)``, which would otherwise wrap around
+    (``-1``) or silently contribute nothing; names the offending value and ``n``."""
