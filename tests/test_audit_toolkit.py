@@ -203,3 +203,69 @@ def test_embedding_out_of_range_id_raises(ids):
         grad(lambda t: np.sum(pg.embedding(np.array(ids), t)))(table)
     with pytest.raises(pg.IndexOutOfRangeError, match="padding_idx=3"):
         pg.embedding(np.array([0]), table, padding_idx=3)
+
+
+# -- issue 10.5: grad of an integer / boolean output raises -------------------------------
+
+@pytest.mark.parametrize("f", [lambda x: np.sum(x > 0), lambda x: np.argmax(x),
+                               lambda x: np.sum(x.astype(np.int32)), lambda x: 3])
+def test_grad_of_integer_or_bool_output_raises(f):
+    with pytest.raises(pg.NonScalarOutputError, match="real or complex float"):
+        grad(f)(np.array([1.0, -2.0]))
+    pd = ParamDict(w=np.array([1.0, -2.0]))
+    with pytest.raises(pg.NonScalarOutputError, match="real or complex float"):
+        pd.grad(lambda: f(pd.w))
+
+
+# -- issue 20.4: bfloat16 is a float dtype ------------------------------------------------
+
+bf16 = pytest.importorskip("ml_dtypes").bfloat16
+
+
+def test_bfloat16_gets_gradients_everywhere():
+    x = np.array([1.0, 2.0, 3.0], bf16)
+    (g,) = grad(lambda x: np.sum(x * x))(x)
+    assert g.dtype == bf16
+    np.testing.assert_allclose(g.astype(np.float32), [2.0, 4.0, 6.0])
+    _, t = pg.jvp(lambda x: np.sin(x), (x,), (np.ones(3, bf16),))
+    assert t.dtype == bf16
+    np.testing.assert_allclose(t.astype(np.float32), np.cos([1.0, 2.0, 3.0]), rtol=1e-2)
+    per = vmap(grad(lambda v: np.sum(v @ np.ones((3, 2), bf16)), 0))(np.stack([x, x]))
+    assert per.dtype == bf16 and per.shape == (2, 3)
+    np.testing.assert_allclose(per.astype(np.float32), 2.0)
+
+
+def test_paramdict_trains_bfloat16_weights():
+    pd = ParamDict(w=np.array([1.0, -2.0], bf16))
+    loss, g = pd.grad(lambda: np.sum(pd.w * pd.w))
+    assert g["w"].dtype == bf16
+    np.testing.assert_allclose(g["w"].astype(np.float32), [2.0, -4.0])
+    pd.step(g, 0.25)
+    np.testing.assert_allclose(pd.w.astype(np.float32), [0.5, -1.0])
+    assert pd.w.dtype == bf16
+    first, last = pg.train(pd, lambda: np.sum(pd.w * pd.w), 3, pg.Adam(0.1))
+    assert last < first and pd.w.dtype == bf16
+
+
+def _low_precision_cases():
+    from test_sweep import CASES, runs
+
+    return [c for c in CASES if runs(c, "low_precision")]
+
+
+@pytest.mark.parametrize("case", _low_precision_cases(), ids=lambda c: c.name)
+def test_bfloat16_sweep_differentiates_where_float16_does(case):
+    """Every sweep case that numpy evaluates in bfloat16 and pycograd differentiates in
+    float16 gives bfloat16 gradients (not None, as for an integer argument)."""
+    with np.errstate(all="ignore"):
+        try:
+            out, f = pg.vjp(case.fn, *[a.astype(np.float16) for a in case.sample()])
+            f(tree_map(np.ones_like, out))
+            case.fn(*[a.astype(bf16) for a in case.sample()])
+        except (TypeError, ValueError, np.linalg.LinAlgError):
+            pytest.skip("no float16 or bfloat16 loop for this op")
+        args = [a.astype(bf16) for a in case.sample()]
+        out, f = pg.vjp(case.fn, *args)
+        grads = f(tree_map(np.ones_like, out))
+    for x, g in zip(args, grads):
+        assert g is not None and g.dtype == bf16 and g.shape == x.shape

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.dtypes import is_float
 from pycograd.core.errors import GradientMismatchError, NonScalarOutputError
 from pycograd.core.pytree import register_pytree_node
 from pycograd.core.trace import Tracer
@@ -103,7 +104,7 @@ def _as_value(name: str, value: Any, kind: str) -> Any:
         value = np.array(value)
         if kind == "param" and value.dtype.kind in "biu":
             value = value.astype(np.float64)
-    if kind == "param" and value.dtype.kind not in "fc":
+    if kind == "param" and not is_float(value.dtype):
         raise TypeError(f"trainable weight {name!r} has dtype {value.dtype}; gradients need a "
                         "float dtype: pass a float array, or mark it frozen[...] / buffer[...]")
     return value

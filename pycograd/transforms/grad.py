@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.dtypes import is_float
 from pycograd.core.errors import ArgnumsError, NonScalarOutputError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
@@ -27,7 +28,7 @@ def _differentiable(x: Any) -> bool:
     if isinstance(x, (float, complex)) and not isinstance(x, bool):
         return True
     dt = getattr(x, "dtype", None)
-    return dt is not None and dt.kind in "fc"
+    return dt is not None and is_float(dt)
 
 
 def _lift(x: Any, trace: ReverseTrace) -> Any:
@@ -134,6 +135,11 @@ def _scalar_output(out: Any, fname: str, complex_ok: bool = False) -> Any:
             f"{fname} needs f to return a scalar, but it returned an array of shape {shape}; "
             "reduce it (e.g. np.sum or np.mean), or use vjp / jacrev for non-scalar outputs")
     dt = out.dtype if hasattr(out, "dtype") else np.dtype(type(out))
+    if not is_float(dt):
+        raise NonScalarOutputError(
+            f"{fname} needs f to return a real or complex float, but its output has dtype "
+            f"{dt}, which has no gradient (an integer count or a boolean comparison is not "
+            "differentiable: np.sum(x > 0) is piecewise constant); return a float loss")
     if dt.kind == "c" and not complex_ok:
         raise NonScalarOutputError(
             f"{fname} needs a real scalar output, got {dt}; take np.real or np.abs of it, "
