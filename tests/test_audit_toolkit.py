@@ -269,3 +269,112 @@ def test_bfloat16_sweep_differentiates_where_float16_does(case):
         grads = f(tree_map(np.ones_like, out))
     for x, g in zip(args, grads):
         assert g is not None and g.dtype == bf16 and g.shape == x.shape
+
+
+# -- issue 20.3: complex parameters step along conj(grad) ---------------------------------
+
+_C = np.array([2.0 - 1.0j, -0.5 + 0.25j])
+
+
+def _complex_loss(z):
+    return np.sum(np.abs(z - _C) ** 2) + np.sum(np.real(z) * 3.0)
+
+
+def _all_optimizers(lr):
+    return [pg.SGD(lr), pg.SGD(lr, momentum=0.9, nesterov=True, weight_decay=0.1),
+            pg.Momentum(lr), pg.Adam(lr), pg.AdamW(lr), pg.RMSprop(lr),
+            pg.RMSprop(lr, centered=True, momentum=0.5), pg.Adagrad(lr),
+            pg.Adam(lr, clip_norm=0.5)]
+
+
+@pytest.mark.parametrize("opt", _all_optimizers(0.05), ids=lambda o: repr(o))
+def test_every_optimizer_descends_on_complex_parameters(opt):
+    z = {"z": np.array([1.0 + 2.0j, 3.0 - 1.0j])}
+    start = _complex_loss(z["z"])
+    for _ in range(200):
+        z = opt.step(z, grad(lambda p: _complex_loss(p["z"]), 0)(z))
+    assert z["z"].dtype == np.complex128
+    assert _complex_loss(z["z"]) < start - 1.0
+    for slots in opt.state.values():
+        for name in opt.real_slots:
+            assert not np.iscomplexobj(slots[name])
+
+
+def test_weights_step_and_train_descend_on_complex_weights():
+    pd = ParamDict(z=np.array([1.0 + 2.0j, 3.0 - 1.0j]))
+    start = _complex_loss(pd.z)
+    for _ in range(200):
+        _, g = pd.grad(lambda: _complex_loss(pd.z))
+        pd.step(g, 0.05)
+    assert _complex_loss(pd.z) < min(start, 1e3) - 1.0
+    pd = ParamDict(z=np.array([1.0 + 2.0j, 3.0 - 1.0j]))
+    first, last = pg.train(pd, lambda: _complex_loss(pd.z), 200, 0.05)
+    assert last < first - 1.0
+
+
+torch = pytest.importorskip("torch")
+
+
+def _torch_run(make, steps=5):
+    z = torch.tensor([1.0 + 2.0j, 3.0 - 1.0j], dtype=torch.complex128, requires_grad=True)
+    opt = make([z])
+    c = torch.tensor(_C)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((z - c).abs() ** 2).sum() + (z.real * 3.0).sum()
+        loss.backward()
+        opt.step()
+    return z.detach().numpy()
+
+
+def _ours(opt, steps=5):
+    z = np.array([1.0 + 2.0j, 3.0 - 1.0j])
+    for _ in range(steps):
+        z = opt.step(z, grad(_complex_loss)(z)[0])
+    return z
+
+
+def test_sgd_family_matches_torch_on_complex_parameters():
+    pairs = [
+        (pg.SGD(0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
+        (pg.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
+         lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    ]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(_ours(ours), _torch_run(theirs), rtol=1e-12)
+
+
+def _ref_adam(z, steps, lr=0.1, b1=0.9, b2=0.999, eps=1e-8):
+    """optax's scale_by_adam on a complex parameter: m of conj(grad), v of |grad|^2."""
+    m = np.zeros_like(z)
+    v = np.zeros(z.shape)
+    for t in range(1, steps + 1):
+        g = np.conj(grad(_complex_loss)(z)[0])
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * np.abs(g) ** 2
+        z = z - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    return z
+
+
+def test_adam_second_moment_is_abs_squared():
+    z0 = np.array([1.0 + 2.0j, 3.0 - 1.0j])
+    np.testing.assert_allclose(_ours(pg.Adam(0.1), 7), _ref_adam(z0, 7), rtol=1e-12)
+    opt = pg.Adam(0.1)
+    opt.step(z0, np.array([3.0 + 4.0j, 0.0]))
+    np.testing.assert_allclose(opt.state["0"]["v"], [0.001 * 25.0, 0.0])
+
+
+def test_clipping_complex_gradients():
+    g = {"a": np.array([3.0 + 4.0j]), "b": np.array([12.0])}
+    clipped, norm = pg.clip_grad_norm(g, 6.5)
+    assert norm == 13.0
+    np.testing.assert_allclose(clipped["a"], [1.5 + 2.0j])
+    ref = torch.tensor([3.0 + 4.0j], requires_grad=True)
+    ref.grad = torch.tensor([3.0 + 4.0j])
+    rb = torch.tensor([0.0], requires_grad=True)
+    rb.grad = torch.tensor([12.0])
+    assert float(torch.nn.utils.clip_grad_norm_([ref, rb], 6.5)) == pytest.approx(13.0)
+    np.testing.assert_allclose(clipped["a"], ref.grad.numpy(), rtol=1e-6)
+    leaf = pg.clip_leaf_norm(g, 1.0)
+    np.testing.assert_allclose(leaf["a"], [0.6 + 0.8j])
+    np.testing.assert_allclose(pg.clip_grad_value(g, 3.5)["a"], [3.0 + 3.5j])

@@ -20,6 +20,12 @@ One ``step(params, grads)`` serves two kinds of parameters:
 in AdamW where it is decoupled (the weights shrink by ``lr * weight_decay`` each step).
 ``clip_norm`` clips the gradients' global norm before the update.
 
+Complex parameters follow pycograd's convention (README: a descent step is
+``z - lr * conj(grad)``): every optimizer steps along ``conj(grad)``, and the second moments
+of Adam, AdamW, RMSprop and Adagrad accumulate ``|g|**2`` (real), as optax does. (PyTorch
+instead views a complex parameter as a pair of reals, with one second moment per real and
+imaginary part.)
+
 State is a flat dict of arrays (``state_dict()`` / ``load_state_dict()``), so it saves with
 ``np.savez`` and loads with ``allow_pickle=False``; ``save_checkpoint`` stores it alongside
 the parameters in one file.
@@ -105,11 +111,27 @@ def _by_trainable_name(params: Any, current: dict, grads: Any) -> dict[str, Any]
     return picked
 
 
+def abs2(g: np.ndarray) -> np.ndarray:
+    """``|g|**2`` elementwise, real also for complex ``g`` (where ``g * g`` is not)."""
+    if np.iscomplexobj(g):
+        return np.real(g) ** 2 + np.imag(g) ** 2
+    return g * g
+
+
+def descent_direction(g: Any, w: np.ndarray) -> np.ndarray:
+    """The gradient as the direction a descent step subtracts: ``conj(g)`` for a complex
+    parameter (pycograd's gradient is ``df/dx - i df/dy``), ``g`` itself otherwise."""
+    g = np.asarray(g, dtype=w.dtype)
+    return np.conj(g) if np.iscomplexobj(w) else g
+
+
 class Optimizer:
     """Base class: holds ``lr``, the step count and per-parameter slots (moment arrays).
-    Subclasses name their ``slots`` and write ``update`` for one array."""
+    Subclasses name their ``slots`` and write ``update`` for one array; slots listed in
+    ``real_slots`` hold ``|g|**2`` sums, which are real also for complex parameters."""
 
     slots: tuple[str, ...] = ()
+    real_slots: tuple[str, ...] = ()
     coupled_weight_decay = True
 
     def __init__(self, lr: LR, weight_decay: float = 0.0, clip_norm: float | None = None):
@@ -124,7 +146,13 @@ class Optimizer:
         return float(self.lr(self.steps)) if callable(self.lr) else float(self.lr)
 
     def init_slot(self, slot: str, w: np.ndarray) -> np.ndarray:
-        return np.zeros_like(w)
+        return np.zeros(w.shape, self.slot_dtype(slot, w))
+
+    def slot_dtype(self, slot: str, w: np.ndarray) -> np.dtype:
+        """The parameter's dtype, or its real counterpart for a ``real_slots`` slot."""
+        if slot in self.real_slots and np.iscomplexobj(w):
+            return np.real(np.zeros((), w.dtype)).dtype
+        return w.dtype
 
     def update(self, w: np.ndarray, g: np.ndarray, s: dict[str, np.ndarray], lr: float,
                t: int) -> np.ndarray:
@@ -158,7 +186,7 @@ class Optimizer:
         out = []
         for k, w, g in items:
             w = np.asarray(w)
-            g = np.asarray(g, dtype=w.dtype)
+            g = descent_direction(g, w)
             if g.shape != w.shape:
                 raise ValueError(f"gradient for {k!r} has shape {g.shape}, parameter {w.shape}")
             s = self.state.get(k)
@@ -249,6 +277,7 @@ class Adam(Optimizer):
     """Adam with bias correction; ``weight_decay`` is L2 added to the gradient."""
 
     slots = ("m", "v")
+    real_slots = ("v",)
 
     def __init__(self, lr: LR = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                  weight_decay: float = 0.0, clip_norm: float | None = None):
@@ -257,7 +286,7 @@ class Adam(Optimizer):
 
     def update(self, w, g, s, lr, t):
         s["m"] = self.b1 * s["m"] + (1 - self.b1) * g
-        s["v"] = self.b2 * s["v"] + (1 - self.b2) * (g * g)
+        s["v"] = self.b2 * s["v"] + (1 - self.b2) * abs2(g)
         m_hat = s["m"] / (1 - self.b1 ** t)
         v_hat = s["v"] / (1 - self.b2 ** t)
         return w - lr * m_hat / (np.sqrt(v_hat) + self.eps)
@@ -287,14 +316,15 @@ class RMSprop(Optimizer):
                  clip_norm: float | None = None):
         super().__init__(lr, weight_decay, clip_norm)
         self.alpha, self.eps, self.momentum, self.centered = alpha, eps, momentum, centered
+        self.real_slots = ("v",)
         self.slots = ("v",) + (("g_avg",) if centered else ()) + (("buf",) if momentum else ())
 
     def update(self, w, g, s, lr, t):
-        s["v"] = self.alpha * s["v"] + (1 - self.alpha) * (g * g)
+        s["v"] = self.alpha * s["v"] + (1 - self.alpha) * abs2(g)
         var = s["v"]
         if self.centered:
             s["g_avg"] = self.alpha * s["g_avg"] + (1 - self.alpha) * g
-            var = var - s["g_avg"] * s["g_avg"]
+            var = var - abs2(s["g_avg"])
         step = g / (np.sqrt(var) + self.eps)
         if self.momentum:
             s["buf"] = self.momentum * s["buf"] + step
@@ -306,6 +336,7 @@ class Adagrad(Optimizer):
     """Adagrad: ``acc += g**2``, step ``g / (sqrt(acc) + eps)``."""
 
     slots = ("acc",)
+    real_slots = ("acc",)
 
     def __init__(self, lr: LR = 1e-2, eps: float = 1e-10, initial_accumulator_value: float = 0.0,
                  weight_decay: float = 0.0, clip_norm: float | None = None):
@@ -313,8 +344,8 @@ class Adagrad(Optimizer):
         self.eps, self.initial = eps, initial_accumulator_value
 
     def init_slot(self, slot, w):
-        return np.full_like(w, self.initial)
+        return np.full(w.shape, self.initial, self.slot_dtype(slot, w))
 
     def update(self, w, g, s, lr, t):
-        s["acc"] = s["acc"] + g * g
+        s["acc"] = s["acc"] + abs2(g)
         return w - lr * g / (np.sqrt(s["acc"]) + self.eps)

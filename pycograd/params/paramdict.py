@@ -410,8 +410,9 @@ class ParamDict:
         return None
 
     def step(self, grads: Mapping[str, Any], lr: float) -> None:
-        """In-place SGD, ``w -= lr * g``, over the trainable entries (each tied array
-        once). ``None`` gradients, frozen entries and buffers are left alone."""
+        """In-place SGD, ``w -= lr * g`` (``lr * conj(g)`` for a complex weight, the descent
+        direction under pycograd's complex convention), over the trainable entries (each tied
+        array once). ``None`` gradients, frozen entries and buffers are left alone."""
         unknown = [n for n in grads if n not in self._entries]
         if unknown:
             raise GradientMismatchError(f"step: gradients for unknown weight(s) {unknown}; the "
@@ -426,7 +427,8 @@ class ParamDict:
                 raise TypeError(f"step: {name!r} needs concrete arrays and unbound weights, "
                                 "got a traced value or a weight bound by weights.bind / "
                                 "weights.grad; step outside the transform")
-            np.subtract(p.stored, lr * np.asarray(g), out=p.stored, casting="same_kind")
+            g = np.conj(g) if np.iscomplexobj(p.stored) else np.asarray(g)  # descent: conj
+            np.subtract(p.stored, lr * g, out=p.stored, casting="same_kind")
 
     # -- save / load ----------------------------------------------------------------
 
