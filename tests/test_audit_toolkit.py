@@ -378,3 +378,48 @@ def test_clipping_complex_gradients():
     leaf = pg.clip_leaf_norm(g, 1.0)
     np.testing.assert_allclose(leaf["a"], [0.6 + 0.8j])
     np.testing.assert_allclose(pg.clip_grad_value(g, 3.5)["a"], [3.0 + 3.5j])
+
+
+# -- issue 20.12 / 20.13: schedules validated up front; matrix_rank batches; list shapes --
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: pg.exponential_decay(0.1, 0.5, steps=0), "exponential_decay: steps"),
+    (lambda: pg.exponential_decay(0.1, 0.5, steps=-3), "exponential_decay: steps"),
+    (lambda: pg.step_decay(0.1, 0.5, every=0), "step_decay: every"),
+    (lambda: pg.cosine_decay(0.1, 0), "cosine_decay: total_steps"),
+    (lambda: pg.linear_warmup(0.1, -1), "linear_warmup: warmup_steps"),
+])
+def test_schedules_validate_step_counts_up_front(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_schedules_accept_numpy_integers():
+    assert pg.step_decay(1.0, 0.5, np.int64(2))(4) == 0.25
+    assert pg.linear_warmup(1.0, 0)(0) == 1.0
+
+
+def test_vmap_matrix_rank_matches_numpy():
+    A = np.random.default_rng(0).standard_normal((4, 3, 3))
+    A[1, 2] = A[1, 0]
+    A[3] = 0.0
+    np.testing.assert_array_equal(vmap(np.linalg.matrix_rank)(A), np.linalg.matrix_rank(A))
+    H = A + np.swapaxes(A, 1, 2)
+    np.testing.assert_array_equal(vmap(lambda a: np.linalg.matrix_rank(a, hermitian=True))(H),
+                                  np.linalg.matrix_rank(H, hermitian=True))
+    np.testing.assert_array_equal(vmap(lambda a: np.linalg.matrix_rank(a, tol=0.5))(A),
+                                  np.linalg.matrix_rank(A, tol=0.5))
+    np.testing.assert_array_equal(vmap(np.linalg.matrix_rank)(A[:, 0]),
+                                  [np.linalg.matrix_rank(v) for v in A[:, 0]])
+    assert pg.eval_shape(np.linalg.matrix_rank, pg.ShapeDtypeStruct((4, 3, 3))).shape == (4,)
+
+
+def test_summary_takes_shapes_as_lists():
+    def f(p, x):
+        return x @ p["w"]
+
+    params = {"w": np.ones((3, 2))}
+    as_list = pg.summary(f, params, [5, 3], verbose=False)
+    as_tuple = pg.summary(f, params, (5, 3), verbose=False)
+    assert as_list.table == as_tuple.table
+    assert "f64[batch,2]" in pg.summary(f, params, ["batch", 3], verbose=False).table

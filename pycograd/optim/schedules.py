@@ -5,6 +5,7 @@ these are the common shapes, composable through ``linear_warmup(..., then=...)``
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 Schedule = Callable[[int], float]
@@ -16,8 +17,7 @@ def constant(lr: float) -> Schedule:
 
 def cosine_decay(lr: float, total_steps: int, final: float = 0.0) -> Schedule:
     """Half a cosine from ``lr`` at step 0 to ``final`` at ``total_steps``, flat after."""
-    if total_steps <= 0:
-        raise ValueError(f"cosine_decay: total_steps must be positive, got {total_steps}")
+    _check_positive("cosine_decay", "total_steps", total_steps)
 
     def schedule(step: int) -> float:
         t = min(step, total_steps) / total_steps
@@ -30,6 +30,7 @@ def linear_warmup(lr: float, warmup_steps: int, then: Schedule | float | None = 
     """Ramp linearly to ``lr`` over ``warmup_steps`` (step ``i`` gets ``lr * (i + 1) /
     warmup_steps``, so no step is wasted at 0), then follow ``then``: a constant (default
     ``lr``) or a schedule, which is called with steps counted from the end of the warmup."""
+    _check_positive("linear_warmup", "warmup_steps", warmup_steps, zero_ok=True)
     after = constant(lr if then is None else then) if not callable(then) else then
 
     def schedule(step: int) -> float:
@@ -43,6 +44,7 @@ def linear_warmup(lr: float, warmup_steps: int, then: Schedule | float | None = 
 def exponential_decay(lr: float, rate: float, steps: int, staircase: bool = False) -> Schedule:
     """``lr * rate ** (step / steps)``: multiplied by ``rate`` every ``steps`` steps
     (smoothly, or in jumps with ``staircase=True``)."""
+    _check_positive("exponential_decay", "steps", steps)
 
     def schedule(step: int) -> float:
         return lr * rate ** ((step // steps) if staircase else step / steps)
@@ -52,4 +54,15 @@ def exponential_decay(lr: float, rate: float, steps: int, staircase: bool = Fals
 
 def step_decay(lr: float, drop: float, every: int) -> Schedule:
     """``lr`` multiplied by ``drop`` once every ``every`` steps."""
+    _check_positive("step_decay", "every", every)
     return exponential_decay(lr, drop, every, staircase=True)
+
+
+def _check_positive(fn: str, name: str, value: int, zero_ok: bool = False) -> None:
+    """Step counts (most of them divide the step number), checked when the schedule is
+    made rather than as a ZeroDivisionError or a wrong rate at its first step."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
+        value >= 0 if zero_ok else value > 0)
+    if not ok:
+        what = "a non-negative" if zero_ok else "a positive"
+        raise ValueError(f"{fn}: {name} must be {what} number of steps, got {value!r}")

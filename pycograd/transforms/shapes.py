@@ -430,6 +430,13 @@ class Summary:
         return self.table
 
 
+def _is_shape(s: Any) -> bool:
+    """A shape as ``summary`` takes it: a tuple, or a list of dims (``[5, 3]``, ``["batch",
+    3]``), which would otherwise be read as an array of those numbers."""
+    return isinstance(s, tuple) or isinstance(s, list) and all(
+        isinstance(d, (Integral, str, Dim)) and not isinstance(d, bool) for d in s)
+
+
 def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
             verbose: bool = True) -> Summary:
     """Print (and return) a torchinfo-style table of ``f(params, *inputs)``: each parameter
@@ -449,7 +456,7 @@ def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
     takes and whichever nn functions it calls inside. A stage's params are the parameters
     its primitives read directly. The grouping reads the calling frames only while
     ``summary`` runs (a frame walk per primitive), so it costs nothing anywhere else."""
-    inputs = [ShapeDtypeStruct(s) if isinstance(s, tuple) else s for s in input_shapes]
+    inputs = [ShapeDtypeStruct(s) if _is_shape(s) else s for s in input_shapes]
     rows = []
     for name, leaf, trainable in _named_leaves(params):
         spec = leaf if isinstance(leaf, ShapeDtypeStruct) else \
