@@ -423,3 +423,141 @@ def test_summary_takes_shapes_as_lists():
     as_tuple = pg.summary(f, params, (5, 3), verbose=False)
     assert as_list.table == as_tuple.table
     assert "f64[batch,2]" in pg.summary(f, params, ["batch", 3], verbose=False).table
+
+
+# -- issue 10.10: hostile / corrupted files always raise ParamLoadError -------------------
+
+def _saved(tmp_path, pd=None):
+    path = tmp_path / "w.npz"
+    (pd or ParamDict(w=np.ones(2), b=frozen[np.zeros(3)])).save(path)
+    return path
+
+
+def _rewrite(path, meta=None, drop=(), add=None):
+    import json
+
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k not in drop}
+    if meta is not None:
+        arrays["pycograd-meta"] = np.array(meta if isinstance(meta, str) else json.dumps(meta))
+    arrays.update(add or {})
+    np.savez(path, **arrays)
+
+
+def _npy_in_place(path):
+    with open(path, "wb") as f:
+        np.save(f, np.ones(3))
+
+
+_GOOD = {"format": "pycograd.ParamDict", "version": 1,
+         "entries": [{"name": "w", "kind": "param", "tied": None},
+                     {"name": "b", "kind": "frozen", "tied": None}]}
+
+
+def _with(**change):
+    meta = dict(_GOOD)
+    meta.update(change)
+    return meta
+
+
+@pytest.mark.parametrize("corrupt, match", [
+    (lambda p: p.write_bytes(p.read_bytes()[:40]), "not a readable"),
+    (lambda p: p.write_bytes(b"not a zip at all"), "not a readable"),
+    (lambda p: p.write_bytes(b""), "not a readable"),
+    (_npy_in_place, "single .npy"),
+    (lambda p: np.savez(p, w=np.ones(2)), "no 'pycograd-meta'"),
+    (lambda p: _rewrite(p, meta="{not json"), "not valid JSON"),
+    (lambda p: _rewrite(p, meta="[1, 2]"), "JSON list"),
+    (lambda p: _rewrite(p, add={"pycograd-meta": np.arange(3)}), "not a JSON string"),
+    (lambda p: _rewrite(p, meta=_with(version=7)), "unsupported format"),
+    (lambda p: _rewrite(p, meta=_with(entries={"w": 1})), "no list of entries"),
+    (lambda p: _rewrite(p, meta=_with(entries=[{"name": "w"}])), "not a {name, kind, tied}"),
+    (lambda p: _rewrite(p, meta=_with(entries=[{"name": "w", "kind": "evil", "tied": None},
+                                               {"name": "b", "kind": "frozen", "tied": None}])),
+     "unknown kind 'evil'"),
+    (lambda p: _rewrite(p, drop=("w",)), "w: no array stored"),
+    (lambda p: _rewrite(p, add={"x": np.ones(1)}), "arrays that no entry names: x"),
+    (lambda p: _rewrite(p, meta=_with(entries=[{"name": "w", "kind": "param", "tied": 5},
+                                               {"name": "b", "kind": "frozen", "tied": None}])),
+     "not a weight name"),
+    (lambda p: _rewrite(p, drop=("w",), meta=_with(
+        entries=[{"name": "w", "kind": "param", "tied": "nope"},
+                 {"name": "b", "kind": "frozen", "tied": None}])), "no weight 'nope'"),
+    (lambda p: _rewrite(p, add={"w": np.arange(2)}), "dtype int64"),
+    (lambda p: _rewrite(p, drop=("w",), add={"bad name": np.ones(2)}, meta=_with(
+        entries=[{"name": "bad name", "kind": "param", "tied": None},
+                 {"name": "b", "kind": "frozen", "tied": None}])), "identifier"),
+    (lambda p: _rewrite(p, add={"w": np.zeros(2, "V8")}), "raw bytes"),
+    (lambda p: _rewrite(p, add={"dtype/w": np.array("os.system")}), "unknown stored dtype"),
+])
+def test_hostile_files_raise_param_load_error(tmp_path, corrupt, match):
+    path = _saved(tmp_path)
+    corrupt(path)
+    with pytest.raises(pg.ParamLoadError, match=match):
+        ParamDict.load(path)
+
+
+def test_pickled_payload_is_refused_not_run(tmp_path):
+    path = tmp_path / "w.npz"
+    np.savez(path, **{"pycograd-meta": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(pg.ParamLoadError, match="not a readable"):
+        ParamDict.load(path)
+
+
+def test_load_into_and_checkpoints_refuse_garbage(tmp_path):
+    path = tmp_path / "junk.npz"
+    path.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(pg.ParamLoadError):
+        ParamDict(w=np.ones(2)).load_into(path)
+    with pytest.raises(pg.ParamLoadError):
+        pg.load_checkpoint(path, {"w": np.ones(2)})
+    with pytest.raises(pg.ParamLoadError):
+        pg.Adam().load(path)
+
+
+# -- issue 20.5: every accepted dtype round-trips through save / load ---------------------
+
+def _every_dtype_weights():
+    return ParamDict(
+        w=np.array([1.5, -2.25], bf16), h=np.array([0.5], np.float16),
+        c=np.array([1 + 2j], np.complex64), f=frozen[np.array([3.0, 4.0], bf16)],
+        n=pg.buffer[np.array([7], np.int32)], m=pg.buffer[np.array([True, False])],
+        s=pg.buffer[np.array(["a", "bc"])], tie=pg.tied["w"])
+
+
+def test_save_load_round_trips_every_dtype(tmp_path):
+    pd = _every_dtype_weights()
+    pd.save(tmp_path / "all")
+    back = ParamDict.load(tmp_path / "all")
+    assert list(back) == list(pd)
+    for name in pd:
+        assert back[name].dtype == pd[name].dtype, name
+        np.testing.assert_array_equal(np.asarray(back[name]), np.asarray(pd[name]))
+        assert back.kind(name) == pd.kind(name)
+    target = _every_dtype_weights()
+    target.assign("f", np.zeros(2))
+    target.load_into(tmp_path / "all.npz")
+    np.testing.assert_array_equal(target.f.astype(np.float32), [3.0, 4.0])
+
+
+def test_checkpoint_round_trips_bfloat16_params_and_state(tmp_path):
+    pd = ParamDict(w=np.array([1.0, -2.0], bf16), f=frozen[np.array([3.0], bf16)])
+    opt = pg.Adam(0.1)
+    pg.train(pd, lambda: np.sum(pd.w * pd.w), 2, opt)
+    pg.save_checkpoint(tmp_path / "ck.npz", pd, opt)
+    opt.save(tmp_path / "opt.npz")
+    fresh = ParamDict(w=np.zeros(2, bf16), f=frozen[np.zeros(1, bf16)])
+    fresh_opt = pg.Adam(0.1)
+    pg.load_checkpoint(tmp_path / "ck.npz", fresh, fresh_opt)
+    np.testing.assert_array_equal(fresh.w, pd.w)
+    np.testing.assert_array_equal(fresh.f, pd.f)
+    assert fresh_opt.state["w"]["m"].dtype == bf16
+    again = pg.Adam(0.1)
+    again.load(tmp_path / "opt.npz")
+    np.testing.assert_array_equal(again.state["w"]["v"], opt.state["w"]["v"])
+    tree = {"b": np.zeros(1, bf16), "a": np.array([1.0, 2.0], bf16)}
+    pg.save_checkpoint(tmp_path / "tree.npz", tree)
+    back = pg.load_checkpoint(tmp_path / "tree.npz", {"a": np.zeros(2, bf16),
+                                                     "b": np.ones(1, bf16)})
+    np.testing.assert_array_equal(back["a"], tree["a"])
+    assert back["a"].dtype == bf16

@@ -3,14 +3,23 @@
 
 ``dtype.kind in "fc"`` misses ``bfloat16``, which then looks like an integer and silently
 gets no gradient; every "is this differentiable?" question asks ``is_float`` instead.
+
+``np.save`` writes such arrays as raw bytes (``|V2``), so files pycograd writes store them
+as their bit patterns with a record of the dtype (``to_npz`` / ``from_npz``), and
+``read_npz`` turns every way a file can be unreadable into one ``ParamLoadError``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
+
+from pycograd.core.errors import ParamLoadError
 
 _EXTRA_FLOAT: dict[np.dtype, bool] = {}
 
@@ -38,3 +47,92 @@ def _ml_float(dt: np.dtype) -> bool:
     except (ValueError, TypeError):
         return False
     return True
+
+
+def storable(a: Any) -> tuple[np.ndarray, str | None]:
+    """``a`` as an array that ``np.save`` writes faithfully, and the ``ml_dtypes`` dtype name
+    to view it back as (None for numpy's own dtypes). ``np.save`` writes a bfloat16 array
+    as raw ``|V2`` bytes, so it is stored as its unsigned-integer bit pattern instead."""
+    a = np.asarray(a)
+    if a.dtype.kind == "V" and a.dtype.names is None and _ml_type(a.dtype.name) is not None:
+        return a.view(np.dtype(f"u{a.dtype.itemsize}")), a.dtype.name
+    return a, None
+
+
+def restore(a: np.ndarray, name: str | None) -> np.ndarray:
+    """Undo ``storable``: view the stored bits as the ``ml_dtypes`` dtype ``name``. Raises
+    ValueError for a name that is not an ml_dtypes dtype or bits of the wrong width."""
+    if name is None:
+        return a
+    t = _ml_type(name) if isinstance(name, str) else None
+    if t is None:
+        raise ValueError(f"unknown stored dtype {name!r} (not an ml_dtypes dtype; is "
+                         "ml_dtypes installed?)")
+    dt = np.dtype(t)
+    if a.dtype != np.dtype(f"u{dt.itemsize}"):
+        raise ValueError(f"an array stored as {name} must hold u{dt.itemsize} bits, got "
+                         f"{a.dtype}")
+    return a.view(dt)
+
+
+def _ml_type(name: str) -> type | None:
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    t = getattr(ml_dtypes, name, None) if name.isidentifier() else None
+    if not isinstance(t, type):
+        return None
+    try:
+        dt = np.dtype(t)
+    except TypeError:
+        return None
+    return t if dt.kind == "V" and dt.names is None else None
+
+
+_DTYPE_KEY = "dtype/"
+
+
+def to_npz(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``arrays`` ready for ``np.savez``: ml_dtypes arrays as their bits, each with a
+    ``"dtype/<key>"`` entry naming its dtype (see ``from_npz``)."""
+    out: dict[str, np.ndarray] = {}
+    for k, v in arrays.items():
+        out[k], name = storable(v)
+        if name is not None:
+            out[_DTYPE_KEY + k] = np.array(name)
+    return out
+
+
+def from_npz(files: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Undo ``to_npz`` on the arrays read back from the file."""
+    out = {k: v for k, v in files.items() if not k.startswith(_DTYPE_KEY)}
+    for k, v in files.items():
+        if k.startswith(_DTYPE_KEY):
+            key = k[len(_DTYPE_KEY):]
+            if key not in out or v.dtype.kind != "U" or v.shape != ():
+                raise ValueError(f"dtype record {k!r} does not describe a stored array")
+            out[key] = restore(out[key], str(v))
+    return out
+
+
+def read_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file written through ``to_npz`` (no pickle); an unreadable
+    or malformed file raises ``ParamLoadError`` naming the file and the problem."""
+    errors = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+    where = os.fspath(path)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except errors as e:
+        raise ParamLoadError(f"{where}: not a readable {what} file "
+                             f"({type(e).__name__}: {e})") from e
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ParamLoadError(f"{where}: a single .npy array, not a {what} .npz file")
+    with loaded as f:
+        try:
+            return from_npz({k: f[k] for k in f.files})
+        except errors as e:
+            raise ParamLoadError(f"{where}: not a readable {what} file "
+                                 f"({type(e).__name__}: {e})") from e

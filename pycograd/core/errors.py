@@ -43,3 +43,8 @@ class GradientMismatchError(PycogradError, KeyError, ValueError):
 class IndexOutOfRangeError(PycogradError, IndexError, ValueError):
     """Class labels or embedding ids outside ``[0, n)``, which would otherwise wrap around
     (``-1``) or silently contribute nothing; names the offending value and ``n``."""
+
+
+class ParamLoadError(PycogradError, ValueError):
+    """A weights or checkpoint file that cannot be loaded: unreadable, malformed, or not
+    matching what it is loaded into; lists every missing, extra or mismatched entry."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.dtypes import read_npz, to_npz
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.optim.optimizers import Optimizer, is_param_container
 
@@ -33,7 +34,7 @@ def save_checkpoint(path: str | os.PathLike, params: Any,
     arrays = {_P + k: v for k, v in _param_arrays(params).items()}
     if optimizer is not None:
         arrays.update({_O + k: v for k, v in optimizer.state_dict().items()})
-    np.savez(path, **arrays)
+    np.savez(path, **to_npz(arrays))
 
 
 def load_checkpoint(path: str | os.PathLike, params: Any,
@@ -41,9 +42,9 @@ def load_checkpoint(path: str | os.PathLike, params: Any,
     """Restore what ``save_checkpoint`` wrote into ``params`` (and ``optimizer``). Names,
     shapes and dtypes must match the parameters given; returns the parameters (the same
     container, or a new pytree)."""
-    with np.load(path, allow_pickle=False) as f:
-        saved = {k[len(_P):]: f[k] for k in f.files if k.startswith(_P)}
-        opt_state = {k[len(_O):]: f[k] for k in f.files if k.startswith(_O)}
+    files = read_npz(path, "checkpoint")
+    saved = {k[len(_P):]: v for k, v in files.items() if k.startswith(_P)}
+    opt_state = {k[len(_O):]: v for k, v in files.items() if k.startswith(_O)}
     expected = _param_arrays(params)
     missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
     if missing or extra:

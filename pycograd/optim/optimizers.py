@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.dtypes import read_npz, to_npz
 from pycograd.core.errors import GradientMismatchError
 from pycograd.core.pytree import DictKeys, _node, tree_flatten, tree_unflatten
 from pycograd.optim.clip import clip_grad_norm
@@ -235,12 +236,11 @@ class Optimizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state to an ``.npz`` file (no pickle)."""
-        np.savez(path, **self.state_dict())
+        np.savez(path, **to_npz(self.state_dict()))
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore the state written by ``save``."""
-        with np.load(path, allow_pickle=False) as f:
-            self.load_state_dict({k: f[k] for k in f.files})
+        self.load_state_dict(read_npz(path, "optimizer state"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr!r}, step={self.steps})"

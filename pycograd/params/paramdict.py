@@ -30,6 +30,7 @@ from pycograd.numpy_api.transparent import routed
 from pycograd.params import serialize
 from pycograd.params.ambient import Group, bound, plan
 from pycograd.params.markers import Marked
+from pycograd.params.serialize import ParamLoadError
 from pycograd.transforms.grad import value_and_grad
 
 
@@ -455,7 +456,11 @@ class ParamDict:
                 spec[e["name"]] = arrays[e["name"]]
             else:
                 spec[e["name"]] = Marked(e["kind"], arrays[e["name"]])
-        return cls(spec)
+        try:
+            return cls(spec)
+        except (ValueError, TypeError, KeyError) as e:
+            raise ParamLoadError(f"{os.fspath(path)}: the saved weights do not make a "
+                                 f"ParamDict: {e}") from e
 
     def load_state(self, state: Mapping[str, Any], source: str = "the state") -> None:
         """Copy ``state`` (stored name -> array, as ``state_dict`` gives) into the arrays in
