@@ -561,3 +561,72 @@ def test_checkpoint_round_trips_bfloat16_params_and_state(tmp_path):
                                                      "b": np.ones(1, bf16)})
     np.testing.assert_array_equal(back["a"], tree["a"])
     assert back["a"].dtype == bf16
+
+
+# -- issue 10.9: conv padding modes, unbatched inputs, shape errors (against torch) -------
+
+def _torch_compare(ours, theirs, *args):
+    """Same value, and the same gradient of ``sum(out * r)`` for every argument."""
+    out = ours(*args)
+    targs = [torch.tensor(a, requires_grad=True) for a in args]
+    tout = theirs(*targs)
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    r = np.random.default_rng(1).standard_normal(np.shape(out))
+    gs = grad(lambda *a: np.sum(ours(*a) * r), argnums=tuple(range(len(args))))(*args)
+    tgs = torch.autograd.grad((tout * torch.tensor(r)).sum(), targs)
+    for g, tg in zip(gs, tgs):
+        np.testing.assert_allclose(g, tg.numpy(), rtol=1e-9, atol=1e-11)
+
+
+_RNG = np.random.default_rng(0)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("kw", [
+    {"padding": "same"}, {"padding": "valid"}, {"padding": "same", "dilation": 2},
+    {"padding": "same", "groups": 2}, {"padding": "valid", "stride": 2}, {"padding": 1},
+], ids=str)
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("kernel", [(3, 3), (2, 4)], ids=["3x3", "2x4"])
+def test_conv_padding_modes_and_unbatched_match_torch(kw, batched, kernel):
+    F = torch.nn.functional
+    x = _RNG.standard_normal((2, 4, 6, 7) if batched else (4, 6, 7))
+    w = _RNG.standard_normal((6, 4 // kw.get("groups", 1)) + kernel)
+    b = _RNG.standard_normal(6)
+    _torch_compare(lambda x, w, b: pg.conv2d(x, w, b, **kw),
+                   lambda x, w, b: F.conv2d(x, w, b, **kw), x, w, b)
+    _torch_compare(lambda x, w, b: pg.conv1d(x[..., 0, :], w[..., 0, :], b, **kw),
+                   lambda x, w, b: F.conv1d(x[..., 0, :], w[..., 0, :], b, **kw), x, w, b)
+
+
+def test_unbatched_transpose_and_pooling_match_torch():
+    F = torch.nn.functional
+    x = _RNG.standard_normal((3, 5, 5))
+    w = _RNG.standard_normal((3, 2, 3, 3))
+    _torch_compare(lambda x, w: pg.conv_transpose2d(x, w, stride=2, padding=1),
+                   lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1), x, w)
+    _torch_compare(lambda x: pg.max_pool2d(x, 2), lambda x: F.max_pool2d(x, 2), x)
+    _torch_compare(lambda x: pg.avg_pool2d(x, 3, 1, 1), lambda x: F.avg_pool2d(x, 3, 1, 1), x)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: pg.conv2d(np.ones((5, 5)), np.ones((1, 1, 3, 3))), r"conv2d: input of shape \(5, 5\)"),
+    (lambda: pg.conv2d(np.ones((1, 2, 5, 5)), np.ones((1, 3, 3, 3))), r"conv2d: .*groups=1"),
+    (lambda: pg.conv2d(np.ones((1, 2, 5, 5)), np.ones((2, 3, 3))), "weight must have 4 dims"),
+    (lambda: pg.conv2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3))), "does not fit"),
+    (lambda: pg.conv2d(np.ones((1, 1, 5, 5)), np.ones((2, 1, 3, 3)), np.ones(3)), r"bias .*\(2,\)"),
+    (lambda: pg.conv1d(np.ones((1, 2, 3, 5)), np.ones((1, 2, 3))), r"conv1d: .*\(N, C, L\)"),
+    (lambda: pg.conv1d(np.ones((2, 5)), np.ones((1, 3, 3))), r"conv1d: input of shape \(1, 2, 5\)"),
+    (lambda: pg.conv_transpose2d(np.ones(3), np.ones((1, 1, 3, 3))), "conv_transpose2d"),
+    (lambda: pg.max_pool2d(np.ones((2, 2, 2, 4, 4)), 2), "max_pool2d"),
+])
+def test_bad_conv_shapes_raise_shape_error(call, match):
+    with pytest.raises(pg.ShapeError, match=match):
+        call()
+
+
+def test_same_padding_rejects_stride_and_unknown_strings():
+    with pytest.raises(ValueError, match="needs stride 1"):
+        pg.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), stride=2, padding="same")
+    with pytest.raises(ValueError, match="'full'"):
+        pg.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding="full")
