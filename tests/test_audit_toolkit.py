@@ -630,3 +630,27 @@ def test_same_padding_rejects_stride_and_unknown_strings():
         pg.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), stride=2, padding="same")
     with pytest.raises(ValueError, match="'full'"):
         pg.conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding="full")
+
+
+def test_custom_jvp_tangents_pair_by_key():
+    @pg.custom_jvp
+    def f(x):
+        return {"a": x * 2, "b": x * 3}
+
+    @f.defjvp
+    def rule(p, t):
+        return f(p[0]), {"b": t[0] * 30, "a": t[0] * 20}
+
+    _, t = pg.jvp(f, (1.0,), (1.0,))
+    assert t["a"] == 20.0 and t["b"] == 30.0
+
+    @pg.custom_jvp
+    def g(x):
+        return {"a": x * 2, "b": x * 3}
+
+    @g.defjvp
+    def bad(p, t):
+        return g(p[0]), {"b": t[0], "c": t[0]}
+
+    with pytest.raises(ValueError, match="tangent"):
+        pg.jvp(g, (1.0,), (1.0,))
