@@ -654,3 +654,10 @@ def test_custom_jvp_tangents_pair_by_key():
 
     with pytest.raises(ValueError, match="tangent"):
         pg.jvp(g, (1.0,), (1.0,))
+
+
+def test_vmap_count_nonzero_batches():
+    X = np.array([[0.0, 1.0, 3.0], [2.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(vmap(np.count_nonzero)(X), np.count_nonzero(X, axis=1))
+    out = vmap(lambda x: np.count_nonzero(x, axis=0, keepdims=True))(X[:, :, None])
+    np.testing.assert_array_equal(out, [[[2]], [[2]], [[0]]])
