@@ -1,4 +1,7 @@
-"""``python -m pycograd run model.py [args...]``: run a file written in the DSL."""
+"""``python -m pycograd run model.py [args...]``: run a file written in the DSL.
+
+With no arguments it prints its help and exits 0, so a newcomer who tries the bare command
+learns what it offers instead of reading a usage error."""
 
 from __future__ import annotations
 
@@ -8,12 +11,19 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pycograd")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m pycograd",
+        description="pycograd: exact gradients of ordinary numpy code.",
+        epilog="The demos: python -m pycograd.examples. In IPython or Jupyter, "
+               "%load_ext pycograd turns on the params{...} / |> DSL.")
+    sub = parser.add_subparsers(dest="command", metavar="command")
     run = sub.add_parser("run", help="run a .py file that uses params{...} blocks and |> pipes")
     run.add_argument("file")
     run.add_argument("args", nargs=argparse.REMAINDER, help="passed to the file as sys.argv[1:]")
     ns = parser.parse_args(argv)
+    if ns.command is None:
+        parser.print_help()
+        return 0
     from pycograd.dsl.script import run_file
 
     if not os.path.isfile(ns.file):

@@ -13,14 +13,22 @@ from pycograd.examples import DEMOS, main, runner
 from pycograd.examples.datasets import MissingExtra, load_digits_split
 from pycograd.examples.gradcheck import FDResult, fd_check
 
-LINE = re.compile(r"^(\S+)\s+loss ([\d.e+-]+) -> ([\d.e+-]+)\s+acc ([\d.]+)( \(>= [\d.]+\))?\s+"
-                  r"fd-check max abs err ([\d.e+-]+) max rel err ([\d.e+-]+)\s+(OK|FAIL)")
+LINE = re.compile(r"^(\S.*?)\s+loss ([\d.e+-]+) -> ([\d.e+-]+)\s+accuracy ([\d.]+)"
+                  r"( \(>= [\d.]+\))?\s+gradient check vs finite differences: "
+                  r"max abs err ([\d.e+-]+), max rel err ([\d.e+-]+)\s+(OK|FAIL)")
 SYNTHETIC = ["logreg", "ln_mlp", "transformer", "gru", "lstm"]
 DIGITS = ["mlp", "cnn"]
 
 
 def test_every_demo_is_listed_once():
     assert sorted(DEMOS) == sorted(SYNTHETIC + DIGITS)
+
+
+def test_every_demo_is_named_in_words():
+    assert sorted(runner.TITLES) == sorted(DEMOS)
+    assert runner.TITLES["logreg"] == "logistic regression"
+    assert runner.TITLES["ln_mlp"] == "MLP with LayerNorm and Dropout"
+    assert len(set(runner.TITLES.values())) == len(DEMOS)
 
 
 def check_quick_result(name: str) -> runner.DemoResult:
@@ -32,7 +40,7 @@ def check_quick_result(name: str) -> runner.DemoResult:
     assert np.all(np.isfinite(r.losses))
     assert 0.0 <= r.accuracy <= 1.0 and r.target is None
     m = LINE.match(r.line())
-    assert m and m.group(1) == name and m.group(8) == "OK"
+    assert m and m.group(1) == runner.TITLES[name] and m.group(8) == "OK"
     return r
 
 
@@ -73,7 +81,8 @@ def test_digits_demos_without_sklearn_say_what_to_install(no_sklearn, capsys):
     assert main(["mlp", "cnn"]) == 1
     out = capsys.readouterr().out
     for name in DIGITS:
-        assert re.search(rf"^{name}\s+ERROR: the digits demos need scikit-learn: "
+        assert re.search(rf"^{re.escape(runner.TITLES[name])}\s+ERROR: the digits demos need "
+                         r"scikit-learn: "
                          r"pip install 'pycograd\[examples\]'", out, re.M)
     assert "Traceback" not in out
 
@@ -106,7 +115,7 @@ def test_demo_that_raises_gives_nonzero_exit(monkeypatch, capsys):
 def test_demos_can_be_picked_by_name(capsys):
     assert main(["logreg", "--quick"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("logreg ") and out[-1].startswith("1 demos, all OK")
+    assert out[0].startswith("logistic regression ") and out[-1].startswith("1 demos, all OK")
     with pytest.raises(SystemExit):
         main(["no-such-demo"])
 
@@ -138,6 +147,8 @@ def test_module_entry_point_exits_zero():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert LINE.match(proc.stdout) and "all OK" in proc.stdout
+    assert proc.stdout.startswith("logistic regression ")
+    assert "gradient check vs finite differences" in proc.stdout
 
 
 def test_fd_check_perturbs_scalars_and_samples_big_arrays():
@@ -153,3 +164,16 @@ def test_fd_check_relative_error_ignores_gradients_below_atol():
     x = np.array([1.0, 1e-12])
     r = fd_check(f, [x], [2 * x + np.array([0.0, 1e-10])])
     assert r.ok and r.max_rel_err < 1e-8      # the 1e-10 slip on a ~0 gradient is noise
+
+
+def test_readme_sample_output_is_the_current_format():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    sample = readme.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    demo_lines = [line for line in sample if line != "..." and " demos, " not in line]
+    assert len(demo_lines) >= 3
+    titles = set(runner.TITLES.values())
+    for line in demo_lines:
+        m = LINE.match(line)
+        assert m and m.group(1) in titles and m.group(8) == "OK", line

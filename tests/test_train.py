@@ -116,6 +116,105 @@ def test_progress_bar(capsys, monkeypatch):
     assert "loss=" not in out.err + out.out
 
 
+def test_progress_bar_shows_epochs_and_validation(capsys):
+    pytest.importorskip("tqdm")
+    weights = fresh()
+    calls = []
+
+    def val():
+        calls.append(1)
+        return {"val_mse": lstsq(weights.values, X, Y), "val_rmse": 0.5}
+
+    train(weights, lstsq, 8, Adam(0.05), X, Y, batch_size=16, progress=True, val=val)
+    err = capsys.readouterr().err
+    assert "epoch 2/2" in err and "val_mse=" in err and "val_rmse=0.5" in err, err
+    assert len(calls) == 2                   # 4 minibatches an epoch: once per epoch
+    train(fresh(), lstsq, 3, 0.05, X, Y, progress=True, val=lambda: 0.25)
+    err = capsys.readouterr().err
+    assert "epoch 3/3" in err and "val=0.25" in err and "loss=" in err, err
+
+
+@pytest.mark.parametrize("kwargs, steps, expected", [
+    ({}, 40, list(range(1, 40, 2))),                     # full batch: every 20th of the run
+    ({"val_every": 5}, 12, [4, 9, 11]),                  # and always after the last step
+    ({"batch_size": 16}, 10, [3, 7, 9]),                 # once per epoch of 4 minibatches
+])
+def test_validation_schedule(kwargs, steps, expected):
+    weights, seen, at = fresh(), [], []
+    train(weights, lstsq, steps, 0.05, X, Y, progress=False, val=lambda: seen.append(1) or 0.0,
+          callbacks=[lambda step, loss: at.append((step, len(seen)))], **kwargs)
+    evaluated = [step for (step, n), (_, before) in zip(at, [(-1, 0)] + at) if n > before]
+    assert evaluated == expected
+
+
+def test_validation_after_an_early_stop_and_bad_values():
+    seen = []
+    train(fresh(), lstsq, 50, 0.05, X, Y, progress=False, val_every=10,
+          val=lambda: seen.append(1) or 1.0, callbacks=[lambda step, loss: step == 2])
+    assert len(seen) == 1                    # the stopped run's weights are validated once
+    with pytest.raises(TypeError, match="number or a dict of numbers, got str"):
+        train(fresh(), lstsq, 2, 0.05, X, Y, progress=False, val=lambda: "good")
+    with pytest.raises(TypeError, match="function of no arguments"):
+        train(fresh(), lstsq, 2, 0.05, X, Y, val=0.5)
+    with pytest.raises(ValueError, match="val_every"):
+        train(fresh(), lstsq, 2, 0.05, X, Y, val=lambda: 1.0, val_every=0)
+
+
+def test_notebook_bar_needs_ipywidgets_and_never_warns(monkeypatch):
+    """Jupyter without ipywidgets gets tqdm's plain bar, silently (tqdm.auto would warn
+    "IProgress not found"); with ipywidgets, the widget bar."""
+    import warnings
+
+    tqdm_notebook = pytest.importorskip("tqdm.notebook")
+    from tqdm import std
+
+    from pycograd.optim import progress
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    monkeypatch.setattr(progress.importlib.util, "find_spec",
+                        lambda name: None if name == "ipywidgets" else object())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert progress.bar_class() is std.tqdm
+    monkeypatch.setattr(progress.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(tqdm_notebook, "IProgress", object)    # ipywidgets' FloatProgress
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert progress.bar_class() is tqdm_notebook.tqdm
+    monkeypatch.setattr(progress, "in_notebook", lambda: False)
+    assert progress.bar_class() is std.tqdm                   # a terminal: the plain bar
+
+
+@pytest.mark.slow
+def test_first_train_in_jupyter_shows_a_bar_without_warning():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    import importlib.util
+
+    cell = """import numpy as np
+from pycograd import ParamDict, train
+X, y = np.array([[1.0], [2.0], [3.0]]), np.array([2.0, 4.0, 6.0])
+weights = ParamDict(w=np.zeros(1))
+weights.bind_globals(globals())
+first, last = train(weights, lambda: np.mean((X @ w - y) ** 2), 20, 0.05,
+                    val=lambda: {"w": float(w[0])})
+print("trained", last < first)"""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "trained True" in text
+    assert "IProgress" not in text and "Warning" not in text, text
+    if importlib.util.find_spec("ipywidgets") is None:
+        err = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+        assert "epoch 20/20" in err and "w=" in err and "loss=" in err, err
+    else:
+        assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                   for o in outputs)
+
+
 def test_progress_without_tqdm(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)

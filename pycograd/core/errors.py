@@ -4,37 +4,124 @@ from __future__ import annotations
 
 
 class PycogradError(Exception):
-    """Base class of pycograd's own errors."""
+    """Base class of pycograd's own errors: ``except pycograd.PycogradError`` catches every
+    one. Each also derives from the builtin it refines (``ShapeError`` is a ``ValueError``,
+    ``NoRuleError`` a ``TypeError``), so existing handlers keep working.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: x * 2)(np.ones(3))
+        ... except pg.PycogradError as e:                     # catches every pycograd error
+        ...     print(type(e).__name__)
+        NonScalarOutputError
+    """
 
 
 class ShapeError(PycogradError, ValueError):
-    """Operands whose shapes an op cannot combine; names the op and the shapes."""
+    """Operands whose shapes an op cannot combine; names the op and the shapes.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda w: np.sum(np.ones((3, 4)) @ w))(np.ones((5, 6)))
+        ... except pg.ShapeError as e:
+        ...     print("(3, 4) and (5, 6)" in str(e))
+        True
+    """
 
 
 class NoRuleError(PycogradError, TypeError):
-    """A numpy function, or a transform of a primitive, that pycograd has no rule for."""
+    """A numpy function, or a transform of a primitive, that pycograd has no rule for.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: np.sum(np.histogram(x)[1]))(np.ones(4))
+        ... except pg.NoRuleError as e:
+        ...     print("histogram" in str(e))
+        True
+    """
 
 
 class NonScalarOutputError(PycogradError, TypeError):
-    """``grad`` of a function whose output is not a real scalar."""
+    """``grad`` of a function whose output is not a real scalar.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: x * 2)(np.ones(3))               # use vjp or jacrev instead
+        ... except pg.NonScalarOutputError:
+        ...     print("not a scalar")
+        not a scalar
+    """
 
 
 class TracerConversionError(PycogradError, TypeError):
     """A traced value reached ``float()``, ``int()``, ``np.asarray`` or an unrouted ``math.*``,
-    which would silently drop its gradient."""
+    which would silently drop its gradient.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: float(np.sum(x)))(np.ones(3))
+        ... except pg.TracerConversionError:
+        ...     print("float() would drop the gradient")
+        float() would drop the gradient
+    """
 
 
 class LeakedTracerError(PycogradError, RuntimeError):
-    """A traced value escaped the transform that created it and was used in another."""
+    """A traced value escaped the transform that created it and was used in another.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> saved = []
+        >>> def f(x):
+        ...     saved.append(x)                                     # the traced x escapes
+        ...     return np.sum(x)
+        >>> _ = pg.grad(f)(np.ones(2))
+        >>> try:
+        ...     pg.grad(lambda y: np.sum(saved[0] * y))(np.ones(2))
+        ... except pg.LeakedTracerError:
+        ...     print("leaked")
+        leaked
+    """
 
 
 class ArgnumsError(PycogradError, ValueError):
-    """``argnums`` that do not match the function's positional arguments."""
+    """``argnums`` that do not match the function's positional arguments.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: np.sum(x), argnums=1)(np.ones(2))
+        ... except pg.ArgnumsError:
+        ...     print("no argument 1")
+        no argument 1
+    """
 
 
 class GradientMismatchError(PycogradError, KeyError, ValueError):
     """Gradients whose keys or structure do not match the parameters they update: names the
-    missing and the extra keys."""
+    missing and the extra keys (gradients meet parameters by key, never by position).
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.SGD(0.1).step({"a": np.zeros(2)}, {"b": np.ones(2)})
+        ... except pg.GradientMismatchError as e:
+        ...     print(str(e).partition(": ")[2])
+        missing gradients for ['a'], gradients for unknown keys ['b']
+    """
 
     def __str__(self) -> str:
         return Exception.__str__(self)
@@ -42,9 +129,33 @@ class GradientMismatchError(PycogradError, KeyError, ValueError):
 
 class IndexOutOfRangeError(PycogradError, IndexError, ValueError):
     """Class labels or embedding ids outside ``[0, n)``, which would otherwise wrap around
-    (``-1``) or silently contribute nothing; names the offending value and ``n``."""
+    (``-1``) or silently contribute nothing; names the offending value and ``n``.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+        ... except pg.IndexOutOfRangeError as e:
+        ...     print(str(e).split(":")[1].strip())
+        label 3 is out of range for 3 classes
+    """
 
 
 class ParamLoadError(PycogradError, ValueError):
-    """A weights or checkpoint file that cannot be loaded: unreadable, malformed, or not
-    matching what it is loaded into; lists every missing, extra or mismatched entry."""
+    """A weights or checkpoint file that cannot be loaded: unreadable, malformed (raised for
+    whatever is wrong with it: nothing in a file is ever unpickled), or not matching what it
+    is loaded into; lists every missing, extra or mismatched entry.
+
+    Examples:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from pycograd import ParamDict, ParamLoadError
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+        >>> ParamDict(w=np.zeros(3)).save(path)
+        >>> try:
+        ...     ParamDict(w=np.zeros(4)).load_into(path)
+        ... except ParamLoadError as e:
+        ...     print("w" in str(e))
+        True
+    """

@@ -73,7 +73,21 @@ _NODES: dict[type, tuple[Callable, Callable]] = {
 def register_pytree_node(cls: type, flatten: Callable[[Any], tuple[tuple, Any]],
                          unflatten: Callable[[Any, list], Any]) -> None:
     """Make ``cls`` a pytree node: ``flatten(x) -> (children, aux)``,
-    ``unflatten(aux, children) -> x``."""
+    ``unflatten(aux, children) -> x``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import grad, register_pytree_node
+        >>> class Linear:
+        ...     def __init__(self, w, b):
+        ...         self.w, self.b = w, b
+        >>> register_pytree_node(Linear, lambda m: ((m.w, m.b), None),
+        ...                      lambda aux, children: Linear(*children))
+        >>> g = grad(lambda m, x: np.sum(x @ m.w + m.b), 0)(Linear(np.ones((2, 3)), np.zeros(3)),
+        ...                                                  np.ones(2))
+        >>> type(g).__name__, g.b.tolist()
+        ('Linear', [1.0, 1.0, 1.0])
+    """
     _NODES[cls] = (flatten, unflatten)
 
 
@@ -86,7 +100,19 @@ def _node(x: Any) -> tuple[Callable, Callable] | None:
 
 
 def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
-    """The leaves of ``tree`` in order, and its structure."""
+    """The leaves of ``tree`` in order, and its structure. A dict's leaves come in sorted-key
+    order (as in JAX), so dicts with the same keys in any order pair up by key; rebuilding
+    gives the dict back in its own key order.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import tree_flatten, tree_unflatten
+        >>> leaves, treedef = tree_flatten({"b": 2.0, "a": (1.0, [3.0])})
+        >>> leaves                                               # dicts by sorted key
+        [1.0, 3.0, 2.0]
+        >>> tree_unflatten(treedef, [10.0, 30.0, 20.0])
+        {'b': 20.0, 'a': (10.0, [30.0])}
+    """
     leaves: list = []
     return leaves, _flatten(tree, leaves)
 
@@ -103,7 +129,14 @@ def _flatten(x: Any, leaves: list) -> TreeDef:
 
 
 def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
-    """Rebuild a tree of structure ``treedef`` from ``leaves``."""
+    """Rebuild a tree of structure ``treedef`` from ``leaves``.
+
+    Examples:
+        >>> from pycograd import tree_flatten, tree_unflatten
+        >>> leaves, treedef = tree_flatten([1.0, (2.0, 3.0)])
+        >>> tree_unflatten(treedef, [x * 10 for x in leaves])
+        [10.0, (20.0, 30.0)]
+    """
     return _unflatten(treedef, iter(leaves))
 
 
@@ -119,7 +152,17 @@ def tree_leaves(tree: Any) -> list:
 
 
 def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
-    """Apply ``f`` leafwise over ``tree`` and trees of the same structure in ``rest``."""
+    """Apply ``f`` leafwise over ``tree`` and trees of the same structure in ``rest``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import tree_map
+        >>> params = {"w": np.ones(2), "b": 1.0}
+        >>> grads = {"w": np.array([0.5, 0.5]), "b": 2.0}
+        >>> new = tree_map(lambda p, g: p - 0.1 * g, params, grads)      # one SGD step
+        >>> new["w"].tolist(), round(new["b"], 6)
+        ([0.95, 0.95], 0.8)
+    """
     leaves, td = tree_flatten(tree)
     others = [tree_flatten(r) for r in rest]
     for _, r_td in others:

@@ -23,6 +23,22 @@ Monomial = tuple  # sorted tuple of dimension names (repeated for powers), () fo
 
 
 class Dim:
+    """A symbolic dimension: a polynomial in named sizes (``Dim("batch")``, ``2*n - 1``,
+    ``h*w``), so ``eval_shape`` and ``summary`` can run a model for every batch size at once.
+
+    A string in a ``ShapeDtypeStruct`` shape (``S(("batch", 784))``) makes a ``Dim``; shape
+    arithmetic (concatenation, reshape, strided slicing, convolutions) keeps it symbolic, and
+    a comparison that depends on the unknown value raises a ``ShapeError`` that says so.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import Dim, ShapeDtypeStruct as S, eval_shape
+        >>> n = Dim("n")
+        >>> eval_shape(lambda x: np.concatenate([x, x[1:]]), S((n, 3))).shape
+        (2*n - 1, 3)
+        >>> 2 * n - 1 == Dim("n") * 2 - 1
+        True
+    """
     __slots__ = ("terms",)
 
     def __init__(self, terms: dict[Monomial, int] | str):

@@ -83,6 +83,15 @@ class Var(Tracer):
 
     ``Var(np.array(2.0))`` makes a stand-alone leaf on the eager tape, for the one-slide
     view of backprop; the transforms (``grad`` & co.) make their own on a fresh tape.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import Var
+        >>> x = Var(np.array([1.0, 2.0]))
+        >>> y = np.sum(x * x)                                  # numpy on a Var records the tape
+        >>> y.backward()
+        >>> x.grad.tolist()
+        [2.0, 4.0]
     """
 
     __slots__ = ("value", "grad", "_prim", "_args", "_params", "_parents", "_seq", "_ct")

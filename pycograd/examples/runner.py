@@ -21,6 +21,21 @@ from pycograd.examples.datasets import INSTALL, MissingExtra
 from pycograd.examples.gradcheck import FDResult
 
 DEMOS: list[str] = ["logreg", "mlp", "ln_mlp", "transformer", "gru", "lstm", "cnn"]
+TITLES: dict[str, str] = {
+    "logreg": "logistic regression",
+    "mlp": "MLP on 8x8 digits",
+    "ln_mlp": "MLP with LayerNorm and Dropout",
+    "transformer": "Transformer block (reversal)",
+    "gru": "GRU (sign of a sum)",
+    "lstm": "LSTM (adding problem)",
+    "cnn": "CNN on 8x8 digits",
+}
+WIDTH = max(map(len, TITLES.values())) + 2
+
+
+def title(name: str) -> str:
+    """The demo's name in words, padded to one column."""
+    return f"{TITLES.get(name, name):<{WIDTH}}"
 
 
 @dataclass(frozen=True)
@@ -46,9 +61,10 @@ class DemoResult:
     def line(self) -> str:
         verdict = "OK" if self.ok else "FAIL"
         target = f" (>= {self.target:.2f})" if self.target is not None else ""
-        return (f"{self.name:<11} loss {self.loss_start:.3f} -> {self.loss_end:.3g}   "
-                f"acc {self.accuracy:.3f}{target}   fd-check max abs err "
-                f"{self.fd.max_abs_err:.1e} max rel err {self.fd.max_rel_err:.1e}  {verdict}")
+        return (f"{title(self.name)}loss {self.loss_start:.3f} -> {self.loss_end:.3g}   "
+                f"accuracy {self.accuracy:.3f}{target}   gradient check vs finite differences: "
+                f"max abs err {self.fd.max_abs_err:.1e}, max rel err {self.fd.max_rel_err:.1e}"
+                f"  {verdict}")
 
 
 def run_demo(module_name: str, seed: int = 0, quick: bool = False) -> DemoResult:
@@ -87,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pycograd.examples",
         description="Train each bundled demo and check its gradient by finite differences.")
-    parser.add_argument("demos", nargs="*", help=f"demos to run (default: all of {DEMOS})")
+    listing = ", ".join(f"{name} ({TITLES[name]})" for name in DEMOS)
+    parser.add_argument("demos", nargs="*", help=f"demos to run (default: all): {listing}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true",
                         help="a few training steps per demo, no accuracy targets")
@@ -111,12 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             result = run_demo(name, args.seed, quick=args.quick)
         except MissingExtra as e:
-            print(f"{name:<11} ERROR: {e}")
+            print(f"{title(name)}ERROR: {e}")
             failures += 1
             continue
         except Exception:
             traceback.print_exc()
-            print(f"{name:<11} ERROR (traceback above)")
+            print(f"{title(name)}ERROR (traceback above)")
             failures += 1
             continue
         print(f"{result.line()}   ({time.perf_counter() - t0:.2f} s)", flush=True)

@@ -16,7 +16,18 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None,
     """``softmax(q k^T * scale + mask) v`` over ``(..., L, D)`` queries and ``(..., S, D)``
     keys/values. ``mask`` is additive (float, ``-inf`` blocks) or boolean (``True`` keeps),
     broadcast against ``(..., L, S)``; ``is_causal`` blocks keys after each query
-    (top-left aligned, as PyTorch). ``scale`` defaults to ``1 / sqrt(D)``."""
+    (top-left aligned, as PyTorch). ``scale`` defaults to ``1 / sqrt(D)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import scaled_dot_product_attention
+        >>> q = k = v = np.random.default_rng(0).standard_normal((2, 5, 8))   # (batch, L, D)
+        >>> scaled_dot_product_attention(q, k, v, is_causal=True).shape
+        (2, 5, 8)
+        >>> out = scaled_dot_product_attention(q, k, v, is_causal=True)
+        >>> bool(np.allclose(out[:, 0], v[:, 0]))               # the first query sees one key
+        True
+    """
     L, S = np.shape(q)[-2], np.shape(k)[-2]
     s = (q @ np.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(np.shape(q)[-1]) if scale is None
                                         else scale)
@@ -43,6 +54,15 @@ def multi_head_attention(query: Any, key: Any, value: Any, num_heads: int, w_q: 
     Projections are ``linear`` maps with ``(out, in)`` weights (``w_q``/``w_k``/``w_v``:
     ``(E, E_in)``, ``w_o``: ``(E_out, E)``); heads split ``E`` into ``num_heads`` slices.
     ``mask`` broadcasts against ``(..., num_heads, L, S)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import multi_head_attention
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.standard_normal((2, 5, 8))                    # (batch, L, E)
+        >>> w_q, w_k, w_v, w_o = (0.3 * rng.standard_normal((8, 8)) for _ in range(4))
+        >>> multi_head_attention(x, x, x, 2, w_q, w_k, w_v, w_o).shape
+        (2, 5, 8)
     """
     e = np.shape(w_q)[0]
     if e % num_heads:

@@ -115,8 +115,20 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     """2-D cross-correlation: ``x`` is ``(N, C, H, W)`` (or unbatched ``(C, H, W)``),
     ``weight`` is ``(O, C // groups, kh, kw)``, ``bias`` is ``(O,)``; returns
     ``(N, O, Ho, Wo)`` (``(O, Ho, Wo)``). ``padding`` is an int, a pair, ``"valid"`` or
-    ``"same"``, with PyTorch's semantics: ``conv2d(x, w, padding="same").shape[-2:] ==
-    x.shape[-2:]``."""
+    ``"same"`` (stride 1), with PyTorch's semantics.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import conv2d, grad
+        >>> x = np.ones((2, 3, 8, 8))                               # (N, C, H, W)
+        >>> w = np.ones((4, 3, 3, 3))                               # (O, C, kh, kw)
+        >>> conv2d(x, w, stride=2, padding=1).shape
+        (2, 4, 4, 4)
+        >>> conv2d(x[0], w, padding="same").shape                   # unbatched (C, H, W)
+        (4, 8, 8)
+        >>> grad(lambda w: np.sum(conv2d(x, w)), 0)(w).shape
+        (4, 3, 3, 3)
+    """
     return _conv2d("conv2d", x, weight, bias, stride, padding, dilation, groups)
 
 
@@ -146,9 +158,16 @@ def _conv2d(op: str, x: Any, weight: Any, bias: Any, stride: Any, padding: Any,
 
 def conv1d(x: Any, weight: Any, bias: Any = None, stride: int = 1, padding: Any = 0,
            dilation: int = 1, groups: int = 1) -> Any:
-    """1-D cross-correlation: ``x`` is ``(N, C, L)`` (or unbatched ``(C, L)``), ``weight``
-    is ``(O, C // groups, k)``; ``padding`` as for ``conv2d`` (an int, ``"valid"`` or
-    ``"same"``)."""
+    """1-D cross-correlation: ``x`` is ``(N, C, L)`` (or unbatched ``(C, L)``), ``weight`` is
+    ``(O, C // groups, k)``; ``padding`` as for ``conv2d`` (an int, ``"valid"``, ``"same"``).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import conv1d
+        >>> x = np.arange(5.0).reshape(1, 1, 5)                     # (N, C, L)
+        >>> conv1d(x, np.ones((1, 1, 3))).tolist()                  # sums of 3 neighbours
+        [[[3.0, 6.0, 9.0]]]
+    """
     x, added = batched("conv1d", x, 1, weight, 3)
     check_conv("conv1d", x, weight, bias, groups)
     pad = padding if isinstance(padding, str) else (0, padding)
@@ -178,6 +197,13 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
                      output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Any:
     """The adjoint of ``conv2d`` (PyTorch's argument order): ``x`` is ``(N, C, H, W)``,
     ``weight`` is ``(C, O // groups, kh, kw)``; output side ``(H-1)*s - 2p + d*(k-1) + op + 1``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import conv_transpose2d
+        >>> x = np.ones((1, 4, 4, 4))
+        >>> conv_transpose2d(x, np.ones((4, 2, 3, 3)), stride=2, padding=1, output_padding=1).shape
+        (1, 2, 8, 8)
     """
     x, added = batched("conv_transpose2d", x, 2, weight, 4)
     c, og, kh, kw = np.shape(weight)

@@ -36,7 +36,17 @@ def check_range(op: str, what: str, ids: Any, n: int, of: str,
 def embedding(ids: Any, table: Any, padding_idx: int | None = None) -> Any:
     """Rows of ``table`` (``(num_embeddings, dim)``) at integer ``ids`` (any shape):
     ``ids.shape + (dim,)``. Rows looked up at ``padding_idx`` pass their value but no
-    gradient, so that row of the table never trains (PyTorch's semantics)."""
+    gradient, so that row of the table never trains (PyTorch's semantics).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import embedding, grad
+        >>> table = np.arange(6.0).reshape(3, 2)
+        >>> embedding(np.array([[2, 0]]), table).tolist()
+        [[[4.0, 5.0], [0.0, 1.0]]]
+        >>> grad(lambda t: np.sum(embedding(np.array([1, 1]), t)), 0)(table).tolist()
+        [[0.0, 0.0], [2.0, 2.0], [0.0, 0.0]]
+    """
     if not isinstance(ids, (np.ndarray, Tracer)):
         ids = np.asarray(ids)
     if np.dtype(ids.dtype).kind not in "iu":

@@ -27,7 +27,15 @@ def _channel(p: Any, ndim: int) -> Any:
 def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5,
                axis: int | tuple = -1) -> Any:
     """Normalize over ``axis`` (the trailing feature axis by default, or a tuple of axes,
-    like PyTorch's ``normalized_shape``); ``weight``/``bias`` broadcast against ``x``."""
+    like PyTorch's ``normalized_shape``); ``weight``/``bias`` broadcast against ``x``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import layer_norm
+        >>> y = layer_norm(np.array([[1.0, 2.0, 3.0, 4.0]]), np.ones(4), np.zeros(4))
+        >>> round(float(y.mean()), 6), round(float(y.std()), 3)
+        (0.0, 1.0)
+    """
     mu = np.mean(x, axis=axis, keepdims=True)
     d = x - mu
     var = np.mean(d * d, axis=axis, keepdims=True)
@@ -35,7 +43,14 @@ def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5,
 
 
 def rms_norm(x: Any, weight: Any = None, eps: float = 1e-6, axis: int | tuple = -1) -> Any:
-    """``x / sqrt(mean(x**2) + eps) * weight`` over ``axis`` (no centering)."""
+    """``x / sqrt(mean(x**2) + eps) * weight`` over ``axis`` (no centering).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import rms_norm
+        >>> np.round(rms_norm(np.array([3.0, 4.0]), np.ones(2)), 4).tolist()   # / sqrt(12.5)
+        [0.8485, 1.1314]
+    """
     ms = np.mean(x * x, axis=axis, keepdims=True)
     return _affine(x / np.sqrt(ms + eps), weight, None)
 
@@ -50,6 +65,15 @@ def batch_norm(x: Any, running_mean: Any = None, running_var: Any = None, weight
     the buffers move by ``momentum`` toward the batch mean and the *unbiased* batch
     variance (PyTorch's convention), without gradient; a ``None`` buffer stays ``None``.
     In evaluation (``training=False``) ``y`` uses the buffers, which come back unchanged.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import batch_norm
+        >>> x = np.random.default_rng(0).standard_normal((8, 3)) * 5 + 2
+        >>> y, mean, var = batch_norm(x, np.zeros(3), np.ones(3), training=True)
+        >>> bool(np.allclose(y.mean(0), 0)), np.round(mean, 3).shape     # buffers moved by 0.1
+        (True, (3,))
+        >>> y_eval, _, _ = batch_norm(x, mean, var, training=False)      # uses the buffers
     """
     nd = np.ndim(x)
     if nd < 2:
@@ -78,7 +102,16 @@ def batch_norm(x: Any, running_mean: Any = None, running_var: Any = None, weight
 def group_norm(x: Any, num_groups: int, weight: Any = None, bias: Any = None,
                eps: float = 1e-5) -> Any:
     """Normalize an ``(N, C, ...)`` input over each group of ``C // num_groups`` channels
-    and all spatial positions; ``weight``/``bias`` are per channel."""
+    and all spatial positions; ``weight``/``bias`` are per channel.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import group_norm
+        >>> x = np.random.default_rng(0).standard_normal((2, 4, 5))
+        >>> y = group_norm(x, 2)                                 # 2 groups of 2 channels
+        >>> bool(np.allclose(y[:, :2].mean(axis=(1, 2)), 0))
+        True
+    """
     shape = np.shape(x)
     n, c = shape[0], shape[1]
     if c % num_groups:

@@ -37,16 +37,40 @@ def _pool_batched(x: Any, kernel_size: Any, stride: Any, padding: Any, dilation:
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1) -> Any:
     """Max over each window of an ``(N, C, H, W)`` or unbatched ``(C, H, W)`` input
-    (padding never wins); ``stride`` defaults to the kernel. Tied maxima share the gradient
-    equally."""
+    (padding never wins); ``stride`` defaults to the kernel.
+    Tied maxima share the gradient equally.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import grad, max_pool2d
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> max_pool2d(x, 2).tolist()
+        [[[[5.0, 7.0], [13.0, 15.0]]]]
+        >>> grad(lambda x: np.sum(max_pool2d(x, 2)), 0)(x)[0, 0, :2, :2].tolist()
+        [[0.0, 0.0], [0.0, 1.0]]
+    """
     return _pool("max_pool2d", x, kernel_size, stride, padding, dilation, np.max, -np.inf)
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
-    """Mean over each window, zero padding included in the count (PyTorch's default)."""
+    """Mean over each window, zero padding included in the count (PyTorch's default).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import avg_pool2d
+        >>> avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
+        [[[[2.5, 4.5], [10.5, 12.5]]]]
+    """
     return _pool("avg_pool2d", x, kernel_size, stride, padding, 1, np.mean, 0.0)
 
 
 def global_avg_pool(x: Any, keepdims: bool = False) -> Any:
-    """Mean over every spatial axis of an ``(N, C, ...)`` input: ``(N, C)``."""
+    """Mean over every spatial axis of an ``(N, C, ...)`` input: ``(N, C)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import global_avg_pool
+        >>> global_avg_pool(np.ones((2, 3, 4, 4))).shape
+        (2, 3)
+    """
     return np.mean(x, axis=tuple(range(2, np.ndim(x))), keepdims=keepdims)

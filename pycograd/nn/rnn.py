@@ -15,7 +15,15 @@ from pycograd.nn.linear import linear
 
 def rnn_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None,
              nonlinearity: str = "tanh") -> Any:
-    """``act(x W_ih^T + b_ih + h W_hh^T + b_hh)``; ``nonlinearity`` is 'tanh' or 'relu'."""
+    """``act(x W_ih^T + b_ih + h W_hh^T + b_hh)``; ``nonlinearity`` is 'tanh' or 'relu'.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import rnn_cell
+        >>> x, h = np.ones((2, 3)), np.zeros((2, 4))                 # (batch, I), (batch, H)
+        >>> rnn_cell(x, h, np.zeros((4, 3)), np.zeros((4, 4))).shape
+        (2, 4)
+    """
     z = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)
     if nonlinearity == "tanh":
         return np.tanh(z)
@@ -26,7 +34,15 @@ def rnn_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any =
 
 def gru_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> Any:
     """GRU step, gates stacked ``(r, z, n)`` in ``w_ih`` ``(3H, I)`` and ``w_hh`` ``(3H, H)``:
-    ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = (1 - z) * n + z * h``."""
+    ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = (1 - z) * n + z * h``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import gru_cell
+        >>> x, h = np.ones((2, 3)), np.zeros((2, 4))
+        >>> gru_cell(x, h, np.zeros((12, 3)), np.zeros((12, 4))).shape      # 3H rows
+        (2, 4)
+    """
     xr, xz, xn = np.split(linear(x, w_ih, b_ih), 3, axis=-1)
     hr, hz, hn = np.split(linear(h, w_hh, b_hh), 3, axis=-1)
     r = sigmoid(xr + hr)
@@ -38,7 +54,16 @@ def gru_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any =
 def lstm_cell(x: Any, state: tuple[Any, Any], w_ih: Any, w_hh: Any, b_ih: Any = None,
               b_hh: Any = None) -> tuple[Any, Any]:
     """LSTM step on ``state = (h, c)``, gates stacked ``(i, f, g, o)`` in ``w_ih`` ``(4H, I)``
-    and ``w_hh`` ``(4H, H)``; returns the new ``(h, c)``."""
+    and ``w_hh`` ``(4H, H)``; returns the new ``(h, c)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import lstm_cell
+        >>> x, state = np.ones((2, 3)), (np.zeros((2, 4)), np.zeros((2, 4)))
+        >>> h, c = lstm_cell(x, state, np.zeros((16, 3)), np.zeros((16, 4)))  # 4H rows
+        >>> h.shape, c.shape
+        ((2, 4), (2, 4))
+    """
     h, c = state
     i, f, g, o = np.split(linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh), 4, axis=-1)
     c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
@@ -59,6 +84,16 @@ def scan(cell: Callable, init: Any, xs: Any, axis: int = 0,
     or its first element for a tuple carry (an LSTM's ``h`` in ``(h, c)``), so
     ``scan(lambda h, x: gru_cell(x, h, *w), h0, xs)`` just works. With ``has_output=True``
     the cell returns ``(carry, y)`` (JAX's convention) and the ``y``s (a pytree) are stacked.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import grad, scan
+        >>> final, states = scan(lambda h, x: 0.5 * h + x, np.zeros(2), np.ones((3, 2)))
+        >>> final.tolist(), states.shape                       # carry after each of 3 steps
+        ([1.75, 1.75], (3, 2))
+        >>> grad(lambda xs: np.sum(scan(lambda h, x: 0.5 * h + x, 0.0, xs)[0]), 0)(
+        ...     np.ones(3)).tolist()
+        [0.25, 0.5, 1.0]
     """
     leaves, tree = tree_flatten(xs)
     if not leaves:

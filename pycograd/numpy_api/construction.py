@@ -429,7 +429,18 @@ def _spread(x: Any, values: Any, pos: np.ndarray) -> tuple:
 
 def scatter_add(x: Any, idx: Any, values: Any) -> Any:
     """``x`` with ``values`` added at ``x[idx]``, repeated positions accumulating: the
-    functional ``np.add.at(x, idx, values)``. Differentiable in ``x`` and ``values``."""
+    functional ``np.add.at(x, idx, values)``. Differentiable in ``x`` and ``values``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import grad, scatter_add
+        >>> idx = np.array([0, 2, 2])
+        >>> scatter_add(np.zeros(3), idx, np.array([1.0, 2.0, 3.0])).tolist()
+        [1.0, 0.0, 5.0]
+        >>> f = lambda v: np.sum(scatter_add(np.zeros(3), idx, v) ** 2)
+        >>> grad(f, 0)(np.array([1.0, 2.0, 3.0])).tolist()
+        [2.0, 10.0, 10.0]
+    """
     shape = np.shape(x)
     pos = _positions(shape, idx)
     v, _ = _spread(x, values, pos)
@@ -440,7 +451,17 @@ def scatter_add(x: Any, idx: Any, values: Any) -> Any:
 def scatter_set(x: Any, idx: Any, values: Any) -> Any:
     """``x`` with ``x[idx] = values`` applied (the last write wins for repeated positions),
     without mutation: the functional ``x[idx] = v`` / ``np.put``. The overwritten entries
-    of ``x`` get zero gradient."""
+    of ``x`` get zero gradient.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import grad, scatter_set
+        >>> scatter_set(np.zeros(3), np.array([1]), np.array([7.0])).tolist()
+        [0.0, 7.0, 0.0]
+        >>> f = lambda x: np.sum(scatter_set(x, np.array([1]), np.array([7.0])))
+        >>> grad(f, 0)(np.ones(3)).tolist()                    # the overwritten x[1] gets 0
+        [1.0, 0.0, 1.0]
+    """
     shape = np.shape(x)
     pos = _positions(shape, idx)
     v, _ = _spread(x, values, pos)
@@ -574,10 +595,20 @@ if hasattr(np, "trapezoid"):
 # ---- r_ / c_ ---------------------------------------------------------------------------------
 
 class IndexConcatenator:
-    """``np.r_`` / ``np.c_`` for traced pieces: numpy's own rules (slices as ranges,
-    directives ``'axis[,ndmin[,trans1d]]'``, scalars promoted weakly), with the pieces
-    reshaped instead of passed through ``np.array`` (which refuses tracers). Matrix
-    directives ('r', 'c') are not supported."""
+    """``np.r_`` / ``np.c_`` for traced pieces (``pycograd.r_``, ``pycograd.c_``): numpy's own
+    rules (slices as ranges, directives ``'axis[,ndmin[,trans1d]]'``, scalars promoted
+    weakly), with the pieces reshaped instead of passed through ``np.array`` (which refuses
+    tracers). Inside code pycograd routes, ``np.r_[...]`` is swapped for these automatically.
+    Matrix directives ('r', 'c') are not supported.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import c_, grad, r_
+        >>> grad(lambda x: np.sum(r_[x[0], x, 0.0] ** 2), 0)(np.array([1.0, 2.0])).tolist()
+        [4.0, 4.0]
+        >>> c_[np.ones(2), np.zeros(2)].tolist()
+        [[1.0, 0.0], [1.0, 0.0]]
+    """
 
     def __init__(self, axis: int = 0, ndmin: int = 1, trans1d: int = -1):
         self.axis, self.ndmin, self.trans1d = axis, ndmin, trans1d

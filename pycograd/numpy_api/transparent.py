@@ -670,7 +670,20 @@ def _routed_other(f: Any) -> Any:
 
 def transparent(f: Callable) -> Callable:
     """Decorator form of ``routed``, for functions called with traced arguments from code that
-    pycograd does not route (library code, callbacks): ``@transparent def f(x): ...``."""
+    pycograd does not route (library code, callbacks): ``@transparent def f(x): ...``.
+
+    Examples:
+        ```python
+        import math
+        from pycograd import transparent
+
+        @transparent
+        def activation(x):              # math.* on a traced value, called from code
+            return math.tanh(x) * 2     # that pycograd does not route itself
+
+        # e.g. a library's callback: scipy.optimize calls it with pycograd's traced values
+        ```
+    """
 
     @functools.wraps(f)
     def call(*args: Any, **kwargs: Any) -> Any:

@@ -161,5 +161,12 @@ round_p = primitive("round", lambda x, decimals: np.round(x, decimals), differen
 
 
 def stop_gradient(x: Any) -> Any:
-    """``x`` with no gradient flowing back through it, under every transform."""
+    """``x`` with no gradient flowing back through it, under every transform.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import grad, stop_gradient
+        >>> grad(lambda x: np.sum(x * stop_gradient(x)), 0)(np.array([1.0, 2.0])).tolist()
+        [1.0, 2.0]
+    """
     return stop_gradient_p.bind(x)

@@ -30,7 +30,23 @@ def _param_arrays(params: Any) -> dict[str, np.ndarray]:
 
 def save_checkpoint(path: str | os.PathLike, params: Any,
                     optimizer: Optimizer | None = None) -> None:
-    """Write ``params`` (and ``optimizer``'s state, if given) to ``path``."""
+    """Write ``params`` (and ``optimizer``'s state, if given) to ``path``: an ``.npz`` without
+    pickle, so a checkpoint cannot run code when it is loaded. ``params`` is a ``ParamDict``
+    or a pytree of arrays; the optimizer's state is its moments and step count.
+
+    Examples:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from pycograd import Adam, load_checkpoint, save_checkpoint
+        >>> params, opt = {"w": np.array([1.0, 2.0])}, Adam(0.1)
+        >>> params = opt.step(params, {"w": np.array([0.5, 0.5])})
+        >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
+        >>> save_checkpoint(path, params, opt)
+        >>> opt2 = Adam(0.1)
+        >>> restored = load_checkpoint(path, {"w": np.zeros(2)}, opt2)
+        >>> bool(np.array_equal(restored["w"], params["w"])), opt2.steps
+        (True, 1)
+    """
     arrays = {_P + k: v for k, v in _param_arrays(params).items()}
     if optimizer is not None:
         arrays.update({_O + k: v for k, v in optimizer.state_dict().items()})
@@ -41,7 +57,17 @@ def load_checkpoint(path: str | os.PathLike, params: Any,
                     optimizer: Optimizer | None = None) -> Any:
     """Restore what ``save_checkpoint`` wrote into ``params`` (and ``optimizer``). Names,
     shapes and dtypes must match the parameters given; returns the parameters (the same
-    container, or a new pytree)."""
+    container, or a new pytree).
+
+    Examples:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from pycograd import load_checkpoint, save_checkpoint
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+        >>> save_checkpoint(path, {"w": np.array([1.0, 2.0])})
+        >>> load_checkpoint(path, {"w": np.zeros(2)})["w"].tolist()
+        [1.0, 2.0]
+    """
     files = read_npz(path, "checkpoint")
     saved = {k[len(_P):]: v for k, v in files.items() if k.startswith(_P)}
     opt_state = {k[len(_O):]: v for k, v in files.items() if k.startswith(_O)}

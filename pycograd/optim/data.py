@@ -44,7 +44,20 @@ def batches(*arrays: Any, batch_size: int, key: Any = None, shuffle: bool = True
     epoch for a new order). ``drop_last`` drops a final short batch. ``window=T`` takes a
     single 1-D token stream, cuts it into non-overlapping windows of ``T`` tokens, and
     yields ``(inputs, targets)`` of shape ``(batch, T)`` with ``targets`` the inputs shifted
-    by one token (the next-token objective)."""
+    by one token (the next-token objective).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import batches
+        >>> x, y = np.arange(10), np.arange(10) * 10
+        >>> [len(xb) for xb, yb in batches(x, y, batch_size=4)]
+        [4, 4, 2]
+        >>> [xb.tolist() for xb, in batches(x, batch_size=4, shuffle=False, drop_last=True)]
+        [[0, 1, 2, 3], [4, 5, 6, 7]]
+        >>> inputs, targets = next(batches(np.arange(7), batch_size=2, window=3, shuffle=False))
+        >>> inputs.tolist(), targets.tolist()                     # next-token pairs
+        ([[0, 1, 2], [3, 4, 5]], [[1, 2, 3], [4, 5, 6]])
+    """
     arrays_, n = _check(arrays, batch_size, window)
     order = prandom.permutation(0 if key is None else key, n) if shuffle else None
     for b in range(num_batches(n, batch_size, drop_last)):
@@ -60,7 +73,21 @@ def batches(*arrays: Any, batch_size: int, key: Any = None, shuffle: bool = True
 
 class DataLoader:
     """``batches`` as a re-iterable: each ``iter()`` is a new epoch whose shuffle uses
-    ``fold_in(key, epoch)``."""
+    ``fold_in(key, epoch)``, so a run is reproducible from its key and every epoch sees a
+    new order. ``len(loader)`` is the number of minibatches per epoch.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import DataLoader
+        >>> from pycograd import random as prandom
+        >>> loader = DataLoader(np.arange(10), batch_size=4, key=prandom.key(0), drop_last=True)
+        >>> len(loader)                                           # minibatches per epoch
+        2
+        >>> first = np.concatenate([b for (b,) in loader])
+        >>> second = np.concatenate([b for (b,) in loader])       # a new epoch, a new order
+        >>> first.shape, bool(np.array_equal(first, second))
+        ((8,), False)
+    """
 
     def __init__(self, *arrays: Any, batch_size: int, key: Any = None, shuffle: bool = True,
                  drop_last: bool = False, window: int | None = None):

@@ -248,7 +248,18 @@ class Optimizer:
 
 class SGD(Optimizer):
     """``w -= lr * g``; with momentum, ``buf = momentum * buf + g`` and the step uses ``buf``
-    (or ``g + momentum * buf`` with Nesterov), as in PyTorch with no dampening."""
+    (or ``g + momentum * buf`` with Nesterov), as in PyTorch with no dampening.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import SGD, grad
+        >>> params, opt = {"w": np.array([3.0, -4.0])}, SGD(lr=0.1)
+        >>> for _ in range(200):
+        ...     (g,) = grad(lambda p: np.sum(p["w"] ** 2))(params)
+        ...     params = opt.step(params, g)             # a dict in, a new dict out
+        >>> bool(np.all(np.abs(params["w"]) < 1.0))
+        True
+    """
 
     def __init__(self, lr: LR, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, clip_norm: float | None = None):
@@ -266,7 +277,18 @@ class SGD(Optimizer):
 
 
 class Momentum(SGD):
-    """SGD with momentum 0.9 by default."""
+    """SGD with momentum 0.9 by default.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import Momentum, grad
+        >>> params, opt = {"w": np.array([3.0, -4.0])}, Momentum(lr=0.05)
+        >>> for _ in range(200):
+        ...     (g,) = grad(lambda p: np.sum(p["w"] ** 2))(params)
+        ...     params = opt.step(params, g)             # a dict in, a new dict out
+        >>> bool(np.all(np.abs(params["w"]) < 1.0))
+        True
+    """
 
     def __init__(self, lr: LR, momentum: float = 0.9, nesterov: bool = False,
                  weight_decay: float = 0.0, clip_norm: float | None = None):
@@ -274,7 +296,18 @@ class Momentum(SGD):
 
 
 class Adam(Optimizer):
-    """Adam with bias correction; ``weight_decay`` is L2 added to the gradient."""
+    """Adam with bias correction; ``weight_decay`` is L2 added to the gradient.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import Adam, grad
+        >>> params, opt = {"w": np.array([3.0, -4.0])}, Adam(lr=0.1)
+        >>> for _ in range(200):
+        ...     (g,) = grad(lambda p: np.sum(p["w"] ** 2))(params)
+        ...     params = opt.step(params, g)             # a dict in, a new dict out
+        >>> bool(np.all(np.abs(params["w"]) < 1.0))
+        True
+    """
 
     slots = ("m", "v")
     real_slots = ("v",)
@@ -294,7 +327,18 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay: ``w *= 1 - lr * weight_decay`` before the Adam
-    step, so decay does not pass through the adaptive scaling (Loshchilov & Hutter)."""
+    step, so decay does not pass through the adaptive scaling (Loshchilov & Hutter).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import AdamW, grad
+        >>> params, opt = {"w": np.array([3.0, -4.0])}, AdamW(lr=0.1, weight_decay=0.01)
+        >>> for _ in range(200):
+        ...     (g,) = grad(lambda p: np.sum(p["w"] ** 2))(params)
+        ...     params = opt.step(params, g)             # a dict in, a new dict out
+        >>> bool(np.all(np.abs(params["w"]) < 1.0))
+        True
+    """
 
     coupled_weight_decay = False
 
@@ -309,7 +353,18 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     """RMSprop as in PyTorch: ``v = alpha * v + (1 - alpha) * g**2``, step
     ``g / (sqrt(v) + eps)``; ``centered`` subtracts the squared running mean of ``g`` from
-    ``v``; ``momentum`` accumulates the scaled steps."""
+    ``v``; ``momentum`` accumulates the scaled steps.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import RMSprop, grad
+        >>> params, opt = {"w": np.array([3.0, -4.0])}, RMSprop(lr=0.05)
+        >>> for _ in range(200):
+        ...     (g,) = grad(lambda p: np.sum(p["w"] ** 2))(params)
+        ...     params = opt.step(params, g)             # a dict in, a new dict out
+        >>> bool(np.all(np.abs(params["w"]) < 1.0))
+        True
+    """
 
     def __init__(self, lr: LR = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0,
@@ -333,7 +388,18 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad: ``acc += g**2``, step ``g / (sqrt(acc) + eps)``."""
+    """Adagrad: ``acc += g**2``, step ``g / (sqrt(acc) + eps)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import Adagrad, grad
+        >>> params, opt = {"w": np.array([3.0, -4.0])}, Adagrad(lr=0.5)
+        >>> for _ in range(200):
+        ...     (g,) = grad(lambda p: np.sum(p["w"] ** 2))(params)
+        ...     params = opt.step(params, g)             # a dict in, a new dict out
+        >>> bool(np.all(np.abs(params["w"]) < 1.0))
+        True
+    """
 
     slots = ("acc",)
     real_slots = ("acc",)

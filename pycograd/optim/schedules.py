@@ -16,7 +16,15 @@ def constant(lr: float) -> Schedule:
 
 
 def cosine_decay(lr: float, total_steps: int, final: float = 0.0) -> Schedule:
-    """Half a cosine from ``lr`` at step 0 to ``final`` at ``total_steps``, flat after."""
+    """Half a cosine from ``lr`` at step 0 to ``final`` at ``total_steps``, flat after.
+
+    Examples:
+        >>> from pycograd import Adam, cosine_decay
+        >>> schedule = cosine_decay(0.1, 100)
+        >>> schedule(0), round(schedule(50), 6), schedule(100), schedule(150)
+        (0.1, 0.05, 0.0, 0.0)
+        >>> opt = Adam(lr=schedule)                       # any optimizer takes a schedule
+    """
     _check_positive("cosine_decay", "total_steps", total_steps)
 
     def schedule(step: int) -> float:
@@ -29,7 +37,14 @@ def cosine_decay(lr: float, total_steps: int, final: float = 0.0) -> Schedule:
 def linear_warmup(lr: float, warmup_steps: int, then: Schedule | float | None = None) -> Schedule:
     """Ramp linearly to ``lr`` over ``warmup_steps`` (step ``i`` gets ``lr * (i + 1) /
     warmup_steps``, so no step is wasted at 0), then follow ``then``: a constant (default
-    ``lr``) or a schedule, which is called with steps counted from the end of the warmup."""
+    ``lr``) or a schedule, which is called with steps counted from the end of the warmup.
+
+    Examples:
+        >>> from pycograd import cosine_decay, linear_warmup
+        >>> schedule = linear_warmup(0.1, 10, then=cosine_decay(0.1, 90))
+        >>> round(schedule(0), 6), round(schedule(9), 6), round(schedule(10), 6)
+        (0.01, 0.1, 0.1)
+    """
     _check_positive("linear_warmup", "warmup_steps", warmup_steps, zero_ok=True)
     after = constant(lr if then is None else then) if not callable(then) else then
 
@@ -43,7 +58,16 @@ def linear_warmup(lr: float, warmup_steps: int, then: Schedule | float | None = 
 
 def exponential_decay(lr: float, rate: float, steps: int, staircase: bool = False) -> Schedule:
     """``lr * rate ** (step / steps)``: multiplied by ``rate`` every ``steps`` steps
-    (smoothly, or in jumps with ``staircase=True``)."""
+    (smoothly, or in jumps with ``staircase=True``).
+
+    Examples:
+        >>> from pycograd import exponential_decay
+        >>> schedule = exponential_decay(0.1, 0.5, 10)
+        >>> round(schedule(10), 6), round(schedule(5), 4)
+        (0.05, 0.0707)
+        >>> round(exponential_decay(0.1, 0.5, 10, staircase=True)(5), 6)
+        0.1
+    """
     _check_positive("exponential_decay", "steps", steps)
 
     def schedule(step: int) -> float:
@@ -53,7 +77,14 @@ def exponential_decay(lr: float, rate: float, steps: int, staircase: bool = Fals
 
 
 def step_decay(lr: float, drop: float, every: int) -> Schedule:
-    """``lr`` multiplied by ``drop`` once every ``every`` steps."""
+    """``lr`` multiplied by ``drop`` once every ``every`` steps.
+
+    Examples:
+        >>> from pycograd import step_decay
+        >>> schedule = step_decay(0.1, 0.1, 30)
+        >>> [round(schedule(s), 6) for s in (0, 29, 30, 60)]
+        [0.1, 0.1, 0.01, 0.001]
+    """
     _check_positive("step_decay", "every", every)
     return exponential_decay(lr, drop, every, staircase=True)
 

@@ -7,38 +7,15 @@ the optimizer container protocol (``trainable()`` / ``assign()``) can be trained
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pycograd import random as prandom
-from pycograd.optim.data import DataLoader
+from pycograd.optim.data import DataLoader, num_batches
 from pycograd.optim.optimizers import SGD
+from pycograd.optim.progress import Metric, Reporter
 
 Callback = Callable[[int, float], Any]
-
-
-def _in_notebook() -> bool:
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def _progress_bar(progress: bool | None, total: int) -> Any:
-    """A tqdm bar, or None. ``None`` means: on in a terminal or a notebook, if tqdm is
-    installed; ``True`` insists (and says how to get tqdm)."""
-    if progress is False:
-        return None
-    auto = progress is None
-    if auto and not (_in_notebook() or getattr(sys.stdout, "isatty", lambda: False)()):
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        if auto:
-            return None
-        raise ImportError("train(progress=True) needs tqdm: pip install tqdm") from None
-    return tqdm(total=total, desc="train", unit="step", leave=True)
 
 
 def _stream(data: Sequence[Any], batch_size: int | None, key: Any) -> Iterator[tuple]:
@@ -52,9 +29,18 @@ def _stream(data: Sequence[Any], batch_size: int | None, key: Any) -> Iterator[t
         yield from loader
 
 
+def _steps_per_epoch(data: Sequence[Any], batch_size: int | None) -> int:
+    """Minibatches in one pass over ``data`` (as ``_stream`` cuts them); 1 without batching."""
+    if batch_size is None:
+        return 1
+    n = len(data[0])
+    return num_batches(n, batch_size, drop_last=n >= batch_size)
+
+
 def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *data: Any,
           batch_size: int | None = None, callbacks: Sequence[Callback] | None = None,
-          progress: bool | None = None, key: Any = None) -> tuple[float, float]:
+          progress: bool | None = None, key: Any = None,
+          val: Metric | None = None, val_every: int | None = None) -> tuple[float, float]:
     """Run ``steps`` optimizer steps of ``objective`` and return ``(first_loss, last_loss)``,
     the losses computed at the first and the last step (each before that step's update).
 
@@ -62,7 +48,26 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     ``batch_size`` the ``data`` arrays are cut into shuffled minibatches (epoch after epoch,
     shuffled with ``key``, default ``key(0)``; a final short batch is dropped), otherwise
     every step sees all of ``data``. Each callback is called as ``callback(step, loss)``
-    after the update; one returning True stops training early."""
+    after the update; one returning True stops training early.
+
+    The progress bar (``progress=None``: on in a terminal or a notebook) shows the epoch,
+    the step, the loss and, with ``val``, a validation metric. ``val`` is a function of no
+    arguments returning a number (shown as ``val``) or a dict of numbers (shown under their
+    names), evaluated on the current weights every ``val_every`` steps (default: once per
+    epoch with ``batch_size``, else every twentieth of the run) and after the last step.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import ParamDict, train
+        >>> X, y = np.array([[1.0], [2.0], [3.0]]), np.array([2.0, 4.0, 6.0])
+        >>> weights = ParamDict(w=np.zeros(1))
+        >>> weights.bind_globals(globals())       # the objective reads ``w`` by bare name
+        >>> objective = lambda: np.mean((X @ w - y) ** 2)
+        >>> first, last = train(weights, objective, 50, 0.05, progress=False,
+        ...                     val=lambda: {"w": weights["w"][0]})
+        >>> bool(last < first), round(float(weights["w"][0]), 3)
+        (True, 2.0)
+    """
     if steps < 1:
         raise ValueError(f"train: steps must be positive, got {steps}")
     opt = optimizer_or_lr if callable(getattr(optimizer_or_lr, "step", None)) else SGD(
@@ -70,8 +75,9 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     if batch_size is not None and not data:
         raise ValueError("train: batch_size needs data arrays to batch")
     stream = _stream(data, batch_size, key)
-    bar = _progress_bar(progress, steps)
+    report = Reporter(steps, _steps_per_epoch(data, batch_size), progress, val, val_every)
     first = last = float("nan")
+    step = -1
     try:
         for step in range(steps):
             value, grads = weights.grad(objective, *next(stream))
@@ -79,13 +85,11 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
             if step == 0:
                 first = last
             opt.step(weights, grads)
-            if bar is not None:
-                bar.set_postfix(loss=f"{last:.4g}", refresh=False)
-                bar.update(1)
+            report.step(step, last)
             stop = [cb(step, last) for cb in callbacks or ()]
             if any(s is True for s in stop):
                 break
+        report.finish(step)
     finally:
-        if bar is not None:
-            bar.close()
+        report.close()
     return first, last

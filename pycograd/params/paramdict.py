@@ -173,6 +173,21 @@ class ParamDict:
     ``weights["w1"]`` is the current array, ``for name in weights`` walks the (dotted)
     names, ``weights.grad(objective, *data)`` differentiates a forward that reads the weights
     by bare name, and ``weights.step(grads, lr)`` updates the arrays in place.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import ParamDict, frozen
+        >>> X, y = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 2.0])
+        >>> weights = ParamDict(w=np.zeros(2), b=np.zeros(()), s=frozen[np.array(1.0)])
+        >>> weights.bind_globals(globals())                  # w, b, s become bare names here
+        >>> def objective():
+        ...     return np.mean((s * (X @ w) + b - y) ** 2)
+        >>> value, grads = weights.grad(objective)           # gradients; changes nothing
+        >>> grads["s"] is None, np.round(grads["w"], 3).tolist()
+        (True, [-7.0, -10.0])
+        >>> weights.step(grads, 0.01)                        # in-place SGD
+        >>> bool(objective() < value), list(weights)
+        (True, ['w', 'b', 's'])
     """
 
     def __init__(self, entries: Mapping[str, Any] | None = None, /, **kwargs: Any):

@@ -58,7 +58,19 @@ class _CustomRule:
 class custom_vjp(_CustomRule):  # noqa: N801  (a decorator, named like JAX's)
     """Decorate ``f``, then give it a rule with ``f.defvjp(fwd, bwd)``:
     ``fwd(*args) -> (out, residuals)`` and ``bwd(residuals, g) -> tuple`` with one
-    cotangent per positional argument of ``f`` (None for no gradient)."""
+    cotangent per positional argument of ``f`` (None for no gradient).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import custom_vjp, grad
+        >>> @custom_vjp
+        ... def clip_gradient(x):
+        ...     return x
+        >>> _ = clip_gradient.defvjp(lambda x: (x, None),             # fwd: (out, residuals)
+        ...                          lambda res, g: (np.clip(g, -1.0, 1.0),))
+        >>> grad(lambda x: np.sum(10.0 * clip_gradient(x)), 0)(np.ones(2)).tolist()
+        [1.0, 1.0]
+    """
 
     kind = "custom_vjp"
 
@@ -117,7 +129,22 @@ def reverse_custom_vjp(trace: Any, fun: Callable, fwd: Callable, bwd: Callable,
 class custom_jvp(_CustomRule):  # noqa: N801  (a decorator, named like JAX's)
     """Decorate ``f``, then give it a forward rule with ``@f.defjvp``:
     ``rule(primals, tangents) -> (out, tangent_out)``, linear in the tangents. Reverse mode
-    transposes that linear map, so ``grad`` uses the rule too."""
+    transposes that linear map, so ``grad`` uses the rule too.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import custom_jvp, grad
+        >>> @custom_jvp
+        ... def norm(x):
+        ...     return np.sqrt(np.sum(x ** 2))
+        >>> @norm.defjvp
+        ... def norm_jvp(primals, tangents):
+        ...     (x,), (t,) = primals, tangents
+        ...     n = norm(x)
+        ...     return n, np.sum(x * t) / np.where(n == 0, 1.0, n)
+        >>> grad(norm, 0)(np.zeros(2)).tolist()                # 0 at the origin, not nan
+        [0.0, 0.0]
+    """
 
     kind = "custom_jvp"
 

@@ -155,6 +155,16 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] | None = None,
     ``value, (g,) = value_and_grad(f)(x)``); an int gives the bare gradient; a tuple gives a
     tuple. With ``has_aux``, ``f`` returns ``(value, aux)`` and the result is
     ``((value, aux), gradient)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import value_and_grad
+        >>> f = lambda w, x: np.sum((x @ w) ** 2)
+        >>> value, (gw, gx) = value_and_grad(f)(np.ones(2), np.eye(2))   # one per argument
+        >>> float(value), gw.tolist()
+        (2.0, [2.0, 2.0])
+        >>> value_and_grad(f, argnums=0)(np.ones(2), np.eye(2))[1].tolist()   # an int: bare
+        [2.0, 2.0]
     """
     argnums = _normalize_argnums(argnums, argnum)
 
@@ -182,7 +192,29 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] | None = None,
 
 def grad(f: Callable, argnums: int | Sequence[int] | None = None, has_aux: bool = False, *,
          argnum: int | None = None) -> Callable:
-    """The gradient of a scalar function; see ``value_and_grad`` for ``argnums``."""
+    """The gradient of a real scalar-valued ``f``: ``grad(f)(*args)``.
+
+    ``argnums`` picks what to differentiate: ``None`` (the default) gives a tuple with one
+    gradient per positional argument, an int the bare gradient of that argument, a tuple of
+    ints a tuple of theirs (``argnum=`` is an alias). Integer and boolean arguments get
+    ``None``; pytree arguments get gradients of the same structure. With ``has_aux=True``,
+    ``f`` returns ``(value, aux)`` and ``grad`` returns ``(gradient, aux)``. ``f`` is ordinary
+    numpy code: pycograd's values ride numpy's own dispatch, so helpers and library code
+    differentiate too. A non-scalar output raises ``NonScalarOutputError``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import grad
+        >>> def loss(w, b, x):
+        ...     return np.sum(np.tanh(x @ w + b))
+        >>> gw, gb, gx = grad(loss)(np.zeros(2), 0.0, np.ones(2))     # argnums=None: all
+        >>> gw.tolist(), float(gb)
+        ([1.0, 1.0], 1.0)
+        >>> float(grad(loss, argnums=(0, 1))(np.zeros(2), 0.0, np.ones(2))[1])
+        1.0
+        >>> float(grad(grad(np.sin, 0), 0)(0.5))             # gradients differentiate again
+        -0.479425538604203
+    """
     vg = value_and_grad(f, argnums, has_aux, argnum=argnum)
 
     @functools.wraps(f)
@@ -198,7 +230,13 @@ def holomorphic_grad(f: Callable, argnums: int | Sequence[int] | None = None,
     """The complex derivative ``f'(z)`` of a holomorphic ``f`` with a complex scalar output
     (autograd's ``holomorphic_grad``): the gradient of ``real(f)``, which under pycograd's
     complex convention (``df/dx - i df/dy``, see ``pycograd.ops.complex``) is ``f'(z)``
-    by the Cauchy-Riemann equations. ``argnums`` and ``has_aux`` are as for ``grad``."""
+    by the Cauchy-Riemann equations. ``argnums`` and ``has_aux`` are as for ``grad``.
+
+    Examples:
+        >>> from pycograd import holomorphic_grad
+        >>> complex(holomorphic_grad(lambda z: z ** 3, 0)(1.0 + 2.0j))     # 3 z**2
+        (-9+12j)
+    """
     def real_f(*args: Any, **kwargs: Any) -> Any:
         out = f(*args, **kwargs)
         if has_aux:
@@ -225,6 +263,14 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     """``(f(*primals), vjp_fn)``: ``vjp_fn(ct)`` returns one cotangent per primal.
 
     ``vjp_fn`` may be called many times; the tape lives as long as ``vjp_fn`` does.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import vjp
+        >>> out, f_vjp = vjp(lambda x: x ** 2, np.array([1.0, 2.0, 3.0]))
+        >>> (ct,) = f_vjp(np.array([1.0, 0.0, 0.0]))          # a row of the Jacobian
+        >>> ct.tolist()
+        [2.0, 0.0, 0.0]
     """
     trace, out, lifted = _run(f, primals, {}, tuple(range(len(primals))))
     aux = None

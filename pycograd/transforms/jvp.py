@@ -123,6 +123,13 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
     ``tangents`` mirrors ``primals``; ``None`` is a zero tangent (for a leaf or a whole
     subtree). Integer and boolean primals take None (or zeros) as their tangent. Python
     floats are float64 scalars. The tangent of an integer output is zeros of its dtype.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import jvp
+        >>> out, tangent = jvp(np.sin, (np.array([0.0, 1.0]),), (np.array([1.0, 1.0]),))
+        >>> np.allclose(tangent, np.cos([0.0, 1.0]))
+        True
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp(f, primals, tangents): primals and tangents must be tuples "
@@ -140,7 +147,16 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
 
 
 def linearize(f: Callable, *primals: Any) -> tuple:
-    """``(f(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the JVP at ``primals``."""
+    """``(f(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the JVP at ``primals``: the
+    linearisation, evaluated once and applied to as many tangents as you like.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import linearize
+        >>> out, f_jvp = linearize(lambda x: x ** 3, np.array([1.0, 2.0]))
+        >>> f_jvp(np.array([1.0, 1.0])).tolist()              # 3 x**2 * t, reusable
+        [3.0, 12.0]
+    """
     out = f(*primals)
 
     def f_jvp(*tangents: Any) -> Any:

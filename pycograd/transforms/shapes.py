@@ -38,7 +38,17 @@ from pycograd.ops.shaping import broadcast_shapes, dtype_of, out_dtype, shape_of
 
 class DataDependentShapeError(ShapeError):
     """An output whose shape (or a branch) depends on the values of the data, which an
-    abstract interpreter does not have."""
+    abstract interpreter does not have.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import DataDependentShapeError, ShapeDtypeStruct as S, eval_shape
+        >>> try:
+        ...     eval_shape(lambda x: x[x > 0], S((4,)))
+        ... except DataDependentShapeError:
+        ...     print("the shape depends on the data")
+        the shape depends on the data
+    """
 
 
 _ABBREV = {"float64": "f64", "float32": "f32", "float16": "f16", "int64": "i64",
@@ -48,7 +58,14 @@ _ABBREV = {"float64": "f64", "float32": "f32", "float16": "f16", "int64": "i64",
 
 class ShapeDtypeStruct:
     """A shape and a dtype standing in for an array (``S((5, 2))`` in the examples).
-    Dimensions given as strings are symbolic (``S(("batch", 784))``)."""
+    Dimensions given as strings are symbolic (``S(("batch", 784))``).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import ShapeDtypeStruct as S
+        >>> S((5, 2)), S(("batch", 784), np.float32)
+        (f64[5,2], f32[batch,784])
+    """
 
     __slots__ = ("shape", "dtype")
 
@@ -317,7 +334,16 @@ def eval_shape(f: Callable, *specs: Any) -> Any:
     pytrees of them; arrays are only looked at for their shape and dtype.
 
     Raises ``ShapeError`` naming the op and shapes on a mismatch, and
-    ``DataDependentShapeError`` when a shape depends on data values."""
+    ``DataDependentShapeError`` when a shape depends on data values.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import ShapeDtypeStruct as S, eval_shape
+        >>> eval_shape(lambda x, w: np.tanh(x @ w), S(("batch", 3)), S((3, 16)))
+        f64[batch,16]
+        >>> eval_shape(lambda x: {"mean": x.mean(0), "n": x.shape[0]}, S((8, 2)))["mean"]
+        f64[2]
+    """
     return _run_abstract(f, specs)
 
 
@@ -445,7 +471,7 @@ def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
 
     ``params`` is a (nested) dict, a ``ParamDict`` (frozen entries and buffers are listed
     and counted as non-trainable), or any pytree of arrays / ``ShapeDtypeStruct``s;
-    ``input_shapes`` are shapes (tuples, symbolic dims allowed), ``ShapeDtypeStruct``s, or
+    ``input_shapes`` are shapes (tuples or lists, symbolic dims allowed), ``ShapeDtypeStruct``s, or
     arrays.
 
     Stages. Primitives are too fine-grained to be a network's layers, so consecutive
@@ -455,7 +481,18 @@ def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
     ``multi_head_attention``...) is one stage named after it, however many primitives it
     takes and whichever nn functions it calls inside. A stage's params are the parameters
     its primitives read directly. The grouping reads the calling frames only while
-    ``summary`` runs (a frame walk per primitive), so it costs nothing anywhere else."""
+    ``summary`` runs (a frame walk per primitive), so it costs nothing anywhere else.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import summary
+        >>> def model(p, x):
+        ...     return np.tanh(x @ p["w"] + p["b"])
+        >>> info = summary(model, {"w": np.zeros((3, 4)), "b": np.zeros(4)}, ("batch", 3),
+        ...                verbose=False)
+        >>> info.total, str(info.output)
+        (16, 'f64[batch,4]')
+    """
     inputs = [ShapeDtypeStruct(s) if _is_shape(s) else s for s in input_shapes]
     rows = []
     for name, leaf, trainable in _named_leaves(params):

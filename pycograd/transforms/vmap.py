@@ -187,10 +187,25 @@ def _wrap(trace: BatchTrace, x: Any, d: int | None) -> Any:
 
 def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None = None,
          loop_fallback: bool = False) -> Callable:
-    """Vectorize ``f`` over a batch axis of its arguments (JAX's ``vmap``).
+    """Vectorize ``f`` over a batch axis of its arguments (JAX's ``vmap``): ``f`` is written
+    for one example and runs on the whole batch in one pass, with no Python loop.
 
     ``in_axes``: None (broadcast), an int (negative allowed), or a tree of those matching
-    the positional arguments. ``out_axes`` likewise for the outputs.
+    the positional arguments. ``out_axes`` likewise for the outputs. ``axis_size`` gives the
+    batch size when no argument is mapped. ``vmap(grad(f))`` gives per-example gradients, and
+    ``vmap`` composes with every other transform in either order.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import grad, vmap
+        >>> dot = lambda a, b: a @ b                          # written for one pair of vectors
+        >>> vmap(dot)(np.ones((5, 3)), np.ones((5, 3))).tolist()
+        [3.0, 3.0, 3.0, 3.0, 3.0]
+        >>> vmap(dot, in_axes=(0, None))(np.ones((5, 3)), np.ones(3)).shape
+        (5,)
+        >>> loss = lambda w, x: np.sum(np.tanh(x @ w))
+        >>> vmap(grad(loss, 0), in_axes=(None, 0))(np.zeros(2), np.ones((4, 2))).shape
+        (4, 2)
     """
 
     @functools.wraps(f)
