@@ -361,7 +361,7 @@ def test_adam_second_moment_is_abs_squared():
     np.testing.assert_allclose(_ours(pg.Adam(0.1), 7), _ref_adam(z0, 7), rtol=1e-12)
     opt = pg.Adam(0.1)
     opt.step(z0, np.array([3.0 + 4.0j, 0.0]))
-    np.testing.assert_allclose(opt.state["0"]["v"], [0.001 * 25.0, 0.0])
+    np.testing.assert_allclose(opt.state["$"]["v"], [0.001 * 25.0, 0.0])
 
 
 def test_clipping_complex_gradients():
@@ -661,3 +661,17 @@ def test_vmap_count_nonzero_batches():
     np.testing.assert_array_equal(vmap(np.count_nonzero)(X), np.count_nonzero(X, axis=1))
     out = vmap(lambda x: np.count_nonzero(x, axis=0, keepdims=True))(X[:, :, None])
     np.testing.assert_array_equal(out, [[[2]], [[2]], [[0]]])
+
+
+def test_optimizer_state_and_pytree_checkpoints_follow_keys(tmp_path):
+    opt = pg.Adam(0.1)
+    opt.step({"a": np.zeros(2), "b": np.zeros(3)}, {"a": np.ones(2), "b": -np.ones(3)})
+    assert set(opt.state) == {"$['a']", "$['b']"}
+    new = opt.step({"b": np.zeros(3), "a": np.zeros(2)}, {"b": -np.ones(3), "a": np.ones(2)})
+    assert new["a"].shape == (2,) and np.all(new["a"] < 0) and np.all(new["b"] > 0)
+    params = {"b": np.arange(3.0), "a": np.array([7.0, 8.0])}
+    pg.save_checkpoint(tmp_path / "p.npz", params, opt)
+    back = pg.load_checkpoint(tmp_path / "p.npz", {"a": np.zeros(2), "b": np.zeros(3)},
+                              pg.Adam(0.1))
+    np.testing.assert_array_equal(back["a"], [7.0, 8.0])
+    np.testing.assert_array_equal(back["b"], [0.0, 1.0, 2.0])

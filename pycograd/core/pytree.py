@@ -147,6 +147,27 @@ def _unflatten(td: TreeDef, it: Iterator) -> Any:
     return unflatten(aux, [_unflatten(c, it) for c in td.children])
 
 
+def tree_paths(tree: Any) -> list[str]:
+    """One name per leaf, in ``tree_flatten``'s order: ``$`` for the root, then a
+    ``[key]`` per level (dict keys by repr, other nodes by position), e.g. ``$['enc'][0]``.
+    Optimizer state and checkpoints of pytrees are keyed by these, so they follow keys,
+    not positions."""
+    out: list[str] = []
+    _paths(tree, "$", out)
+    return out
+
+
+def _paths(x: Any, prefix: str, out: list) -> None:
+    rules = _node(x)
+    if rules is None:
+        out.append(prefix)
+        return
+    children, aux = rules[0](x)
+    keys = aux if isinstance(aux, DictKeys) else range(len(children))
+    for k, c in zip(keys, children):
+        _paths(c, f"{prefix}[{k!r}]", out)
+
+
 def tree_leaves(tree: Any) -> list:
     return tree_flatten(tree)[0]
 

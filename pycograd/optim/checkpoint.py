@@ -3,7 +3,8 @@ exactly (moments and step count included). No pickle: only plain arrays are writ
 
 Parameters are either a container (``state_dict()`` / ``load_state_dict()`` when it has
 them, else the ``trainable()`` / ``assign()`` protocol of ``optimizers``) or a pytree of
-arrays (stored by leaf position; loading returns a new tree shaped like the one given).
+arrays (stored by leaf path, ``$['w']``, so by key; loading returns a new tree shaped like
+the one given).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.dtypes import read_npz, to_npz
-from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.core.pytree import tree_flatten, tree_paths, tree_unflatten
 from pycograd.optim.optimizers import Optimizer, is_param_container
 
 _P, _O = "params/", "optim/"
@@ -25,7 +26,7 @@ def _param_arrays(params: Any) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in params.state_dict().items()}
     if is_param_container(params):
         return {k: np.asarray(v) for k, v in params.trainable().items()}
-    return {str(i): np.asarray(v) for i, v in enumerate(tree_flatten(params)[0])}
+    return dict(zip(tree_paths(params), map(np.asarray, tree_flatten(params)[0])))
 
 
 def save_checkpoint(path: str | os.PathLike, params: Any,
@@ -92,4 +93,4 @@ def load_checkpoint(path: str | os.PathLike, params: Any,
             params.assign(k, v)
         return params
     treedef = tree_flatten(params)[1]
-    return tree_unflatten(treedef, [saved[str(i)] for i in range(len(saved))])
+    return tree_unflatten(treedef, [saved[p] for p in tree_paths(params)])

@@ -5,8 +5,8 @@ One ``step(params, grads)`` serves two kinds of parameters:
 * **A plain pytree** of arrays (dict / list / tuple / namedtuple), functionally:
   ``w = Adam(lr=1e-3).step(w, g)`` returns a new pytree of the same structure and leaves
   ``w`` untouched. ``g`` mirrors ``w``; a ``None`` in ``g`` (a leaf or a whole subtree)
-  skips those leaves. Optimizer state is keyed by leaf position, so later calls must pass
-  trees of the same structure.
+  skips those leaves. Optimizer state is keyed by each leaf's path (``$['w']``, see
+  ``tree_paths``), so later calls must pass trees of the same structure.
 * **A parameter container** (ParamDict), in place. The protocol: ``params.trainable()``
   returns a dict ``name -> ndarray`` of the entries an optimizer may change, and
   ``params.assign(name, new_value)`` stores a new value for one of them. ``grads`` is a
@@ -41,7 +41,7 @@ import numpy as np
 
 from pycograd.core.dtypes import read_npz, to_npz
 from pycograd.core.errors import GradientMismatchError
-from pycograd.core.pytree import DictKeys, _node, tree_flatten, tree_unflatten
+from pycograd.core.pytree import DictKeys, _node, tree_flatten, tree_paths, tree_unflatten
 from pycograd.optim.clip import clip_grad_norm
 
 LR = float | Callable[[int], float]
@@ -173,7 +173,7 @@ class Optimizer:
             return params
         leaves, treedef = tree_flatten(params)
         g_leaves = _flatten_like(treedef, grads, [])
-        items = [(str(i), w, g) for i, (w, g) in enumerate(zip(leaves, g_leaves))]
+        items = list(zip(tree_paths(params), leaves, g_leaves))
         live = [it for it in items if it[2] is not None]
         new = dict(zip((k for k, _, _ in live), self._apply(live)))
         return tree_unflatten(treedef, [new.get(k, w) for k, w, _ in items])
