@@ -23,14 +23,13 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.dtypes import is_float
-from pycograd.core.errors import GradientMismatchError, NonScalarOutputError
+from pycograd.core.errors import GradientMismatchError, NonScalarOutputError, ParamLoadError
 from pycograd.core.pytree import register_pytree_node
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api.transparent import routed
 from pycograd.params import serialize
 from pycograd.params.ambient import Group, bound, plan
 from pycograd.params.markers import Marked
-from pycograd.params.serialize import ParamLoadError
 from pycograd.transforms.grad import value_and_grad
 
 
@@ -188,6 +187,9 @@ class ParamDict:
         >>> weights.step(grads, 0.01)                        # in-place SGD
         >>> bool(objective() < value), list(weights)
         (True, ['w', 'b', 's'])
+        >>> _, g = weights.grad(lambda: np.sum(weights.w ** 2))   # weights.w, weights["w"]:
+        >>> bool(np.allclose(g["w"], 2 * weights.w))               # live under grad
+        True
     """
 
     def __init__(self, entries: Mapping[str, Any] | None = None, /, **kwargs: Any):
