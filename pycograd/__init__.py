@@ -20,6 +20,7 @@ from pycograd.core.errors import (
 from pycograd.core.pytree import register_pytree_node, tree_flatten, tree_map, tree_unflatten
 from pycograd.core.symbolic import Dim
 from pycograd.core.var import Var
+from pycograd.debug import debug_nans
 from pycograd.dsl.hint import install_if_interactive as _dsl_hint
 from pycograd.nn import *  # noqa: F403
 from pycograd.nn import __all__ as _nn_all
@@ -47,6 +48,8 @@ from pycograd.optim import (
     train,
 )
 from pycograd.params import ParamDict, ParamLoadError, buffer, frozen, tied
+from pycograd.privacy import DPSGD, PrivacyError, dp_train, per_sample_grad_norms
+from pycograd.transforms.check import GradCheckError, check_grads
 from pycograd.transforms.checkpoint import checkpoint, remat
 from pycograd.transforms.custom import custom_jvp, custom_vjp
 from pycograd.transforms.grad import grad, holomorphic_grad, value_and_grad, vjp
@@ -91,6 +94,9 @@ __all__ = [
     "jacrev", "jacobian", "hessian", "hvp", "elementwise_grad", "vmap", "checkpoint", "remat",
     "stop_gradient",
     "custom_vjp", "custom_jvp", "Var", "transparent",
+    # checking and privacy
+    "check_grads", "GradCheckError", "debug_nans", "per_sample_grad_norms", "DPSGD", "dp_train",
+    "PrivacyError",
     # numpy extras without a numpy spelling
     "scatter_add", "scatter_set", "r_", "c_",
     # shapes

@@ -6,29 +6,20 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from pycograd.transforms import check
+
 
 def numerical_grad(f: Callable, args: Sequence[np.ndarray], eps: float) -> list[np.ndarray]:
-    """d f(*args) / d args[i] for every i, one central difference per element.
+    """d f(*args) / d args[i] for every i, one central difference per element: the engine
+    of the public ``check_grads`` (``pycograd.transforms.check.numerical_grad``), so the
+    sweep and users check against the same differences.
 
     The step actually taken (``x + eps`` rounded to the input dtype) is the denominator, so
     inputs on a float32 grid stay exact. A complex input ``z = x + iy`` is stepped along
     both axes and gets ``df/dx - i df/dy`` (autograd's convention, see
     ``pycograd.ops.complex``).
     """
-    grads = []
-    for i, x in enumerate(args):
-        g = np.zeros(np.shape(x), np.result_type(x, np.float64))
-        for j in range(np.size(x)):
-            for unit in (1, 1j) if np.iscomplexobj(x) else (1,):
-                hi, lo = x.copy(), x.copy()
-                hi.reshape(-1)[j] += eps * unit
-                lo.reshape(-1)[j] -= eps * unit
-                step = ((hi.reshape(-1)[j] - lo.reshape(-1)[j]) / unit).real
-                up = f(*args[:i], hi, *args[i + 1:])
-                down = f(*args[:i], lo, *args[i + 1:])
-                g.reshape(-1)[j] += np.conj(unit) * (float(up) - float(down)) / step
-        grads.append(g)
-    return grads
+    return check.numerical_grad(f, args, eps)
 
 
 def directional(f: Callable, args: Sequence[np.ndarray], v: Sequence[np.ndarray],

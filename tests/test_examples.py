@@ -17,7 +17,7 @@ LINE = re.compile(r"^(\S.*?)\s+loss ([\d.e+-]+) -> ([\d.e+-]+)\s+accuracy ([\d.]
                   r"( \(>= [\d.]+\))?\s+gradient check vs finite differences: "
                   r"max abs err ([\d.e+-]+), max rel err ([\d.e+-]+)\s+(OK|FAIL)")
 SYNTHETIC = ["logreg", "ln_mlp", "transformer", "gru", "lstm"]
-DIGITS = ["mlp", "cnn"]
+DIGITS = ["mlp", "cnn", "dp_mlp"]
 
 
 def test_every_demo_is_listed_once():
@@ -78,7 +78,7 @@ def no_sklearn(monkeypatch):
 def test_digits_demos_without_sklearn_say_what_to_install(no_sklearn, capsys):
     with pytest.raises(MissingExtra, match=r"pycograd\[examples\]"):
         load_digits_split()
-    assert main(["mlp", "cnn"]) == 1
+    assert main(DIGITS) == 1
     out = capsys.readouterr().out
     for name in DIGITS:
         assert re.search(rf"^{re.escape(runner.TITLES[name])}\s+ERROR: the digits demos need "

@@ -20,7 +20,7 @@ from pathlib import Path
 from pycograd.examples.datasets import INSTALL, MissingExtra
 from pycograd.examples.gradcheck import FDResult
 
-DEMOS: list[str] = ["logreg", "mlp", "ln_mlp", "transformer", "gru", "lstm", "cnn"]
+DEMOS: list[str] = ["logreg", "mlp", "ln_mlp", "transformer", "gru", "lstm", "cnn", "dp_mlp"]
 TITLES: dict[str, str] = {
     "logreg": "logistic regression",
     "mlp": "MLP on 8x8 digits",
@@ -29,6 +29,7 @@ TITLES: dict[str, str] = {
     "gru": "GRU (sign of a sum)",
     "lstm": "LSTM (adding problem)",
     "cnn": "CNN on 8x8 digits",
+    "dp_mlp": "differentially private MLP",
 }
 WIDTH = max(map(len, TITLES.values())) + 2
 
@@ -43,7 +44,8 @@ class DemoResult:
     """What a demo reports: training progress, held-out accuracy and the gradient check.
 
     ``target``, when set, is the accuracy the demo must reach to pass; ``losses`` is the
-    loss of every training step (for ``--plot``)."""
+    loss of every training step (for ``--plot``); ``note`` ends the line (e.g. the privacy
+    a private demo spent)."""
 
     name: str
     loss_start: float
@@ -52,6 +54,7 @@ class DemoResult:
     fd: FDResult
     target: float | None = None
     losses: tuple[float, ...] = ()
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -64,7 +67,7 @@ class DemoResult:
         return (f"{title(self.name)}loss {self.loss_start:.3f} -> {self.loss_end:.3g}   "
                 f"accuracy {self.accuracy:.3f}{target}   gradient check vs finite differences: "
                 f"max abs err {self.fd.max_abs_err:.1e}, max rel err {self.fd.max_rel_err:.1e}"
-                f"  {verdict}")
+                f"  {verdict}" + (f"   {self.note}" if self.note else ""))
 
 
 def run_demo(module_name: str, seed: int = 0, quick: bool = False) -> DemoResult:
