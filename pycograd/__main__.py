@@ -24,11 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command is None:
         parser.print_help()
         return 0
-    from pycograd.dsl.script import run_file
+    from pycograd.dsl.script import run_file, user_traceback
 
     if not os.path.isfile(ns.file):
         parser.error(f"run: no such file: {ns.file}")
-    run_file(ns.file, ns.args)
+    try:
+        run_file(ns.file, ns.args)
+    except Exception as exc:  # what plain Python prints, at the user's lines
+        sys.stderr.write(user_traceback(exc))
+        return 1
     return 0
 
 

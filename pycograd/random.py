@@ -7,6 +7,12 @@ or tests. To get independent streams, ``split`` a key (or ``fold_in`` a step num
 name) rather than reusing it: two draws from the same key are identical by design.
 
 Every function accepting a key also accepts a plain ``int`` seed, meaning ``key(seed)``.
+
+Keys are first-class under every transform: a key may be a traced value (one key per
+example under ``vmap``, ``vmap(lambda x, k: dropout(x, 0.5, k))(X, split(key, N))``, or an
+abstract key under ``eval_shape``), since the cipher is plain integer array arithmetic. A
+draw of a symbolic shape (``eval_shape`` with a symbolic batch) is abstract: its shape and
+dtype are known, its values are never computed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from pycograd.core.symbolic import Dim
+from pycograd.core.trace import Tracer
+from pycograd.ops.shaping import full, is_symbolic
 
 Key = np.ndarray
 Shape = int | Sequence[int]
@@ -54,8 +64,9 @@ def key(seed: int) -> Key:
 def _key(k: Any) -> Key:
     if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
         return key(int(k))
-    k = np.asarray(k)
-    if k.shape != (2,) or k.dtype != np.uint32:
+    if not isinstance(k, Tracer):  # a traced key (vmap, eval_shape...) goes through as is
+        k = np.asarray(k)
+    if tuple(k.shape) != (2,) or k.dtype != np.uint32:
         raise TypeError(
             f"expected a key (a (2,) uint32 array from pycograd.random.key / split) or an int "
             f"seed, got {k.dtype} array of shape {k.shape}")
@@ -65,9 +76,9 @@ def _key(k: Any) -> Key:
 def _shape(shape: Shape | None) -> tuple[int, ...]:
     if shape is None:
         return ()
-    if isinstance(shape, (int, np.integer)):
-        return (int(shape),)
-    return tuple(int(d) for d in shape)
+    if isinstance(shape, (int, np.integer, Dim)):
+        shape = (shape,)
+    return tuple(d if isinstance(d, Dim) else int(d) for d in shape)
 
 
 def _counters(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,6 +110,10 @@ def fold_in(k: Key | int, data: int | str) -> Key:
 def bits(k: Key | int, shape: Shape = (), dtype: Any = np.uint32) -> np.ndarray:
     """Uniformly random raw bits, uint32 or uint64."""
     k, shape, dtype = _key(k), _shape(shape), np.dtype(dtype)
+    if dtype not in (np.uint32, np.uint64):
+        raise TypeError(f"bits: dtype must be uint32 or uint64, got {dtype}")
+    if is_symbolic(shape):  # eval_shape with a symbolic batch: the shape, never the values
+        return full(shape, 0, dtype)
     n = math.prod(shape)
     if dtype == np.uint64:
         y0, y1 = threefry2x32(k, *_counters(n))

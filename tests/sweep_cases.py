@@ -588,7 +588,11 @@ COMPOSITES = [
     ("take", lambda x: np.take(x, [2, 0, 2]), [(2, 3)], "getitem reshape"),
     ("take-axis-wrap", lambda x: np.take(x, [4, -1], axis=1, mode="wrap"), [(2, 3)], "getitem"),
     ("take_along_axis", lambda x: np.take_along_axis(x, np.array([[0, 0], [2, 1]]), 1),
-     [(2, 3)], "getitem"),
+     [(2, 3)], "take_along"),
+    ("take_along_axis-broadcast", lambda x: np.take_along_axis(x, np.array([[2, -1], [0, 0]]),
+                                                               1), [(1, 3)], "take_along"),
+    ("take_along_axis-broadcast-array", lambda x: np.take_along_axis(
+        x, np.array([[[2, 0]], [[1, 1]]]), 2), [(1, 3, 3)], "take_along broadcast_to"),
     # sort's primitives are its implementation's business (sweep_cases_breadth claims them)
     ("sort", np.sort, [(2, 4)], ""),
     ("sort-axis0", lambda x: np.sort(x, axis=0), [(3, 2)], ""),

@@ -161,7 +161,7 @@ case("complex-real_if_close-not", lambda z: np.real_if_close(z) * 2.0, [Z(2, 3)]
 case("complex-sort", lambda z: np.sort(z, axis=-1) * np.arange(1, 4), [Z(2, 3)],
      "take_along multiply")
 case("complex-take_along_axis", lambda z: np.take_along_axis(
-    z, np.array([[2, 0], [1, 1]]), axis=1), [Z(2, 3)], "getitem")
+    z, np.array([[2, 0], [1, 1]]), axis=1), [Z(2, 3)], "take_along")
 case("complex-scatter_add", lambda z, w: pycograd.scatter_add(z, np.array([0, 2, 0]), w),
      [Z(4), Z(3)], "scatter_add")
 case("complex-round", lambda z: np.round(z, 1) + z, [Z(3)], "round add")

@@ -15,6 +15,7 @@ NO_COMPLEX_LOOP = [  # numpy / scipy raise TypeError on complex values: nothing 
     "arctan2", "cbrt", "copysign", "deg2rad", "degrees", "rad2deg", "radians", "fabs",
     "floor", "ceil", "trunc", "fmod", "remainder", "floor_divide", "heaviside", "ldexp",
     "logaddexp", "logaddexp2", "nextafter", "signbit", "spacing",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "left_shift", "right_shift",
     "beta", "betaln", "betainc", "erfinv", "erfcinv", "expit", "logit", "gammaln",
     "gammainc", "gammaincc", "i0", "i1", "j0", "j1", "y0", "y1", "yn", "polygamma", "stdtr",
 ]

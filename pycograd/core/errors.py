@@ -33,6 +33,21 @@ class ShapeError(PycogradError, ValueError):
     """
 
 
+class DataDependentShapeError(ShapeError):
+    """An output whose shape or dtype (or a branch) depends on the values of the data, which
+    an abstract interpreter (``eval_shape``) does not have.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import DataDependentShapeError, ShapeDtypeStruct as S, eval_shape
+        >>> try:
+        ...     eval_shape(lambda x: x[x > 0], S((4,)))
+        ... except DataDependentShapeError:
+        ...     print("the shape depends on the data")
+        the shape depends on the data
+    """
+
+
 class NoRuleError(PycogradError, TypeError):
     """A numpy function, or a transform of a primitive, that pycograd has no rule for.
 

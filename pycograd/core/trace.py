@@ -69,6 +69,12 @@ def new_trace(cls: type, *args: Any) -> Iterator[Any]:
         trace.alive = False
 
 
+def live_traces() -> tuple[Trace, ...]:
+    """The traces in force, outermost first: for code that must make a value at a level no
+    argument carries (a constant of symbolic shape, which only ``eval_shape`` can hold)."""
+    return tuple(_STACK)
+
+
 def find_top(args: Any, what: str = "an op") -> Trace | None:
     """The highest-level trace among ``args``' tracers (None if none is traced)."""
     top = None

@@ -1,7 +1,8 @@
 """The ambient-weights DSL: ``params{ ... } as weights:`` blocks and ``|>`` pipelines.
 
 Built on pipescript (``|>``, ``$`` holes, ``fork``, brace blocks, namespace-block macros);
-this package adds the ``params`` block (``block``), keeps weights late-bound in pipelines
+this package adds the ``params`` block (``block``, run once and at the user's lines by
+``blockrun``), keeps weights late-bound in pipelines
 (``capture``), compiles each pipeline stage once (``stagecache``), the checks and error
 messages (``checks``, ``errors``, ``hint``), the IPython extension (``extension``) and the
 script runner (``script``). pipescript is imported only when the DSL is turned on.
@@ -20,9 +21,10 @@ def register() -> None:
         return
     from pipescript.tracers.macro_tracer import register_namespace_macro
 
-    from pycograd.dsl import capture, fastemit, stagecache, stages
+    from pycograd.dsl import blockrun, capture, fastemit, stagecache, stages
     from pycograd.dsl.block import build, params
 
+    blockrun.install()
     capture.install()
     stages.install()
     stagecache.install()

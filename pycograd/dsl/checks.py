@@ -1,6 +1,7 @@
 """Static checks of each cell while the DSL is loaded, reported at the offending line.
 
-An IPython AST transformer (run before pyccolo's instrumentation) looks at the cell's
+An AST transformer (run before pyccolo's instrumentation, on each IPython cell and on a
+file run by ``python -m pycograd run``) looks at the code's
 top-level statements (those outside ``def`` and ``class``) and replaces a
 statement that is certain to go wrong by one that raises a ``DSLError`` at the same line:
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import ast
 import builtins
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pycograd.dsl import block
@@ -123,22 +124,6 @@ def _params_block_names(with_stmt: ast.With) -> list[str] | None:
     return None
 
 
-def _line_map(tree: ast.Module) -> Any:
-    """``lineno -> line in the cell as written``: pipescript moves each brace block's body
-    out of the source (``name{...}`` becomes ``name[__pyc_block__(N)]`` on one line), so
-    later lines move up by the block's line breaks."""
-    from pipescript.tracers.brace_block_tracer import BraceBlockTracer
-    from pipescript.tracers.macro_tracer import block_marker_id
-
-    shifts = []
-    for node in ast.walk(tree):
-        n = block_marker_id(node)
-        src = BraceBlockTracer.block_sources.get(n) if n is not None else None
-        if src:
-            shifts.append((node.lineno, src.count("\n")))
-    return lambda line: line + sum(k for at, k in shifts if at < line)
-
-
 def _replacement(stmt: ast.stmt, kind: str, message: str) -> ast.stmt:
     call = ast.Expr(ast.Call(ast.Name(_RAISE, ast.Load()),
                              [ast.Constant(kind), ast.Constant(message)], []))
@@ -146,14 +131,16 @@ def _replacement(stmt: ast.stmt, kind: str, message: str) -> ast.stmt:
 
 
 class CellChecker(ast.NodeTransformer):
-    """The IPython AST transformer (see the module docstring)."""
+    """The AST transformer (see the module docstring) of IPython cells, and of a file run by
+    ``python -m pycograd run``: ``namespace`` gives the globals the code will run in."""
 
-    def __init__(self, shell: Any):
-        self.shell = shell
+    def __init__(self, namespace: Callable[[], dict], where: str = "notebook"):
+        self.namespace = namespace
+        self.where = where
 
     def _live_weights(self) -> dict[str, str]:
         """Names in the user namespace that hold a ``params{}`` weight -> the block's label."""
-        ns = self.shell.user_ns
+        ns = self.namespace()
         out = {}
         for pd in block.live(ns):
             for name in pd.keys():
@@ -171,14 +158,13 @@ class CellChecker(ast.NodeTransformer):
     def _check(self, tree: ast.Module) -> None:
         live = self._live_weights()
         bound = _bound_names(tree)
-        line = _line_map(tree)
-        ns = self.shell.user_ns
+        ns = self.namespace()
         replace: dict[int, ast.stmt] = {}
         for stmt in _top_level(tree.body):
             for name in _stores(stmt):
                 if name in live and not isinstance(stmt, ast.AugAssign):
                     replace[id(stmt)] = _replacement(stmt, "shadow", (
-                        f"line {line(stmt.lineno)}: assigning to {name!r} would shadow the weight "
+                        f"line {stmt.lineno}: assigning to {name!r} would shadow the weight "
                         f"{name!r} (a params{{...}} weight; the block has {live[name]}); "
                         f"update it in place with weights.assign({name!r}, value) or "
                         f"{name}[...] = value, pick another name, or first release the "
@@ -188,23 +174,22 @@ class CellChecker(ast.NodeTransformer):
                 if weights is not None and not _star_import(tree):
                     known = bound | set(weights) | set(ns) | set(dir(builtins))
                     for inner in _top_level(stmt.body):
-                        self._check_loads(inner, known, weights, replace, line)
+                        self._check_loads(inner, known, weights, replace)
         if replace:
             self._apply(tree, replace)
-            self.shell.user_ns[_RAISE] = _raise
+            ns[_RAISE] = _raise
 
-    @staticmethod
-    def _check_loads(stmt: ast.stmt, known: set[str], weights: list[str],
-                     replace: dict[int, ast.stmt], line: Any) -> None:
+    def _check_loads(self, stmt: ast.stmt, known: set[str], weights: list[str],
+                     replace: dict[int, ast.stmt]) -> None:
         for name in _top_level_loads(stmt):
             if name.id in known or name.id.startswith("_"):
                 continue
             close = difflib.get_close_matches(name.id, weights, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             replace[id(stmt)] = _replacement(stmt, "undefined", (
-                f"line {line(name.lineno)}: {name.id!r} is not defined: it is not a weight of "
+                f"line {name.lineno}: {name.id!r} is not defined: it is not a weight of "
                 f"this params{{...}} block ({', '.join(weights)}) nor a name in the "
-                f"notebook{hint}"))
+                f"{self.where}{hint}"))
             return
 
     @staticmethod
@@ -219,7 +204,7 @@ class CellChecker(ast.NodeTransformer):
 def install(shell: Any) -> None:
     """Put the checker first among the shell's AST transformers (before pyccolo's)."""
     if not any(isinstance(t, CellChecker) for t in shell.ast_transformers):
-        shell.ast_transformers.insert(0, CellChecker(shell))
+        shell.ast_transformers.insert(0, CellChecker(lambda: shell.user_ns))
 
 
 def uninstall(shell: Any) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from pycograd.nn.activations import softmax
 from pycograd.nn.linear import linear
+from pycograd.ops.shaping import full, is_symbolic
 
 
 def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None,
@@ -32,7 +33,10 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None,
     s = (q @ np.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(np.shape(q)[-1]) if scale is None
                                         else scale)
     if is_causal:
-        s = np.where(np.tril(np.ones((L, S), dtype=bool)), s, -np.inf)
+        # a symbolic length exists only under eval_shape, which computes no values: there
+        # the mask is its shape
+        keep = full((L, S), True) if is_symbolic((L, S)) else np.tril(np.ones((L, S), bool))
+        s = np.where(keep, s, -np.inf)
     if mask is not None:
         if getattr(mask, "dtype", None) == np.bool_:
             s = np.where(mask, s, -np.inf)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import ShapeError
+from pycograd.ops.shaping import full
 
 
 def pair(v: Any, name: str = "argument") -> tuple[int, int]:
@@ -41,7 +42,7 @@ def pad_axes(x: Any, pads: dict[int, tuple[int, int]], value: float = 0.0) -> An
         for k in (lo, hi):
             shape = list(np.shape(x))
             shape[ax] = k
-            parts.append(np.full(shape, value, dtype=x.dtype) if k else None)
+            parts.append(full(shape, value, dtype=x.dtype) if k else None)
         if parts[0] is not None or parts[1] is not None:
             x = np.concatenate([p for p in (parts[0], x, parts[1]) if p is not None], axis=ax)
     return x
@@ -185,7 +186,7 @@ def dilate(x: Any, axis: int, s: int) -> Any:
     x = np.expand_dims(x, axis + 1)
     zshape = list(np.shape(x))
     zshape[axis + 1] = s - 1
-    x = np.concatenate([x, np.zeros(zshape, dtype=x.dtype)], axis=axis + 1)
+    x = np.concatenate([x, full(zshape, 0, dtype=x.dtype)], axis=axis + 1)
     shape[axis] = n * s
     x = np.reshape(x, shape)
     idx = [slice(None)] * len(shape)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.symbolic import Dim
 from pycograd.ops.elementwise import stop_gradient
 
 
@@ -86,7 +87,10 @@ def batch_norm(x: Any, running_mean: Any = None, running_var: Any = None, weight
         y = d / np.sqrt(var + eps)
         n = np.size(x) // np.shape(x)[1]
         bm = stop_gradient(np.reshape(mu, (-1,)))
-        bv = stop_gradient(np.reshape(var, (-1,))) * (n / max(n - 1, 1))
+        # Bessel's correction; a symbolic n exists only under eval_shape, where no value is
+        # computed
+        unbiased = 1.0 if isinstance(n, Dim) else n / max(n - 1, 1)
+        bv = stop_gradient(np.reshape(var, (-1,))) * unbiased
         if running_mean is not None:
             running_mean = (1.0 - momentum) * running_mean + momentum * bm
         if running_var is not None:

@@ -28,6 +28,7 @@ from pycograd.numpy_api.selection import constant
 from pycograd.numpy_api.ufuncs import PRIMS
 from pycograd.ops.indexing import scatter_add_p
 from pycograd.ops.scans import UFUNCS
+from pycograd.ops.shaping import full
 
 PRIMS.update(UFUNCS)
 HANDLED = F.HANDLED
@@ -368,7 +369,7 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
             shape = list(np.shape(array))
             shape[ax] = int(width)
             block = F.broadcast_to(fill, tuple(shape)) if isinstance(fill, Tracer) else \
-                np.full(shape, fill, dtype=dt)
+                full(shape, fill, dtype=dt)
             pieces.append(block)
         if lo or hi:
             array = F.concatenate([pieces[0], array, pieces[1]], ax)

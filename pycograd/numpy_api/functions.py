@@ -27,8 +27,9 @@ from pycograd.ops.elementwise import round_p, stop_gradient
 from pycograd.ops.indexing import Slot, getitem_p
 from pycograd.ops.linalg import einsum_p
 from pycograd.ops.reductions import cumsum_p, max_p, min_p, prod_p, sum_p
+from pycograd.ops.scans import take_along_p
 from pycograd.ops.shape import broadcast_to_p, concatenate_p, reshape_p, transpose_p
-from pycograd.ops.shaping import broadcast_shapes
+from pycograd.ops.shaping import broadcast_constant, broadcast_shapes
 
 HANDLED: dict[Callable, Callable] = {}
 
@@ -813,9 +814,18 @@ def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
         raise ShapeError(f"take_along_axis: indices of shape {idx.shape} need as many dims "
                          f"as the array of shape {np.shape(arr)}")
     ax = _single_axis(axis, nd, "take_along_axis")
-    grid = list(np.ix_(*[np.arange(d) for d in np.shape(arr)])) if nd else []
-    grid[ax] = idx
-    return getitem(arr, tuple(grid))
+    sa, si = np.shape(arr), np.shape(idx)
+    outer = broadcast_shapes("take_along_axis", sa[:ax] + (1,) + sa[ax + 1:],
+                             si[:ax] + (1,) + si[ax + 1:])
+    arr, idx = (x if np.shape(x) == outer[:ax] + (np.shape(x)[ax],) + outer[ax + 1:] else
+                _broadcast_any(x, outer[:ax] + (np.shape(x)[ax],) + outer[ax + 1:])
+                for x in (arr, idx))
+    return take_along_p.bind(arr, idx, axis=ax)
+
+
+def _broadcast_any(x: Any, shape: tuple) -> Any:
+    """A traced or plain array broadcast to ``shape`` (which may be symbolic)."""
+    return broadcast_to(x, shape) if isinstance(x, Tracer) else broadcast_constant(x, shape)
 
 
 @implements(np.repeat)

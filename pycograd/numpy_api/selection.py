@@ -33,6 +33,7 @@ from pycograd.ops.scans import (
     searchsorted_p,
     take_along_p,
 )
+from pycograd.ops.shaping import broadcast_constant
 
 
 def _axis(a: Any, axis: Any, op: str) -> tuple[Any, int]:
@@ -201,7 +202,10 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: bool, op: str,
         pos = nan_positions_p.bind(x, q=q, method=method)
         lo, hi, gamma = F.astype(pos[0], np.intp), F.astype(pos[1], np.intp), pos[2]
     else:
-        lo, hi, gamma = quantile_positions(np.full(kept, n), q, method)
+        # the same positions in every row: computed for one, broadcast to the rows (which
+        # may be a symbolic number under eval_shape)
+        lo, hi, gamma = (None if p is None else broadcast_constant(p, full)
+                         for p in quantile_positions(np.full((1,) * len(kept), n), q, method))
     sb = F.broadcast_to(s, full + (n,))
     r = take_along_p.bind(sb, lo[..., None], axis=len(full))[..., 0]
     if gamma is not None:

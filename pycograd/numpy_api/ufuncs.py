@@ -59,7 +59,8 @@ COMPLEX_FORMS: dict[np.ufunc, Any] = {np.sign: _complex_sign}
 BOOL_FORMS = {np.bitwise_and: np.logical_and, np.bitwise_or: np.logical_or,
               np.bitwise_xor: np.logical_xor, np.invert: np.logical_not}
 """On booleans (traced masks under vmap: ``(x > 0) | (x < -1)``) the bitwise ufuncs are the
-logical ones; on integers they have no rule, and say so."""
+logical ones; on integers they are the integer primitives (no gradient, as for any integer
+op: the bits of the random keys)."""
 
 
 _OTHER_FORMS = frozenset(BOOL_FORMS) | frozenset(COMPLEX_FORMS)

@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.ops.shaping import broadcast_constant
+
 
 def to_front(x: Any, d: int | None, size: int) -> Any:
     """``x`` with its batch axis first (broadcast to ``size`` if it has none)."""
     if d is None:
-        return np.broadcast_to(x, (size,) + np.shape(x))
+        return broadcast_constant(x, (size,) + np.shape(x))
     return x if d == 0 else np.moveaxis(x, d, 0)
 
 

@@ -35,6 +35,7 @@ from pycograd.core.errors import NoRuleError, ShapeError
 from pycograd.core.primitive import Primitive, primitive
 from pycograd.ops.complex import is_complex, match
 from pycograd.ops.matrix import (
+    complex_if_values_say,
     concrete_values,
     conj,
     diag_embed,
@@ -155,8 +156,8 @@ eigh_p = primitive("eigh", _eigh_impl, _eigh_vjp, jvp=_eigh_jvp,
 
 # ---- general eigendecomposition: packed (w, V) -------------------------------------
 # A real matrix with complex eigenvalues gives complex (w, V), as numpy does: the output
-# dtype then depends on the values, which eval_shape (no values) cannot see: it reports
-# the real dtype of a real input. Complex vectors follow LAPACK's gauge: unit 2-norm and
+# dtype then depends on the values, which eval_shape (no values) cannot see: it refuses a
+# real input (DataDependentShapeError). Complex vectors follow LAPACK's gauge: unit 2-norm and
 # the largest-magnitude component real; their derivative keeps both (``_gauge``).
 
 def _eig_impl(a: Any) -> Any:
@@ -216,7 +217,8 @@ def _eig_jvp(primals: list, tangents: list) -> tuple:
 
 eig_p = primitive("eig", _eig_impl, _eig_vjp, jvp=_eig_jvp,
                   batch=gufunc_batch(lambda: eig_p, (2,)),
-                  shape=packed_shape("eig", eigh_cores, square=True))
+                  shape=complex_if_values_say(packed_shape("eig", eigh_cores, square=True),
+                                              "np.linalg.eig / eigvals"))
 
 
 # ---- thin SVD: packed (U, s, Vh) ---------------------------------------------------

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import ShapeError
+from pycograd.core.errors import DataDependentShapeError, ShapeError
 from pycograd.core.primitive import Primitive
 from pycograd.core.trace import Tracer
 from pycograd.ops.batching import to_front
 from pycograd.ops.complex import is_complex
-from pycograd.ops.shaping import shape_of
+from pycograd.ops.shaping import broadcast_constant, dtype_of, shape_of
 
 
 def mT(x: Any) -> Any:
@@ -60,7 +60,7 @@ def linalg_dtype(x: Any) -> np.dtype:
 def eye_like(a: Any) -> Any:
     """The identity broadcast to ``a``'s stack shape (square ``a``), in ``a``'s dtype."""
     s = np.shape(a)
-    return np.broadcast_to(np.eye(s[-1], dtype=linalg_dtype(a)), s)
+    return broadcast_constant(np.eye(s[-1], dtype=linalg_dtype(a)), s)
 
 
 def diag_embed(v: Any) -> Any:
@@ -138,6 +138,21 @@ def packed_shape(name: str, cores: Callable[[tuple], list], square: bool) -> Cal
         total = sum(math.prod(c) for c in cores(s))
         return s[:-2] + (total,), linalg_dtype(args[0])
     return rule
+
+
+def complex_if_values_say(rule: Callable, name: str) -> Callable:
+    """``rule`` for an op whose result on a real matrix is real or complex depending on the
+    values (``eig``, ``sqrtm``: complex when some eigenvalue or root is), as numpy and scipy
+    return it: eval_shape, which has no values, refuses a real input rather than guess."""
+    def checked(args: list, **params: Any) -> tuple:
+        if dtype_of(args[0]).kind != "c":
+            raise DataDependentShapeError(
+                f"{name} of a real matrix is complex when some of its eigenvalues are complex "
+                f"and real otherwise: its dtype depends on the data values, which eval_shape "
+                f"does not have; pass a complex matrix (a.astype(complex)) for a complex "
+                f"result of fixed dtype")
+        return rule(args, **params)
+    return checked
 
 
 def same_shape(name: str, square: bool = True) -> Callable:

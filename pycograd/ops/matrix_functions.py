@@ -12,7 +12,13 @@ import numpy as np
 
 from pycograd.core.primitive import primitive
 from pycograd.ops.complex import match
-from pycograd.ops.matrix import gufunc_batch, linalg_dtype, mT, same_shape
+from pycograd.ops.matrix import (
+    complex_if_values_say,
+    gufunc_batch,
+    linalg_dtype,
+    mT,
+    same_shape,
+)
 from pycograd.ops.solves import solve_p
 
 # ---- matrix functions through their Frechet derivative (scipy's expm and sqrtm) ------
@@ -48,7 +54,7 @@ def _sqrtm_impl(a: Any) -> Any:
 
     r = scipy.linalg.sqrtm(a)
     dt = linalg_dtype(a)  # a real matrix with negative eigenvalues has a complex root (as for
-    # eig, a dtype that depends on values: eval_shape reports the real one)
+    # eig, a dtype that depends on values: eval_shape refuses a real input)
     return r.astype(np.result_type(dt, np.complex64) if np.iscomplexobj(r) else dt,
                     copy=False)
 
@@ -70,4 +76,5 @@ sqrtm_p = primitive(
     "sqrtm", _sqrtm_impl, lambda g, ans, a: match(_sylvester_sum(mT(ans), g), a),
     jvp=lambda primals, tangents: (lambda x: (x, _sylvester_sum(x, tangents[0])))(
         sqrtm_p.bind(primals[0])),
-    batch=gufunc_batch(lambda: sqrtm_p, (2,)), shape=same_shape("sqrtm"))
+    batch=gufunc_batch(lambda: sqrtm_p, (2,)),
+    shape=complex_if_values_say(same_shape("sqrtm"), "scipy.linalg.sqrtm"))

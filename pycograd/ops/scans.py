@@ -18,11 +18,12 @@ import numpy as np
 from numpy.lib._function_base_impl import _QuantileMethods
 
 from pycograd.core.primitive import Primitive, primitive
+from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Tracer
 from pycograd.core.var import Var
 from pycograd.ops.batching import to_front
 from pycograd.ops.broadcasting import unbroadcast
-from pycograd.ops.shaping import dtype_of, shape_of
+from pycograd.ops.shaping import dtype_of, full, shape_of
 
 _INTP = np.dtype(np.intp)
 
@@ -154,6 +155,8 @@ def _searchsorted_batch(size: int, vals: list, dims: list, side: str) -> tuple:
         return searchsorted_p.bind(a, v, side=side), dv
     a = to_front(a, da, size)
     v = v if dv is None else to_front(v, dv, size)
+    if isinstance(size, Dim):  # a symbolic batch (eval_shape): shape and dtype, no loop
+        return full((size,) + np.shape(v)[0 if dv is None else 1:], 0, np.intp), 0
     outs = [searchsorted_p.bind(a[i], v if dv is None else v[i], side=side)
             for i in range(size)]
     return np.stack(outs), 0
@@ -265,3 +268,9 @@ _ufunc(np.nextafter, lambda g, ans, x, y: unbroadcast(g, np.shape(x)), None)
 # ldexp(x, n) = x * 2**n with integer n.
 _ufunc(np.ldexp, lambda g, ans, x, n: unbroadcast(np.ldexp(g, n), np.shape(x)), None)
 _ufunc(np.spacing, differentiable=False)
+# Integer bit arithmetic: no gradient (integers carry none), but traced integers (a key
+# per example under vmap, an abstract key under eval_shape) go through it, so the
+# counter-based random keys are ordinary values under every transform.
+for _uf in (np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert, np.left_shift,
+            np.right_shift):
+    _ufunc(_uf, differentiable=False)

@@ -16,6 +16,7 @@ import numpy as np
 from pycograd.core.errors import ShapeError
 from pycograd.core.primitive import Primitive
 from pycograd.core.symbolic import Dim, provably_nonneg
+from pycograd.core.trace import Tracer, live_traces
 
 
 def shape_of(x: Any) -> tuple:
@@ -39,6 +40,39 @@ def stand_in(x: Any) -> Any:
 def dtype_of(*xs: Any) -> np.dtype:
     """The dtype numpy's promotion gives for combining ``xs``."""
     return np.result_type(*[stand_in(x) for x in xs])
+
+
+def is_symbolic(shape: Any) -> bool:
+    return any(isinstance(d, Dim) for d in shape)
+
+
+def broadcast_constant(x: Any, shape: Any) -> Any:
+    """``np.broadcast_to(x, shape)``, also for a constant ``x`` and a shape with symbolic
+    dims, which only ``eval_shape`` has: there numpy cannot allocate it, so ``x`` is lifted
+    into the innermost abstract trace, whose broadcast keeps the dims. Library code that
+    makes a constant of an operand's shape (a padding block, an identity stack, a batch
+    rule's unbatched operand) goes through here or ``full``, so it runs under eval_shape
+    with a symbolic batch.
+
+    Example: ``broadcast_constant(np.eye(3), x.shape)`` for ``x`` of shape ``(batch, 3, 3)``."""
+    shape = tuple(shape)
+    if isinstance(x, Tracer) or not is_symbolic(shape):
+        return np.broadcast_to(x, shape)
+    for trace in reversed(live_traces()):
+        lift = getattr(trace, "lift", None)
+        if lift is not None:
+            return np.broadcast_to(lift(np.asarray(x)), shape)
+    raise ShapeError(f"a constant of shape {shape}: symbolic dimensions exist only under "
+                     "eval_shape")
+
+
+def full(shape: Any, value: Any, dtype: Any = None) -> Any:
+    """``np.full(shape, value, dtype)`` that a shape with symbolic dims keeps abstract (see
+    ``broadcast_constant``)."""
+    shape = tuple(shape)
+    if not is_symbolic(shape):
+        return np.full(shape, value, dtype=dtype)
+    return broadcast_constant(np.asarray(value, dtype=dtype), shape)
 
 
 def out_dtype(prim: Primitive, args: list, params: dict) -> np.dtype:

@@ -206,8 +206,17 @@ for _name, _rules in {**BINARY, **TERNARY}.items():
 
 
 def erf(x: Any) -> Any:
-    """The error function, differentiable on traced values."""
-    return erf_p.bind(x)
+    """The error function, differentiable on traced values, in ``x``'s precision: a
+    half-precision input (float16, bfloat16) gives a half-precision result, as ``torch.erf``
+    does, where ``scipy.special.erf`` (no half-precision loop) gives float64. A routed call of
+    ``scipy.special.erf`` itself keeps scipy's dtypes.
+
+    Example: ``erf(np.float16([0.5])).dtype == np.float16``."""
+    out = erf_p.bind(x)
+    dt = np.dtype(getattr(x, "dtype", None) or np.result_type(x))
+    if dt.kind == "V" or dt.kind == "f" and dt.itemsize < 4:
+        return out.astype(dt)
+    return out
 
 
 def scipy_ufuncs() -> dict[np.ufunc, Primitive]:

@@ -7,9 +7,10 @@ exceptions. Bindings nest: each saves what it replaced and restores it on exit.
 
 Which slots: every namespace registered with the ParamDict (``bind_globals``, ``with
 weights:``) gets all the names. The functions reachable from the objective (its code,
-closures, the functions, classes and callables its globals name, partials, bound methods,
-``__wrapped__``) are scanned as well, and each weight name a function loads as a global is
-bound in that function's globals, and each closure cell named like a weight is rebound.
+closures, the functions, classes and callables its globals and default arguments name,
+partials, bound methods, ``__wrapped__``) are scanned as well, and each weight name a
+function loads as a global is bound in that function's globals, and each closure cell
+named like a weight is rebound.
 Library code (numpy, pycograd, the standard library, ...) cannot name user weights, so only
 its closures and ``__wrapped__`` are followed (that is how ``checkpoint(f)`` reaches ``f``).
 Globals are process-wide: bindings are not thread-safe.
@@ -191,6 +192,10 @@ def _scan_function(fn: types.FunctionType, names: frozenset, out: _Plan, stack: 
     g = fn.__globals__
     if not (is_root or id(g) in user_ns) and _is_library(fn):
         return
+    # a function held as a default argument is called like a global one (a DSL pipeline
+    # holds its stages so: ``lambda _0, layer=layer: layer(_0)``)
+    stack.extend(v for v in (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values())
+                 if callable(v) and not isinstance(v, Tracer))
     user_ns.add(id(g))
     builtins = g.get("__builtins__")
     for name in _global_loads(code):

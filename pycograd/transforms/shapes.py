@@ -27,29 +27,13 @@ from typing import Any
 import numpy as np
 
 import pycograd
-from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.errors import DataDependentShapeError, NoRuleError
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Trace, Tracer, find_top, new_trace
 from pycograd.numpy_api.transparent import routed
 from pycograd.ops.shaping import broadcast_shapes, dtype_of, out_dtype, shape_of
-
-
-class DataDependentShapeError(ShapeError):
-    """An output whose shape (or a branch) depends on the values of the data, which an
-    abstract interpreter does not have.
-
-    Examples:
-        >>> import numpy as np
-        >>> from pycograd import DataDependentShapeError, ShapeDtypeStruct as S, eval_shape
-        >>> try:
-        ...     eval_shape(lambda x: x[x > 0], S((4,)))
-        ... except DataDependentShapeError:
-        ...     print("the shape depends on the data")
-        the shape depends on the data
-    """
-
 
 _ABBREV = {"float64": "f64", "float32": "f32", "float16": "f16", "int64": "i64",
            "int32": "i32", "bool": "bool", "complex128": "c128", "complex64": "c64",
@@ -352,14 +336,21 @@ def eval_shape(f: Callable, *specs: Any) -> Any:
 _PKG = os.path.dirname(pycograd.__file__) + os.sep
 _NN = _PKG + "nn" + os.sep
 _EXAMPLES = _PKG + "examples" + os.sep
-_LIBS = tuple(os.path.dirname(m.__file__) + os.sep for m in (np,)) + tuple(
-    os.path.dirname(sys.modules[n].__file__) + os.sep for n in ("pyccolo",) if n in sys.modules)
+_LIBS = tuple(os.path.dirname(m.__file__) + os.sep for m in (np,))
+_DSL_LIBS = tuple(os.sep + n + os.sep for n in ("pyccolo", "pipescript"))
 
 
 def _is_library(filename: str) -> bool:
     if filename.startswith(_PKG):
         return not filename.startswith(_EXAMPLES)
-    return filename.startswith(_LIBS) or filename.startswith("<frozen")
+    return filename.startswith(_LIBS) or filename.startswith(("<frozen", "<pyccolo")) \
+        or any(d in filename for d in _DSL_LIBS)
+
+
+def _compiled_stage(filename: str, line: int) -> bool:
+    """Code the DSL compiled from the user's source (a ``|>`` stage, ``<sandbox-N>``): its
+    lines are those of the user's code that runs it, further out."""
+    return filename.startswith("<sandbox") and not linecache.getline(filename, line)
 
 
 @dataclass
@@ -385,7 +376,7 @@ class _Stages:
         self.last: tuple = ()
 
     def record(self, op: str, args: tuple, out: AbstractTracer) -> None:
-        user, nn = self._origin()
+        user, nn, filename = self._origin()
         pos = (user.f_lasti, user.f_lineno) if user is not None else (0, 0)
         last = self.last
         new = not last or user is not last[0] or pos[1] != last[1] or nn is not last[2] \
@@ -394,8 +385,8 @@ class _Stages:
         if new:
             name = nn.f_code.co_name if nn is not None else ""
             src = ""
-            if user is not None:
-                fn = user.f_code.co_filename
+            if user is not None and filename is not None:
+                fn = filename
                 text = linecache.getline(fn, pos[1]).strip()
                 src = f"{os.path.basename(fn)}:{pos[1]}: {text}"
             self.stages.append(Stage(name, [], ShapeDtypeStruct(()), [], src))
@@ -410,16 +401,19 @@ class _Stages:
 
     @staticmethod
     def _origin() -> tuple:
+        """(innermost user frame, outermost nn frame below it, the user file it is in)."""
         frame = sys._getframe(1)
-        nn = None
+        nn = stage = None
         while frame is not None:
             fn = frame.f_code.co_filename
-            if not _is_library(fn):
-                return frame, nn
+            if _compiled_stage(fn, frame.f_lineno):
+                stage = stage or frame
+            elif not _is_library(fn):
+                return stage or frame, nn, fn
             if fn.startswith(_NN):
                 nn = frame
             frame = frame.f_back
-        return None, nn
+        return stage, nn, None
 
     def close(self) -> None:
         self.last = ()
@@ -507,7 +501,7 @@ def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
 
     stages = _Stages(names)
     try:
-        out = _run_abstract(f, (params, *inputs), stages, name_params)
+        out = _run_abstract(_ambient(f, params), (params, *inputs), stages, name_params)
     finally:
         stages.close()
     total = sum((n for _, _, n, _ in rows), 0)
@@ -517,6 +511,22 @@ def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
     if verbose:
         print(result.table, file=file)
     return result
+
+
+def _ambient(f: Callable, params: Any) -> Callable:
+    """``f``, and when ``params`` is a ``ParamDict``, with its weight names bound to the
+    abstract values while ``f`` runs (as ``weights.grad`` binds them to traced ones), so a
+    model that reads its weights by bare name is seen reading them."""
+    from pycograd.params import ParamDict
+
+    if not isinstance(params, ParamDict):
+        return f
+
+    def bound(p: Any, *inputs: Any) -> Any:
+        with params.bind(dict(p.items()), f):
+            return routed(f)(p, *inputs)
+
+    return bound
 
 
 def _table(s: Summary) -> str:
@@ -535,7 +545,7 @@ def _table(s: Summary) -> str:
         n = sum((counts.get(p, 0) for p in st.params), 0)
         lines.append(f"{i:<7}{cut(st.layer or ', '.join(st.ops), 23):<24}"
                      f"{cut(repr(st.output), 19):<20}{str(n) if st.params else '-':>9}   "
-                     f"{cut(st.source, 37)}")
+                     f"{st.source}")
     lines += [rule,
               f"Input: {', '.join(map(repr, s.inputs))}",
               f"Output: {s.output!r}",
