@@ -675,3 +675,11 @@ def test_optimizer_state_and_pytree_checkpoints_follow_keys(tmp_path):
                               pg.Adam(0.1))
     np.testing.assert_array_equal(back["a"], [7.0, 8.0])
     np.testing.assert_array_equal(back["b"], [0.0, 1.0, 2.0])
+
+
+def test_embedding_range_check_with_a_symbolic_table():
+    spec = pg.ShapeDtypeStruct(("rows", 2))
+    out = pg.eval_shape(lambda t: pg.embedding(np.array([5, 0]), t), spec)
+    assert out.shape == (2, 2)
+    with pytest.raises(pg.IndexOutOfRangeError, match="id -1"):
+        pg.eval_shape(lambda t: pg.embedding(np.array([-1]), t), spec)
