@@ -22,6 +22,17 @@ from pycograd.core.symbolic import Dim
 from pycograd.core.var import Var
 from pycograd.debug import debug_nans
 from pycograd.dsl.hint import install_if_interactive as _dsl_hint
+from pycograd.graph import (
+    CaptureError,
+    Graph,
+    capture,
+    cost_report,
+    eval_graph,
+    grad_graph,
+    jit,
+    optimize,
+    vjp_graph,
+)
 from pycograd.nn import *  # noqa: F403
 from pycograd.nn import __all__ as _nn_all
 from pycograd.numpy_api.construction import c_, r_, scatter_add, scatter_set
@@ -101,6 +112,9 @@ __all__ = [
     "scatter_add", "scatter_set", "r_", "c_",
     # shapes
     "eval_shape", "ShapeDtypeStruct", "summary", "Dim",
+    # graphs
+    "capture", "Graph", "eval_graph", "grad_graph", "vjp_graph", "optimize", "cost_report",
+    "jit", "CaptureError",
     # parameters and training
     "ParamDict", "frozen", "tied", "buffer", "ParamLoadError", "GradientMismatchError",
     "IndexOutOfRangeError",

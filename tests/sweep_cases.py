@@ -119,7 +119,7 @@ class Case:
 # "jvp_constants" and "vmap_unmapped" are the variants of jvp and vmap where some arguments
 # are constants (closed over, or in_axes=None).
 MODES = ("values", "first_order", "second_order", "jvp", "jvp_constants", "jvp_second_order",
-         "vmap", "vmap_unmapped", "vmap_grad", "eval_shape", "low_precision")
+         "vmap", "vmap_unmapped", "vmap_grad", "eval_shape", "low_precision", "graph")
 
 CASES: list[Case] = []
 

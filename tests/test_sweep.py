@@ -24,6 +24,12 @@ output. The modes (``sweep_cases.MODES``):
   own, float32 and int32 inputs (where numpy takes them), and ``eval_shape(grad(L))``
   gives the arguments' shapes and dtypes; data-dependent cases must raise
   ``DataDependentShapeError``.
+- graph: the case captured as a graph (``pycograd.capture``) evaluates to numpy's values;
+  the gradient graph of ``L`` (``grad_graph``) gives the tape's gradients; ``optimize``
+  and the compiled ``jit`` program leave both unchanged (1e-12 relative). Cases with a
+  user rule (custom_vjp / custom_jvp) must raise ``CaptureError``, data-dependent shapes
+  too; a dtype that depends on the values (the cases eval_shape skips) gives the right
+  values or ``GraphDtypeError``, never a wrong type.
 - low_precision: with float32 and float16 inputs (float16 where numpy takes it) the traced
   outputs have numpy's dtypes, and backward never makes a cotangent more precise than the
   value it belongs to (checked at every tape node, not only after grad's final cast).
@@ -506,3 +512,49 @@ def test_low_precision(case: Case, dtype, too_precise: list):
     assert not too_precise, f"{case.name}: cotangents more precise than their values " \
                             f"(primitive, argument, value dtype, cotangent dtype): " \
                             f"{sorted(set(too_precise))}"
+
+
+# ---- graph capture ------------------------------------------------------------------------
+
+def _tight(actual, expected, case: Case, what: str) -> None:
+    for i, (a, e) in enumerate(zip(pycograd.tree_flatten(actual)[0],
+                                   pycograd.tree_flatten(expected)[0])):
+        e = np.asarray(e)
+        assert np.shape(a) == e.shape, f"{case.name}: {what} {i}: shape {np.shape(a)} != {e.shape}"
+        tol = 1e-5 if np.result_type(e) in (np.float32, np.complex64) else 1e-12
+        scale = 1.0 + float(np.max(np.abs(e), initial=0.0))
+        np.testing.assert_allclose(a, e, rtol=tol, atol=tol * scale,
+                                   err_msg=f"{case.name}: {what} {i}")
+
+
+@pytest.mark.parametrize("case", **_params("graph"))
+def test_graph(case: Case):
+    from pycograd.graph import CaptureError, capture, grad_graph, optimize
+    from pycograd.graph.ir import GraphDtypeError
+    from pycograd.graph.jit import compile_graph
+
+    args = case.sample()
+    user_rule = {"custom_vjp", "custom_jvp"} & set(case.prims)
+    if case.data_dependent or user_rule:
+        with pytest.raises(CaptureError):
+            capture(case.fn, *args)
+        return
+    g = capture(case.fn, *args)
+    if "eval_shape" in case.skip:  # a dtype that depends on the values: right, or refused
+        try:
+            g(*args)
+        except GraphDtypeError:
+            return
+    _same(g(*args), case.fn(*args), case, "graph values")
+    L = _loss(case, args)
+    nums = tuple(range(len(args)))
+    gg = grad_graph(capture(L, *args), argnums=nums)
+    value, grads = gg(*args)
+    v0, g0 = pycograd.value_and_grad(L, argnums=nums)(*args)
+    _tight(value, v0, case, "grad_graph value")
+    _tight(grads, g0, case, "grad_graph gradient")
+    og = optimize(gg)
+    _tight(og(*args), (v0, g0), case, "optimized grad_graph")
+    leaves = pycograd.tree_flatten(args)[0]
+    _tight(compile_graph(og)(*leaves), pycograd.tree_flatten((v0, g0))[0], case,
+           "compiled program")

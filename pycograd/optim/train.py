@@ -40,7 +40,8 @@ def _steps_per_epoch(data: Sequence[Any], batch_size: int | None) -> int:
 def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *data: Any,
           batch_size: int | None = None, callbacks: Sequence[Callback] | None = None,
           progress: bool | None = None, key: Any = None,
-          val: Metric | None = None, val_every: int | None = None) -> tuple[float, float]:
+          val: Metric | None = None, val_every: int | None = None,
+          jit: bool = False) -> tuple[float, float]:
     """Run ``steps`` optimizer steps of ``objective`` and return ``(first_loss, last_loss)``,
     the losses computed at the first and the last step (each before that step's update).
 
@@ -48,7 +49,9 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     ``batch_size`` the ``data`` arrays are cut into shuffled minibatches (epoch after epoch,
     shuffled with ``key``, default ``key(0)``; a final short batch is dropped), otherwise
     every step sees all of ``data``. Each callback is called as ``callback(step, loss)``
-    after the update; one returning True stops training early.
+    after the update; one returning True stops training early. ``jit=True`` computes each
+    step's value and gradients with ``weights.grad(..., jit=True)`` (one capture per batch
+    signature, then a compiled program).
 
     The progress bar (``progress=None``: on in a terminal or a notebook) shows the epoch,
     the step, the loss and, with ``val``, a validation metric. ``val`` is a function of no
@@ -76,11 +79,12 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
         raise ValueError("train: batch_size needs data arrays to batch")
     stream = _stream(data, batch_size, key)
     report = Reporter(steps, _steps_per_epoch(data, batch_size), progress, val, val_every)
+    extra = {"jit": True} if jit else {}
     first = last = float("nan")
     step = -1
     try:
         for step in range(steps):
-            value, grads = weights.grad(objective, *next(stream))
+            value, grads = weights.grad(objective, *next(stream), **extra)
             last = float(value)
             if step == 0:
                 first = last

@@ -411,12 +411,21 @@ class ParamDict:
 
     # -- gradients and SGD ----------------------------------------------------------
 
-    def grad(self, objective: Callable, *data: Any) -> tuple[Any, dict[str, Any]]:
+    def grad(self, objective: Callable, *data: Any,
+             jit: bool = False) -> tuple[Any, dict[str, Any]]:
         """``(objective(*data), {name: gradient})`` with the weights bound to traced values
         while ``objective`` runs. Frozen entries and buffers get ``None``; a tied name gets
-        the same (summed) gradient as its canonical name. Changes no weight."""
-        stored = {n: p.stored for n, p in self._unique() if p.kind == "param"}
-        value, g = value_and_grad(_scalar_objective, 0)(stored, self, objective, *data)
+        the same (summed) gradient as its canonical name. Changes no weight.
+
+        ``jit=True`` captures the objective's value and gradient once per data signature
+        and runs the optimized, compiled program (``pycograd.jit``) on later calls."""
+        if jit:
+            from pycograd.graph.jit import weights_value_and_grad
+
+            value, g = weights_value_and_grad(self, objective, *data)
+        else:
+            stored = {n: p.stored for n, p in self._unique() if p.kind == "param"}
+            value, g = value_and_grad(_scalar_objective, 0)(stored, self, objective, *data)
         return value, {n: g.get(self._canon[id(p)]) if p.kind == "param" else None
                        for n, p in self._entries.items()}
 
