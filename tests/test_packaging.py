@@ -45,7 +45,11 @@ def test_metadata_has_urls_authors_and_classifiers():
     assert {"Homepage", "Source", "Issues", "Changelog"} <= set(project["urls"])
     classifiers = project["classifiers"]
     assert "Typing :: Typed" in classifiers
-    assert "Programming Language :: Python :: 3.10" in classifiers
+    floor = project["requires-python"].removeprefix(">=")  # numpy 2.4 needs Python 3.11
+    assert f"Programming Language :: Python :: {floor}" in classifiers
+    minor = int(floor.split(".")[1])
+    assert not any(c.startswith("Programming Language :: Python :: 3.")
+                   and int(c.rsplit(".", 1)[1]) < minor for c in classifiers)
     assert not any(c.startswith("License ::") for c in classifiers)  # PEP 639: the expression
 
 

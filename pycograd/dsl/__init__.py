@@ -3,7 +3,8 @@
 Built on pipescript (``|>``, ``$`` holes, ``fork``, brace blocks, namespace-block macros);
 this package adds the ``params`` block (``block``, run once and at the user's lines by
 ``blockrun``), keeps weights late-bound in pipelines
-(``capture``), compiles each pipeline stage once (``stagecache``), the checks and error
+(``capture``), compiles each pipeline stage once (``stagecache``, installed by ``patches``
+where pipescript's code is the one it was written for), the checks and error
 messages (``checks``, ``errors``, ``hint``), the IPython extension (``extension``) and the
 script runner (``script``). pipescript is imported only when the DSL is turned on.
 """
@@ -21,14 +22,13 @@ def register() -> None:
         return
     from pipescript.tracers.macro_tracer import register_namespace_macro
 
-    from pycograd.dsl import blockrun, capture, fastemit, stagecache, stages
+    from pycograd.dsl import blockrun, capture, patches, stages
     from pycograd.dsl.block import build, params
 
     blockrun.install()
+    patches.install()  # stagecache and fastemit, checked against pipescript's own code
     capture.install()
     stages.install()
-    stagecache.install()
-    fastemit.install()
     register_namespace_macro("params", build, call_form=params)
     _REGISTERED[0] = True
 

@@ -97,27 +97,14 @@ def has_augmentations(node_or_id: Any, expected_augs: Any = None) -> bool:
     return any(node_id in table.get(spec, ()) for spec in expected_augs)
 
 
-_NAMES = ("_TRACER_STACK", "_main_thread_id", "_file_passes_filter_impl", "SkipAll",
-          "threading", "_allow_event_handling", "_allow_reentrant_event_handling")
-
-
-def _compatible(emit: Any) -> bool:
-    """Whether pyccolo's loop is the one ``_LOOP`` copies (same arguments, same module
-    state); another pyccolo keeps its own loop."""
-    loop = getattr(emit, "_emit_tracer_loop", None)
-    code = getattr(loop, "__code__", None)
-    return code is not None and code.co_varnames[:4] == ("event", "node_id", "frame",
-                                                          "kwargs") \
-        and all(hasattr(emit, name) for name in _NAMES)
-
-
 def install() -> None:
-    """Swap in the filtered loop and ``has_augmentations`` (once, for the process)."""
+    """Swap in the filtered loop and ``has_augmentations`` (once, for the process; only
+    onto the pyccolo/pipescript code it copies, which ``patches`` checks first)."""
     import pipescript.tracers.pipeline_tracer as pipeline
     import pyccolo as pyc
     import pyccolo.emit_event as emit
 
-    if _ORIGINAL or not _compatible(emit):
+    if _ORIGINAL:
         return
     _AUGMENTED.append(pyc.BaseTracer.augmented_node_ids_by_spec)
     _ORIGINAL.append(pipeline.has_augmentations)

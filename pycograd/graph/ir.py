@@ -209,7 +209,7 @@ class Graph:
             args = [env[a.id] if isinstance(a, Value) else a for a in node.args]
             params = resolve_dims(node.params, dims) if dims else node.params
             out = bind(node.prim, args, params)
-            env[node.out.id] = check_dtype(node, out) if node.prim.name in VALUE_DTYPED else out
+            env[node.out.id] = out
         return [env[o.id] for o in self.outputs]
 
     # ---- display --------------------------------------------------------------------
@@ -299,28 +299,6 @@ class Graph:
         if shutil.which("dot") is None:
             return None
         return graphviz.Source(self.to_dot()).pipe(format="svg").decode()
-
-
-VALUE_DTYPED = frozenset({"eig", "sqrtm"})
-"""Primitives whose output dtype on a real input depends on the values (a real matrix's
-eigenvalues or square root are real or complex). A graph types them as their shape rule
-does (real), and evaluating one checks that the values agree."""
-
-
-def check_dtype(node: Node, x: Any) -> Any:
-    """``x`` (the value ``node`` computed) if it has the dtype the graph gave it."""
-    if np.dtype(x.dtype) != node.out.dtype:
-        raise GraphDtypeError(
-            f"{node.prim.name} (value %{node.out.id}) returned {np.dtype(x.dtype)} where the "
-            f"graph was captured with {node.out.dtype}: its dtype depends on the values (a "
-            "real matrix with a complex spectrum); cast the input to complex before "
-            f"{node.prim.name} so the graph has one type, or run eagerly")
-    return x
-
-
-class GraphDtypeError(PycogradError, TypeError):
-    """A value-typed primitive (``eig`` of a real matrix) produced another dtype than the
-    one the graph was captured with."""
 
 
 class GraphInputError(PycogradError, TypeError):

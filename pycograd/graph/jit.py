@@ -29,7 +29,7 @@ from pycograd.core.errors import NoRuleError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer
 from pycograd.graph.capture import CaptureError, capture
-from pycograd.graph.ir import VALUE_DTYPED, Graph, Value, check_dtype
+from pycograd.graph.ir import Graph, Value
 from pycograd.graph.passes import optimize
 
 
@@ -135,9 +135,6 @@ def _generate(graph: Graph) -> tuple[str, dict, list]:
             lines.append(f"    {out} = {fn}({call}, **k{n.out.id}){note}")
         else:
             lines.append(f"    {out} = {fn}({call}){note}")
-        if n.prim.name in VALUE_DTYPED:  # a dtype that depends on the values: checked
-            ns["check_dtype"], ns[f"n{n.out.id}"] = check_dtype, n
-            lines.append(f"    {out} = check_dtype(n{n.out.id}, {out})")
         for r in dying:
             if r in name and r not in outputs and pos.get(r, -1) <= i:
                 rv = graph.nodes[pos[r]].out

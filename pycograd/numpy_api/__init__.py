@@ -3,6 +3,7 @@
 from pycograd.numpy_api import (  # noqa: F401,E402  (np.* families beyond the core table)
     complex,
     construction,
+    einops_backend,  # noqa: F401  (einops on traced values, when einops is installed)
     fft,
     interpolation,
     linalg,

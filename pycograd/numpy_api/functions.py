@@ -9,6 +9,7 @@ so need no rules of their own.
 from __future__ import annotations
 
 import builtins
+import inspect
 import math
 import operator
 import string
@@ -32,6 +33,10 @@ from pycograd.ops.shape import broadcast_to_p, concatenate_p, reshape_p, transpo
 from pycograd.ops.shaping import broadcast_constant, broadcast_shapes
 
 HANDLED: dict[Callable, Callable] = {}
+
+NO_VALUE: Any = inspect.signature(np.sum).parameters["initial"].default
+"""numpy's "argument not given" default (``np._NoValue``), read from a public signature so
+that no private numpy name is imported; numpy passes it on from its own wrappers."""
 
 
 def implements(*np_funcs: Callable) -> Callable:
@@ -100,7 +105,7 @@ def numpy_reduction(f: Callable, a: Any, **kwargs: Any) -> np.dtype | None:
 
 def _mask(where: Any) -> Any:
     """``where=`` as a mask, or None for no mask (numpy's default ``True``)."""
-    if where is None or where is np._NoValue or (isinstance(where, bool) and where):
+    if where is None or where is NO_VALUE or (isinstance(where, bool) and where):
         return None
     return where if isinstance(where, Tracer) else np.asarray(where)
 
@@ -123,7 +128,7 @@ def _reduce(prim: Any, fname: str, a: Any, axis: Any, dtype: Any, keepdims: bool
             initial: Any, where: Any) -> Any:
     """One reduction as numpy computes it: in ``dtype`` when given, masked-out elements
     replaced by the identity (max/min: by ``initial``), then joined with ``initial``."""
-    if initial is np._NoValue:
+    if initial is NO_VALUE:
         initial = None
     mask = _mask(where)
     ax = normalize_axis(axis, np.ndim(a), fname)
@@ -249,8 +254,27 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int 
 def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: int = 0,
         keepdims: bool = False, *, where: Any = None, mean: Any = None,
         correction: Any = None) -> Any:
-    return np.sqrt(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
-                       correction=correction))
+    """``sqrt(var)``, with gradient 0 where the variance is 0 (see ``root``)."""
+    return root(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
+                    correction=correction))
+
+
+def root(v: Any, power: float = 0.5) -> Any:
+    """``v ** power`` of a non-negative statistic (a variance, a sum of ``|x|^p``) whose
+    derivative is 0 where ``v`` is 0. The exact slope there is infinite and the chain rule
+    would multiply it by the statistic's zero slope (``inf * 0 = NaN``); 0 is a valid
+    subgradient of std at a constant input and of a norm at the zero vector, and what
+    PyTorch returns (HIPS autograd returns NaN). One NaN would otherwise poison every weight
+    of a training step (a constant feature column under standardisation). NaN and positive
+    values are unchanged, and so are the higher derivatives wherever ``v > 0``::
+
+        grad(np.std)(np.ones(3))  # (array([0., 0., 0.]),), not NaN
+    """
+    if not isinstance(v, Tracer):
+        return np.sqrt(v) if power == 0.5 else np.power(v, power)
+    zero = v == 0  # moved to 1 and masked back to 0: finite slopes, times 0
+    safe = v + zero
+    return (np.sqrt(safe) if power == 0.5 else safe ** power) * ~zero
 
 
 # ---- dtype ------------------------------------------------------------------------
@@ -849,19 +873,19 @@ def tile(A: Any, reps: Any) -> Any:
 
 
 @implements(np.diff)
-def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = np._NoValue,
-         append: Any = np._NoValue) -> Any:
+def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = NO_VALUE,
+         append: Any = NO_VALUE) -> Any:
     if n == 0:
         return a
     ax = _single_axis(axis, np.ndim(a), "diff")
     ends = []
     for end in (prepend, append):
-        if end is not np._NoValue and np.ndim(end) == 0:
+        if end is not NO_VALUE and np.ndim(end) == 0:
             shape = list(np.shape(a))
             shape[ax] = 1
             end = broadcast_to(end, tuple(shape))
         ends.append(end)
-    pieces = [e for e in (ends[0], a, ends[1]) if e is not np._NoValue]
+    pieces = [e for e in (ends[0], a, ends[1]) if e is not NO_VALUE]
     if len(pieces) > 1:
         a = concatenate(pieces, ax)
     for _ in range(n):

@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from numpy.linalg._linalg import EighResult, EigResult, QRResult, SlogdetResult, SVDResult
 
 from pycograd.core.errors import NoRuleError, ShapeError
 from pycograd.numpy_api import functions as F
@@ -41,6 +40,15 @@ from pycograd.ops.matrix import (
     sym_tangent,
     unpack,
 )
+
+# numpy's result types, taken from what its functions return: the module that defines them
+# is private and moved in numpy 2.0 (``numpy.linalg.linalg`` -> ``numpy.linalg._linalg``).
+_ONE = np.eye(1)
+EighResult = type(np.linalg.eigh(_ONE))
+EigResult = type(np.linalg.eig(_ONE))
+QRResult = type(np.linalg.qr(_ONE))
+SlogdetResult = type(np.linalg.slogdet(_ONE))
+SVDResult = type(np.linalg.svd(_ONE))
 
 COMPLEX_OK: set[str] = set()
 """The functions here whose rules handle complex inputs."""
@@ -140,7 +148,7 @@ def det(a: Any) -> Any:
 
 
 @implements(np.linalg.pinv)
-def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._NoValue) -> Any:
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = F.NO_VALUE) -> Any:
     """Gradient exact wherever the rank is locally constant (Golub & Pereyra).
     ``hermitian=True`` reads the lower triangle only (numpy's eigh route), so the gradient
     lands there."""
@@ -148,13 +156,13 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = np._
     if hermitian:
         a = sym_tangent(a, lower=True)
     if rcond is None:
-        if rtol is np._NoValue:
+        if rtol is F.NO_VALUE:
             rcond = 1e-15
         elif rtol is None:
             rcond = max(np.shape(a)[-2:]) * float(np.finfo(np.result_type(a)).eps)
         else:
             rcond = rtol
-    elif rtol is not np._NoValue:
+    elif rtol is not F.NO_VALUE:
         raise ValueError("`rtol` and `rcond` can't be both set.")
     return S.pinv_p.bind(a, rcond=rcond, hermitian=bool(hermitian))
 
@@ -368,7 +376,7 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
     matrix = (axes is None and nd == 2 and ord is not None) or (axes is not None
                                                                  and len(axes) == 2)
     if ord is None or (ord == "fro" and matrix) or (ord == 2 and not matrix):
-        return np.sqrt(F.sum(_abs2(x), axes, keepdims=keepdims))
+        return F.root(F.sum(_abs2(x), axes, keepdims=keepdims))  # 0 slope at 0
     if matrix:
         if ord not in (1, -1, np.inf, -np.inf):
             raise NoRuleError(f"np.linalg.norm(ord={ord!r}) of a matrix needs a decomposition "
@@ -391,7 +399,7 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
         return F.astype(F.sum(x != 0, axes, keepdims=keepdims), _real_dtype(np.result_type(x)))
     if ord == 1:
         return F.sum(np.abs(x), axes, keepdims=keepdims)
-    return F.sum(np.abs(x) ** ord, axes, keepdims=keepdims) ** (1.0 / ord)
+    return F.root(F.sum(np.abs(x) ** ord, axes, keepdims=keepdims), 1.0 / ord)
 
 
 @implements(np.linalg.norm)

@@ -79,8 +79,9 @@ def nanvar(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
 def nanstd(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0,
            keepdims: bool = False, *, where: Any = None, mean: Any = None,
            correction: Any = None) -> Any:
-    return np.sqrt(nanvar(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
-                          correction=correction))
+    """``sqrt(nanvar)``, with gradient 0 where the variance is 0 (``functions.root``)."""
+    return F.root(nanvar(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean,
+                         correction=correction))
 
 
 def _nan_extremum(reduce: Any, fill: float, op: str) -> Any:

@@ -1,8 +1,9 @@
 """Scans and orderings: the running product, index-valued primitives (argsort,
 argpartition, argmax/argmin, all/any, searchsorted, NaN-aware quantile positions), a
 gather/scatter pair along one axis whose indices are operands, and the ufuncs that remained
-(nextafter, ldexp, spacing). Quantile positions come from numpy's own (private) method table
-``numpy.lib._function_base_impl._QuantileMethods``, so all 13 methods match numpy.
+(nextafter, ldexp, spacing). Quantile positions follow Hyndman and Fan's definitions as numpy
+writes them (the 13 methods of ``np.quantile``, each one's virtual index and interpolation
+weight), written here from public numpy only, so they match numpy without its private modules.
 
 Index-valued primitives carry no gradient, but they are primitives (not numpy calls on
 detached values) so that vmap and eval_shape see them. ``take_along`` takes its indices
@@ -12,10 +13,10 @@ sort, partition and the order statistics are built from these.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
-from numpy.lib._function_base_impl import _QuantileMethods
 
 from pycograd.core.primitive import Primitive, primitive
 from pycograd.core.symbolic import Dim
@@ -169,27 +170,71 @@ searchsorted_p = primitive(
 
 # ---- quantile positions --------------------------------------------------------------
 
-QUANTILE_METHODS = tuple(_QuantileMethods)
+class _Method(NamedTuple):
+    """One quantile method: ``index(n, q)`` is the (0-based) virtual index into ``n`` sorted
+    values, an integer array for the methods that pick one value; ``gamma(frac, index)``
+    turns the index's fractional part into the interpolation weight (None: keep it)."""
+
+    index: Callable[[Any, Any], Any]
+    gamma: Callable[[Any, Any], Any] | None = None
+
+
+def _continuous(alpha: float, beta: float) -> _Method:
+    """Hyndman and Fan's continuous estimators, ``p(k) = (k - alpha) / (n + 1 - alpha -
+    beta)`` solved for the 0-based index."""
+    return _Method(lambda n, q: n * q + (alpha + q * (1 - alpha - beta)) - 1)
+
+
+def _step(offset: float, stay: Callable[[Any, Any], Any]) -> _Method:
+    """A discrete estimator: from ``index = n q - 1 - offset``, the next value up, except
+    where ``stay(frac, index)`` holds (then the value below); never before the first."""
+    def index(n: Any, q: Any) -> Any:
+        i = np.asarray(n * q - 1 - offset)
+        below = np.floor(i)
+        return np.maximum(np.where(stay(i - below, i), below, below + 1), 0).astype(np.intp)
+    return _Method(index)
+
+
+_QUANTILE_TABLE = {
+    "inverted_cdf": _step(0.0, lambda frac, i: frac == 0),
+    "averaged_inverted_cdf": _Method(lambda n, q: n * q - 1,
+                                     lambda frac, i: np.where(frac == 0, 0.5, 1.0)),
+    # ties go to the nearest even order statistic (1-based), an odd 0-based index
+    "closest_observation": _step(0.5, lambda frac, i: (frac == 0) & (np.floor(i) % 2 == 1)),
+    "interpolated_inverted_cdf": _continuous(0.0, 1.0),
+    "hazen": _continuous(0.5, 0.5),
+    "weibull": _continuous(0.0, 0.0),
+    "linear": _Method(lambda n, q: (n - 1) * q),  # = _continuous(1, 1), rounded as numpy
+    "median_unbiased": _continuous(1 / 3.0, 1 / 3.0),
+    "normal_unbiased": _continuous(3 / 8.0, 3 / 8.0),
+    "lower": _Method(lambda n, q: np.floor((n - 1) * q).astype(np.intp)),
+    "higher": _Method(lambda n, q: np.ceil((n - 1) * q).astype(np.intp)),
+    "midpoint": _Method(lambda n, q: 0.5 * (np.floor((n - 1) * q) + np.ceil((n - 1) * q)),
+                        lambda frac, i: np.where(i % 1 == 0, 0.0, 0.5)),
+    "nearest": _Method(lambda n, q: np.around((n - 1) * q).astype(np.intp)),
+}
+QUANTILE_METHODS = tuple(_QUANTILE_TABLE)
 
 
 def quantile_positions(count: Any, q: np.ndarray, method: str) -> tuple:
     """Where numpy's quantile ``method`` reads rows of ``count`` sorted valid values:
     ``(lo, hi, gamma)`` shaped ``q.shape + count.shape``, the result being
     ``lerp(s[lo], s[hi], gamma)`` (``gamma`` None for the methods that pick one value).
-    numpy's own method table gives the virtual index, so every method matches numpy."""
-    props = _QuantileMethods[method]
+    The method table gives the virtual index, so every method matches numpy."""
+    method_ = _QUANTILE_TABLE[method]
     count = np.asarray(count)
     full = q.shape + count.shape
     qb = q.reshape(q.shape + (1,) * count.ndim)
-    virtual = np.broadcast_to(np.asanyarray(props["get_virtual_index"](count, qb)), full)
+    virtual = np.broadcast_to(np.asanyarray(method_.index(count, qb)), full)
     top = np.broadcast_to(np.maximum(count - 1, 0), full)
-    if props["fix_gamma"] is None or np.issubdtype(virtual.dtype, np.integer):
+    if np.issubdtype(virtual.dtype, np.integer):
         lo = np.clip(virtual, 0, top).astype(np.intp)
         return lo, lo, None
     prev = np.floor(virtual)
     lo = np.where(virtual >= top, top, np.clip(prev, 0, None)).astype(np.intp)
     hi = np.where(virtual >= top, top, np.clip(prev + 1, 0, None)).astype(np.intp)
-    gamma = np.asarray(props["fix_gamma"](np.asanyarray(virtual - prev), virtual),
+    frac = virtual - prev
+    gamma = np.asarray(frac if method_.gamma is None else method_.gamma(frac, virtual),
                        dtype=virtual.dtype)
     return lo, hi, gamma
 
