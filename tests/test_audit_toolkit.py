@@ -683,3 +683,13 @@ def test_embedding_range_check_with_a_symbolic_table():
     assert out.shape == (2, 2)
     with pytest.raises(pg.IndexOutOfRangeError, match="id -1"):
         pg.eval_shape(lambda t: pg.embedding(np.array([-1]), t), spec)
+
+
+def test_bfloat16_is_float_for_debug_nans_and_einops():
+    x = np.array([1.0, -1.0], bf16)
+    with pytest.raises(FloatingPointError, match="log"), np.errstate(invalid="ignore"):
+        with pg.debug_nans():
+            grad(lambda x: np.sum(np.log(x)))(x)
+    einops = pytest.importorskip("einops")
+    (g,) = grad(lambda x: np.sum(einops.reduce(x, "(a b) -> a", "mean", b=2)))(x)
+    assert g.dtype == bf16
