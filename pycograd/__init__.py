@@ -8,9 +8,19 @@ traced values (``numpy_api``) and the family rules of every interpreter (``trans
 from pycograd import numpy_api, ops, random  # noqa: F401
 from pycograd.core.errors import (
     ArgnumsError,
+    ArgumentError,
+    ArgumentTypeError,
+    DivisionByZeroError,
     GradientMismatchError,
+    ImmutableTracerError,
+    InAxesError,
+    IndexingError,
     IndexOutOfRangeError,
+    InputRuntimeError,
     LeakedTracerError,
+    MissingAttributeError,
+    MissingDependencyError,
+    NonFiniteError,
     NonScalarOutputError,
     NoRuleError,
     PycogradError,
@@ -125,6 +135,9 @@ __all__ = [
     # errors
     "PycogradError", "ShapeError", "DataDependentShapeError", "NoRuleError",
     "NonScalarOutputError", "TracerConversionError", "LeakedTracerError", "ArgnumsError",
+    "ArgumentError", "ArgumentTypeError", "InAxesError", "ImmutableTracerError", "IndexingError",
+    "InputRuntimeError", "DivisionByZeroError", "MissingAttributeError", "NonFiniteError",
+    "MissingDependencyError",
     # pytrees
     "tree_flatten", "tree_unflatten", "tree_map", "register_pytree_node",
     *_nn_all,

@@ -32,6 +32,7 @@ import numpy as np
 from pycograd.core import trace as _trace_mod
 from pycograd.core import var as _var_mod
 from pycograd.core.dtypes import is_float
+from pycograd.core.errors import NonFiniteError
 from pycograd.core.primitive import Joint, Primitive
 from pycograd.core.var import ReverseTrace, Var
 
@@ -136,7 +137,7 @@ def _checked_impl(prim: Primitive, args: Any, params: dict) -> Any:
         for k, st in enumerate(states):
             what = _fresh(st, ins)
             if what is not None:
-                raise FloatingPointError(_forward_report(prim, args, outs, k, what))
+                raise NonFiniteError(_forward_report(prim, args, outs, k, what))
     return out
 
 
@@ -201,7 +202,7 @@ class _Watched:
                  f"  incoming cotangent: {summary(g)}"]
         lines += [f"  forward input {k}: {summary(a)}" for k, a in enumerate(args)]
         lines.append(f"  cotangent for input {i}: {summary(ct)}")
-        raise FloatingPointError("\n".join(lines))
+        raise NonFiniteError("\n".join(lines))
 
 
 class _WatchedVJPs:
@@ -240,7 +241,7 @@ def _checked_node(self: ReverseTrace, prim: Primitive, out: Any, vals: list, par
     for k, o in enumerate(outs):
         what = _fresh(_state(o), ins)
         if what is not None:
-            raise FloatingPointError(_forward_report(_Named(label), vals, outs, k, what))
+            raise NonFiniteError(_forward_report(_Named(label), vals, outs, k, what))
     node = _PLAIN_NODE(self, prim, out, vals, params, parents)
     if node.__class__ is Var and node._prim is prim:
         node._prim = _Watched(prim, user_site(), label)
@@ -280,7 +281,7 @@ class debug_nans:  # lower case: it is called like a function, debug_nans(True)
     >>> with pycograd.debug_nans():
     ...     pycograd.grad(lambda x: np.sum(np.log(x)))(np.array([1.0, 0.0]))
     Traceback (most recent call last):
-    FloatingPointError: debug_nans: `log` produced Inf in the forward pass, at ...
+    pycograd.core.errors.NonFiniteError: debug_nans: `log` produced Inf in the forward pass, at ...
     """
 
     def __init__(self, enable: bool = True):

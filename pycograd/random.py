@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentError, ArgumentTypeError, ShapeError
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Tracer
 from pycograd.ops.shaping import full, is_symbolic
@@ -67,7 +68,7 @@ def _key(k: Any) -> Key:
     if not isinstance(k, Tracer):  # a traced key (vmap, eval_shape...) goes through as is
         k = np.asarray(k)
     if tuple(k.shape) != (2,) or k.dtype != np.uint32:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"expected a key (a (2,) uint32 array from pycograd.random.key / split) or an int "
             f"seed, got {k.dtype} array of shape {k.shape}")
     return k
@@ -111,7 +112,7 @@ def bits(k: Key | int, shape: Shape = (), dtype: Any = np.uint32) -> np.ndarray:
     """Uniformly random raw bits, uint32 or uint64."""
     k, shape, dtype = _key(k), _shape(shape), np.dtype(dtype)
     if dtype not in (np.uint32, np.uint64):
-        raise TypeError(f"bits: dtype must be uint32 or uint64, got {dtype}")
+        raise ArgumentTypeError(f"bits: dtype must be uint32 or uint64, got {dtype}")
     if is_symbolic(shape):  # eval_shape with a symbolic batch: the shape, never the values
         return full(shape, 0, dtype)
     n = math.prod(shape)
@@ -119,7 +120,7 @@ def bits(k: Key | int, shape: Shape = (), dtype: Any = np.uint32) -> np.ndarray:
         y0, y1 = threefry2x32(k, *_counters(n))
         return ((y0.astype(np.uint64) << np.uint64(32)) | y1).reshape(shape)
     if dtype != np.uint32:
-        raise TypeError(f"bits: dtype must be uint32 or uint64, got {dtype}")
+        raise ArgumentTypeError(f"bits: dtype must be uint32 or uint64, got {dtype}")
     y0, y1 = threefry2x32(k, *_counters((n + 1) // 2))
     return np.concatenate([y0, y1])[:n].reshape(shape)
 
@@ -132,7 +133,7 @@ def _finfo(dtype: np.dtype) -> Any:
     try:
         return ml_dtypes.finfo(dtype)
     except ValueError:
-        raise TypeError(f"expected a floating dtype, got {dtype}") from None
+        raise ArgumentTypeError(f"expected a floating dtype, got {dtype}") from None
 
 
 def _unit(k: Key, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -183,7 +184,7 @@ def randint(k: Key | int, shape: Shape, minval: Any, maxval: Any,
     lo = np.broadcast_to(np.asarray(minval, np.int64), shape)
     hi = np.broadcast_to(np.asarray(maxval, np.int64), shape)
     if np.any(hi <= lo):
-        raise ValueError(f"randint: need minval < maxval, got {minval} and {maxval}")
+        raise ArgumentError(f"randint: need minval < maxval, got {minval} and {maxval}")
     span = (hi - lo).astype(np.uint64)
     r = bits(k, shape, np.uint64) % span
     return (lo + r.astype(np.int64)).astype(dtype)
@@ -216,7 +217,7 @@ def categorical(k: Key | int, logits: Any, axis: int = -1,
     shape = batch if shape is None else _shape(shape)
     tail = shape[len(shape) - len(batch):]
     if len(shape) < len(batch) or any(b not in (1, t) for t, b in zip(tail, batch)):
-        raise ValueError(f"categorical: shape {shape} does not end in the batch shape {batch}")
+        raise ShapeError(f"categorical: shape {shape} does not end in the batch shape {batch}")
     noise = gumbel(k, shape + logits.shape[-1:])
     return np.argmax(logits + noise, axis=-1)
 

@@ -17,7 +17,8 @@ NO_COMPLEX_LOOP = [  # numpy / scipy raise TypeError on complex values: nothing 
     "logaddexp", "logaddexp2", "nextafter", "signbit", "spacing",
     "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "left_shift", "right_shift",
     "beta", "betaln", "betainc", "erfinv", "erfcinv", "expit", "logit", "gammaln",
-    "gammainc", "gammaincc", "i0", "i1", "j0", "j1", "y0", "y1", "yn", "polygamma", "stdtr",
+    "gammainc", "gammaincc", "gammasgn", "i0", "i1", "j0", "j1", "y0", "y1", "yn", "polygamma",
+    "stdtr",
 ]
 NO_GRADIENT = [  # boolean, integer or piecewise-constant results (tests/test_complex_ufuncs.py)
     "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_and",
@@ -37,6 +38,7 @@ OTHER = {
     "custom_vjp": "carries a function; complex values pass through (test below)",
     "custom_jvp": "carries a function; complex values pass through (test below)",
     "stop_gradient": "the identity with no gradient, for any dtype",
+    "odeint": "scipy.integrate.odeint integrates real systems only (LSODA)",
 }
 
 

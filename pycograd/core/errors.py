@@ -124,6 +124,152 @@ class ArgnumsError(PycogradError, ValueError):
     """
 
 
+class ArgumentError(PycogradError, ValueError):
+    """An argument value pycograd cannot use (an option, a mode, a range); the message names
+    the argument and what it accepts.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: np.sum(pg.gelu(x, approximate="fast")), 0)(np.ones(2))
+        ... except pg.ArgumentError as e:                      # also a ValueError
+        ...     print(isinstance(e, ValueError))
+        True
+    """
+
+
+class ArgumentTypeError(PycogradError, TypeError):
+    """An argument of a type pycograd cannot use; the message says what to pass instead.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: (np.sum(x), 1, 2), 0, has_aux=True)(np.ones(2))
+        ... except pg.ArgumentTypeError as e:                  # also a TypeError
+        ...     print("pair" in str(e))
+        True
+    """
+
+
+class InAxesError(PycogradError, ValueError):
+    """``vmap``'s ``in_axes`` / ``out_axes`` / ``axis_size`` do not fit the arguments or the
+    outputs (a wrong length, an axis out of range, mapped sizes that disagree).
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.vmap(lambda a, b: a + b, in_axes=(0, 0, 0))(np.ones(2), np.ones(2))
+        ... except pg.InAxesError as e:                        # also a ValueError
+        ...     print("3 entries" in str(e))
+        True
+    """
+
+
+class ImmutableTracerError(PycogradError, TypeError):
+    """``x[i] = v``, ``np.add.at`` or an in-place method on a traced array: build a new array
+    instead (``pycograd.scatter_set`` / ``pycograd.scatter_add``, ``np.where``).
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> def f(x):
+        ...     x[0] = 0.0
+        ...     return np.sum(x)
+        >>> try:
+        ...     pg.grad(f, 0)(np.ones(3))
+        ... except pg.ImmutableTracerError as e:               # also a TypeError
+        ...     print("scatter_set" in str(e))
+        True
+    """
+
+
+class IndexingError(PycogradError, IndexError):
+    """An index that does not fit a traced array (where numpy raises ``IndexError``).
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: x[5], 0)(np.ones(3))
+        ... except pg.IndexingError as e:                      # also an IndexError
+        ...     print("out of bounds" in str(e))
+        True
+        >>> try:
+        ...     pg.eval_shape(lambda x: x[5], np.ones(3))
+        ... except pg.IndexingError as e:
+        ...     print("out of bounds" in str(e))
+        True
+    """
+
+
+class InputRuntimeError(PycogradError, RuntimeError):
+    """A bad input that numpy reports with ``RuntimeError`` (``np.cov``'s weights), or a
+    graph used after ``backward`` freed it.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.grad(lambda x: np.sum(np.cov(x, fweights=np.ones((2, 2), int))), 0)(
+        ...         np.ones((2, 2)))
+        ... except pg.InputRuntimeError as e:                  # also a RuntimeError
+        ...     print("multidimensional" in str(e))
+        True
+    """
+
+
+class DivisionByZeroError(PycogradError, ZeroDivisionError):
+    """A division by zero numpy reports as such (weights summing to zero, a symbolic
+    dimension divided by 0).
+
+    Examples:
+        >>> import pycograd as pg
+        >>> issubclass(pg.DivisionByZeroError, ZeroDivisionError)
+        True
+    """
+
+
+class MissingAttributeError(PycogradError, AttributeError):
+    """An attribute pycograd does not provide on one of its objects; the message lists the
+    ones it has.
+
+    Examples:
+        >>> import pycograd as pg
+        >>> issubclass(pg.MissingAttributeError, AttributeError)
+        True
+    """
+
+
+class NonFiniteError(PycogradError, FloatingPointError):
+    """A NaN or Inf produced by a primitive while ``debug_nans`` is on; the message names
+    the primitive, the pass (forward, or which op's VJP), the user's line and the inputs.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> with pg.debug_nans():
+        ...     try:
+        ...         pg.grad(lambda x: np.sum(np.log(x)))(np.array([1.0, 0.0]))
+        ...     except pg.NonFiniteError as e:                 # also a FloatingPointError
+        ...         print(str(e).split(",")[0])
+        debug_nans: `log` produced Inf in the forward pass
+    """
+
+
+class MissingDependencyError(PycogradError, ImportError):
+    """An optional package a feature needs is not installed; the message gives the
+    ``pip install`` command.
+
+    Examples:
+        >>> import pycograd as pg
+        >>> issubclass(pg.MissingDependencyError, ImportError)
+        True
+    """
+
+
 class GradientMismatchError(PycogradError, KeyError, ValueError):
     """Gradients whose keys or structure do not match the parameters they update: names the
     missing and the extra keys (gradients meet parameters by key, never by position).

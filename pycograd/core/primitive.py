@@ -1,4 +1,5 @@
-"""The primitive table: one declaration per primitive, holding every rule it has.
+"""The primitive tafrom pycograd.core.errors import ShapeError
+ble: one declaration per primitive, holding every rule it has.
 
 A primitive is the unit every interpreter understands. Its ``impl`` computes on plain
 arrays (and, through numpy's protocols, on lower-level tracers); ``vjps[i]`` maps the
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from pycograd.core.errors import ArgumentError
 
 
 class Primitive:
@@ -59,7 +62,7 @@ def primitive(name: str, impl: Callable, *vjps: Any, differentiable: bool = True
     ``PerArgument`` for variadic primitives, a ``Joint`` for one rule giving all), its
     family, and whichever other rules the family does not supply."""
     if name in REGISTRY:
-        raise ValueError(f"primitive {name!r} is already registered")
+        raise ArgumentError(f"primitive {name!r} is already registered")
     p = Primitive(name, impl, differentiable, calls_user_code)
     p.vjps = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], (PerArgument, Joint)) else vjps
     p.family, p.jvp, p.batch, p.shape = family, jvp, batch, shape

@@ -17,7 +17,7 @@ from __future__ import annotations
 from numbers import Integral
 from typing import Any
 
-from pycograd.core.errors import ShapeError
+from pycograd.core.errors import ArgumentError, ArgumentTypeError, DivisionByZeroError, ShapeError
 
 Monomial = tuple  # sorted tuple of dimension names (repeated for powers), () for constants
 
@@ -44,7 +44,8 @@ class Dim:
     def __init__(self, terms: dict[Monomial, int] | str):
         if isinstance(terms, str):
             if not terms.isidentifier():
-                raise ValueError(f"a symbolic dimension is named by an identifier, got {terms!r}")
+                raise ArgumentError(
+                    f"a symbolic dimension is named by an identifier, got {terms!r}")
             terms = {(terms,): 1}
         self.terms = {m: c for m, c in terms.items() if c}
 
@@ -118,7 +119,7 @@ class Dim:
             raise _unknown("divide", self, other)
         (om, oc), = o.terms.items()
         if oc == 0:
-            raise ZeroDivisionError(f"dimension {self} divided by 0")
+            raise DivisionByZeroError(f"dimension {self} divided by 0")
         terms = {}
         for m, c in self.terms.items():
             rest = list(m)
@@ -212,7 +213,7 @@ def provably_nonneg(d: Any) -> bool:
     ``s = 1 + t`` (``t >= 0``) and check that no coefficient is negative."""
     o = Dim.of(d)
     if o is None:
-        raise TypeError(f"{d!r} is not a dimension")
+        raise ArgumentTypeError(f"{d!r} is not a dimension")
     shifted: dict[Monomial, int] = {}
     for m, c in o.terms.items():
         poly: dict[Monomial, int] = {(): c}

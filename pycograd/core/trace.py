@@ -9,13 +9,14 @@ Level 0 belongs to the stand-alone eager tape (``Var(x)`` outside any transform)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import LeakedTracerError, ShapeError
+from pycograd.core.errors import IndexingError, LeakedTracerError, ShapeError
 from pycograd.core.primitive import Primitive
 
 
@@ -54,25 +55,37 @@ class Tracer:
     _trace: Trace
 
 
-_STACK: list[Trace] = []
+class _ThreadStack(threading.local):
+    """The stack of one thread (as JAX's trace state): a transform in one thread never numbers
+    its level after, nor pops, another thread's traces. A traced value carried into another
+    thread meets a different trace at its level there, a ``LeakedTracerError``."""
+
+    def __init__(self) -> None:
+        self.traces: list[Trace] = []
+
+
+_STACK = _ThreadStack()
 
 
 @contextmanager
 def new_trace(cls: type, *args: Any) -> Iterator[Any]:
-    """Push a fresh trace of ``cls`` one level above the current top; pop it on exit."""
-    trace = cls(len(_STACK) + 1, *args)
-    _STACK.append(trace)
+    """Push a fresh trace of ``cls`` one level above the calling thread's top; pop it on
+    exit."""
+    stack = _STACK.traces
+    trace = cls(len(stack) + 1, *args)
+    stack.append(trace)
     try:
         yield trace
     finally:
-        _STACK.pop()
+        stack.pop()
         trace.alive = False
 
 
 def live_traces() -> tuple[Trace, ...]:
     """The traces in force, outermost first: for code that must make a value at a level no
-    argument carries (a constant of symbolic shape, which only ``eval_shape`` can hold)."""
-    return tuple(_STACK)
+    argument carries (a constant of symbolic shape, which only ``eval_shape`` can hold).
+    Per thread, like the stack itself."""
+    return tuple(_STACK.traces)
 
 
 def find_top(args: Any, what: str = "an op") -> Trace | None:
@@ -108,6 +121,10 @@ def apply_impl(prim: Primitive, args: Any, params: dict) -> Any:
     """Run ``prim`` on untraced values, turning numpy's shape complaints into ShapeError."""
     try:
         return prim.impl(*args, **params)
+    except IndexError as e:  # numpy's own bounds check, on the values one level down
+        if isinstance(e, IndexingError) or prim.calls_user_code:
+            raise
+        raise IndexingError(f"{prim.name}: {e}") from e
     except ValueError as e:
         if isinstance(e, (ShapeError, np.linalg.LinAlgError)) or prim.calls_user_code:
             raise

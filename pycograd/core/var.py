@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NonScalarOutputError
+from pycograd.core.errors import InputRuntimeError, NonScalarOutputError
 from pycograd.core.primitive import Joint, Primitive
 from pycograd.core.trace import Trace, Tracer, apply_impl, bind
 
@@ -154,7 +154,7 @@ def _reachable(roots: list[Var]) -> list[Var]:
         nodes.append(v)
         parents = v._parents
         if parents is None:
-            raise RuntimeError(
+            raise InputRuntimeError(
                 "backward through a graph that was already freed by an earlier backward; "
                 "pass retain_graph=True to the first backward() to keep it")
         for _, p in parents:

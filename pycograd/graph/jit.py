@@ -31,6 +31,7 @@ from pycograd.core.trace import Tracer
 from pycograd.graph.capture import CaptureError, capture
 from pycograd.graph.ir import Graph, Value
 from pycograd.graph.passes import optimize
+from pycograd.numpy_api.transparent import routed
 
 
 class JitFallbackWarning(UserWarning):
@@ -190,7 +191,7 @@ class Jitted:
         if entry is None:
             entry = self.cache[key] = self._compile(args, dyn)
         if entry == "eager":
-            return self.f(*args, **kwargs)
+            return routed(self.f)(*args, **kwargs)
         weights = [pd[n] for pd, n in entry.graph.weight_sources]
         if any(isinstance(x, Tracer) for x in leaves):  # under a transform: differentiable
             outs = entry.graph.call_flat(*leaves, *weights)
@@ -202,7 +203,7 @@ class Jitted:
         def call(args_: tuple, kwargs: dict) -> Any:  # the dynamic arguments, as captured
             it = iter(args_)
             full = [args[i] if i in self.static else next(it) for i in range(len(args))]
-            return self.f(*full, **kwargs)
+            return routed(self.f)(*full, **kwargs)
 
         call.__name__ = getattr(self.f, "__name__", "jitted")
         leaves, tree = tree_flatten(dyn)

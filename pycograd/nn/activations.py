@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentError
 from pycograd.ops.elementwise import stop_gradient
 from pycograd.ops.special import erf
 
@@ -123,7 +124,7 @@ def gelu(x: Any, approximate: str | bool = "none") -> Any:
     if approximate in ("tanh", True):
         return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))))
     if approximate not in ("none", False, None):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * x * (1.0 + erf(x * _SQRT_HALF))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentError
 from pycograd.nn.activations import softmax
 from pycograd.nn.linear import linear
 from pycograd.ops.shaping import full, is_symbolic
@@ -70,8 +71,8 @@ def multi_head_attention(query: Any, key: Any, value: Any, num_heads: int, w_q: 
     """
     e = np.shape(w_q)[0]
     if e % num_heads:
-        raise ValueError(f"multi_head_attention: embedding size {e} does not split into "
-                         f"{num_heads} heads")
+        raise ArgumentError(f"multi_head_attention: embedding size {e} does not split into "
+                            f"{num_heads} heads")
     q = _split_heads(linear(query, w_q, b_q), num_heads)
     k = _split_heads(linear(key, w_k, b_k), num_heads)
     v = _split_heads(linear(value, w_v, b_v), num_heads)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from pycograd import random
+from pycograd.core.errors import ArgumentError
 
 
 def dropout(x: Any, p: float, key: Any, training: bool = True) -> Any:
@@ -25,7 +26,7 @@ def dropout(x: Any, p: float, key: Any, training: bool = True) -> Any:
         [1.0, 1.0, 1.0]
     """
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+        raise ArgumentError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     if p == 1.0:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentError, ShapeError
 from pycograd.core.symbolic import Dim
 from pycograd.ops.elementwise import stop_gradient
 
@@ -78,7 +79,7 @@ def batch_norm(x: Any, running_mean: Any = None, running_var: Any = None, weight
     """
     nd = np.ndim(x)
     if nd < 2:
-        raise ValueError(f"batch_norm: expected an (N, C, ...) input, got shape {np.shape(x)}")
+        raise ShapeError(f"batch_norm: expected an (N, C, ...) input, got shape {np.shape(x)}")
     if training:
         axes = (0,) + tuple(range(2, nd))
         mu = np.mean(x, axis=axes, keepdims=True)
@@ -97,7 +98,7 @@ def batch_norm(x: Any, running_mean: Any = None, running_var: Any = None, weight
             running_var = (1.0 - momentum) * running_var + momentum * bv
     else:
         if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+            raise ArgumentError("batch_norm: evaluation mode needs running_mean and running_var")
         y = (x - _channel(running_mean, nd)) / np.sqrt(_channel(running_var, nd) + eps)
     y = _affine(y, _channel(weight, nd), _channel(bias, nd))
     return y, running_mean, running_var
@@ -119,7 +120,7 @@ def group_norm(x: Any, num_groups: int, weight: Any = None, bias: Any = None,
     shape = np.shape(x)
     n, c = shape[0], shape[1]
     if c % num_groups:
-        raise ValueError(f"group_norm: {c} channels do not split into {num_groups} groups")
+        raise ArgumentError(f"group_norm: {c} channels do not split into {num_groups} groups")
     g = np.reshape(x, (n, num_groups, -1))
     mu = np.mean(g, axis=-1, keepdims=True)
     d = g - mu

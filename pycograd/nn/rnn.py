@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.nn.activations import sigmoid
 from pycograd.nn.linear import linear
+from pycograd.numpy_api.transparent import routed
 
 
 def rnn_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None,
@@ -29,7 +31,7 @@ def rnn_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any =
         return np.tanh(z)
     if nonlinearity == "relu":
         return np.where(z > 0, z, 0.0)
-    raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    raise ArgumentError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
 
 
 def gru_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> Any:
@@ -97,12 +99,13 @@ def scan(cell: Callable, init: Any, xs: Any, axis: int = 0,
     """
     leaves, tree = tree_flatten(xs)
     if not leaves:
-        raise ValueError("scan: xs has no arrays to scan over")
+        raise ArgumentError("scan: xs has no arrays to scan over")
     steps = {np.shape(a)[axis] for a in leaves}
     if len(steps) != 1:
-        raise ValueError(f"scan: the arrays in xs disagree on the length of axis {axis}: "
-                         f"{sorted(steps)}")
+        raise ArgumentError(f"scan: the arrays in xs disagree on the length of axis {axis}: "
+                            f"{sorted(steps)}")
     carry, ys = init, []
+    cell = routed(cell)  # called from here, not from the user's (routed) code
     for t in range(steps.pop()):
         out = cell(carry, tree_unflatten(tree, [_take(a, t, axis % np.ndim(a)) for a in leaves]))
         if has_output:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError
+from pycograd.core.errors import ArgumentError, ArgumentTypeError, NoRuleError, ShapeError
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.complex import imag, real
@@ -121,7 +121,7 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
     ``stop``), so traced endpoints get exact gradients."""
     num = int(num)
     if num < 0:
-        raise ValueError(f"Number of samples, {num}, must be non-negative.")
+        raise ArgumentError(f"Number of samples, {num}, must be non-negative.")
     div = num - 1 if endpoint else num
     dt = np.result_type(start, stop, float(num))
     delta = stop - start
@@ -168,7 +168,7 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
     set exactly, and the rotation undone."""
     start, stop = (e if isinstance(e, Tracer) else np.asarray(e) for e in (start, stop))
     if _is_concrete_true(np.any(start == 0)) or _is_concrete_true(np.any(stop == 0)):
-        raise ValueError("Geometric sequence cannot include zero")
+        raise ArgumentError("Geometric sequence cannot include zero")
     dt = np.result_type(start, stop, float(num), np.zeros((), dtype))  # numpy's own rule
     start, stop = (F.astype(e, dt) if np.result_type(e) != dt else e for e in (start, stop))
     sign = np.sign(start)
@@ -192,7 +192,7 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
 @implements(np.meshgrid)
 def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = "xy") -> Any:
     if indexing not in ("xy", "ij"):
-        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+        raise ArgumentError("Valid values for `indexing` are 'xy' and 'ij'.")
     nd = len(xi)
     one = (1,) * nd
     out = [F.reshape(x, one[:i] + (-1,) + one[i + 1:]) for i, x in enumerate(xi)]
@@ -224,8 +224,8 @@ if hasattr(np, "matrix_transpose"):
     @implements(np.matrix_transpose)
     def matrix_transpose(x: Any, /) -> Any:
         if np.ndim(x) < 2:
-            raise ValueError("Input array must be at least 2-dimensional, but it is "
-                             f"{np.ndim(x)}")
+            raise ArgumentError("Input array must be at least 2-dimensional, but it is "
+                                f"{np.ndim(x)}")
         return F.swapaxes(x, -1, -2)
 
 
@@ -233,12 +233,12 @@ if hasattr(np, "matrix_transpose"):
 def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Any:
     axes = tuple(axes)
     if len(axes) != 2:
-        raise ValueError("len(axes) must be 2.")
+        raise ArgumentError("len(axes) must be 2.")
     nd = np.ndim(m)
     if axes[0] == axes[1] or builtins.abs(axes[0] - axes[1]) == nd:
-        raise ValueError("Axes must be different.")
+        raise ArgumentError("Axes must be different.")
     if not (-nd <= axes[0] < nd and -nd <= axes[1] < nd):
-        raise ValueError(f"Axes={axes} out of range for array of ndim={nd}.")
+        raise ArgumentError(f"Axes={axes} out of range for array of ndim={nd}.")
     k %= 4
     if k == 0:
         return m
@@ -274,8 +274,8 @@ def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1,
     b = F.moveaxis(b, axisb, -1)
     na, nb = np.shape(a)[-1], np.shape(b)[-1]
     if na not in (2, 3) or nb not in (2, 3):
-        raise ValueError("incompatible dimensions for cross product\n"
-                         "(dimension must be 2 or 3)")
+        raise ArgumentError("incompatible dimensions for cross product\n"
+                            "(dimension must be 2 or 3)")
     a0, a1, b0, b1 = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
     z = a0 * b1 - a1 * b0
     if na == 2 and nb == 2:
@@ -290,7 +290,7 @@ def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1,
 
 def _split_along(ary: Any, indices_or_sections: Any, axis: int, least: int, op: str) -> list:
     if np.ndim(ary) < least:
-        raise ValueError(f"{op} only works on arrays of {least} or more dimensions")
+        raise ArgumentError(f"{op} only works on arrays of {least} or more dimensions")
     return F.split(ary, indices_or_sections, axis)
 
 
@@ -302,7 +302,7 @@ def vsplit(ary: Any, indices_or_sections: Any) -> list:
 @implements(np.hsplit)
 def hsplit(ary: Any, indices_or_sections: Any) -> list:
     if np.ndim(ary) == 0:
-        raise ValueError("hsplit only works on arrays of 1 or more dimensions")
+        raise ArgumentError("hsplit only works on arrays of 1 or more dimensions")
     return F.split(ary, indices_or_sections, 1 if np.ndim(ary) > 1 else 0)
 
 
@@ -343,7 +343,7 @@ def pad(array: Any, pad_width: Any, mode: Any = "constant", **kwargs: Any) -> An
     nd = np.ndim(array)
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (nd, 2)) if nd else []
     if np.any(np.asarray(widths) < 0):
-        raise ValueError("index can't contain negative values")
+        raise ArgumentError("index can't contain negative values")
     if mode in _INDEX_MODES:
         if kwargs.get("reflect_type", "even") != "even":
             raise NoRuleError("np.pad(reflect_type='odd') is not supported on traced values")
@@ -388,7 +388,7 @@ def choose(a: Any, choices: Any, out: Any = None, mode: str = "raise") -> Any:
     elif mode == "clip":
         idx = np.clip(idx, 0, n - 1)
     elif np.any((idx < 0) | (idx >= n)):
-        raise ValueError("invalid entry in choice array")
+        raise ArgumentError("invalid entry in choice array")
     opts = [choices[i] for i in range(n)]
     shape = np.broadcast_shapes(idx.shape, *[np.shape(c) for c in opts])
     r = F.broadcast_to(opts[0], shape)
@@ -401,12 +401,12 @@ def choose(a: Any, choices: Any, out: Any = None, mode: str = "raise") -> Any:
 @implements(np.select)
 def select(condlist: Sequence, choicelist: Sequence, default: Any = 0) -> Any:
     if len(condlist) != len(choicelist):
-        raise ValueError("list of cases must be same length as list of conditions")
+        raise ArgumentError("list of cases must be same length as list of conditions")
     if len(condlist) == 0:
-        raise ValueError("select with an empty condition list is not possible")
+        raise ShapeError("select with an empty condition list is not possible")
     for i, c in enumerate(condlist):
         if np.result_type(c) != np.bool_:
-            raise TypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
+            raise ArgumentTypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
     dt = np.result_type(*choicelist, default)
     shape = np.broadcast_shapes(*[np.shape(x) for x in (*condlist, *choicelist, default)])
     r = F.broadcast_to(default, shape)
@@ -536,27 +536,27 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
     elif len(spacing) == 1 and spacing[0].ndim == 0:
         spacing = spacing * len(axes)
     elif len(spacing) != len(axes):
-        raise TypeError("invalid number of arguments")
+        raise ArgumentTypeError("invalid number of arguments")
     if edge_order > 2:
-        raise ValueError("'edge_order' greater than 2 not supported")
+        raise ArgumentError("'edge_order' greater than 2 not supported")
     otype = np.result_type(f) if np.result_type(f).kind in "fc" else np.dtype(np.float64)
     outs = []
     for ax, d in zip(axes, spacing):
         n = np.shape(f)[ax]
         if n < edge_order + 1:
-            raise ValueError("Shape of array too small to calculate a numerical gradient, "
+            raise ShapeError("Shape of array too small to calculate a numerical gradient, "
                              "at least (edge_order + 1) elements are required.")
         if d.ndim == 1:
             if len(d) != n:
-                raise ValueError("when 1d, distances must match the length of the "
-                                 "corresponding dimension")
+                raise ArgumentError("when 1d, distances must match the length of the "
+                                    "corresponding dimension")
             dx = np.diff(d).astype(np.float64) if d.dtype.kind in "iub" else np.diff(d)
             if np.all(dx == dx[0]):
                 dx = dx[0]
         elif d.ndim == 0:
             dx = d
         else:
-            raise ValueError("distances must be either scalars or 1d")
+            raise ArgumentError("distances must be either scalars or 1d")
         sl = [(slice(None),) * ax + (s,) for s in (slice(2, None), slice(1, -1),
                                                    slice(None, -2))]
         if np.ndim(dx) == 0:
@@ -621,14 +621,14 @@ class IndexConcatenator:
         for k, item in enumerate(key):
             if isinstance(item, str):
                 if k != 0:
-                    raise ValueError("special directives must be the first entry.")
+                    raise ArgumentError("special directives must be the first entry.")
                 if item in ("r", "c"):
                     raise NoRuleError("np.r_['r'] / ['c'] build np.matrix, which pycograd "
                                       "does not trace")
                 try:
                     vec = [int(v) for v in item.split(",")]
                 except ValueError as e:
-                    raise ValueError(f"unknown special directive {item!r}") from e
+                    raise ArgumentError(f"unknown special directive {item!r}") from e
                 axis = vec[0]
                 ndmin = vec[1] if len(vec) > 1 else ndmin
                 trans1d = vec[2] if len(vec) > 2 else trans1d

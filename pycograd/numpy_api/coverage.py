@@ -42,7 +42,7 @@ def function_names() -> tuple[list[str], list[str]]:
 def scipy_names() -> list[str]:
     """scipy functions that differentiate once scipy is installed (read off pycograd's own
     tables, so scipy is not imported)."""
-    from pycograd.numpy_api import scipy_special, scipy_stats, signal
+    from pycograd.numpy_api import integrate, scipy_special, scipy_stats, signal
     from pycograd.numpy_api.linalg import SCIPY_LINALG_NAMES
     from pycograd.ops.special import SCIPY_UFUNCS
 
@@ -50,6 +50,7 @@ def scipy_names() -> list[str]:
     names |= {f"scipy.stats.{d}.{m}" for d, ms in scipy_stats.TABLE.items() for m in ms}
     names |= {f"scipy.linalg.{n}" for n in SCIPY_LINALG_NAMES}
     names |= {f"scipy.signal.{n}" for n in signal.NAMES}
+    names |= {f"scipy.integrate.{n}" for n in integrate.NAMES}
     return sorted(names)
 
 

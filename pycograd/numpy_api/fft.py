@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import ShapeError
+from pycograd.core.errors import ArgumentError, ShapeError
 from pycograd.numpy_api.functions import implements, normalize_axis
 from pycograd.ops.fft import fft_p, ifft_p, irfft_p, rfft_p
 
@@ -21,8 +21,8 @@ _SWAP = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
 def _norm(norm: str | None) -> str:
     norm = "backward" if norm is None else norm
     if norm not in _NORMS:
-        raise ValueError(f'Invalid norm value {norm}; should be "backward", "ortho" or '
-                         '"forward".')
+        raise ArgumentError(f'Invalid norm value {norm}; should be "backward", "ortho" or '
+                            '"forward".')
     return norm
 
 
@@ -30,7 +30,7 @@ def _one(prim: Any, a: Any, n: int | None, axis: int, norm: str | None, default:
     ax = normalize_axis(axis, np.ndim(a), prim.name)[0]
     n = default(np.shape(a)[ax]) if n is None else int(n)
     if n < 1:
-        raise ValueError(f"Invalid number of FFT data points ({n}) specified.")
+        raise ArgumentError(f"Invalid number of FFT data points ({n}) specified.")
     return prim.bind(a, n=n, axis=ax, norm=_norm(norm))
 
 
@@ -91,7 +91,7 @@ def _cook(a: Any, s: Sequence[int] | None, axes: Sequence[int] | None,
         if last_full and s:
             s[-1] = _full(s[-1])
     elif len(s) != len(axes):
-        raise ValueError("Shape and axes have different lengths.")
+        raise ShapeError("Shape and axes have different lengths.")
     return [int(n) for n in s], axes
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.errors import ArgumentError, IndexingError, NoRuleError, ShapeError
 from pycograd.core.symbolic import Dim
 from pycograd.core.trace import Tracer
 from pycograd.ops.control import select_p
@@ -361,6 +361,21 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Any:
     return transpose(a, order)
 
 
+@implements(np.rollaxis)
+def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
+    """numpy's older ``moveaxis``: ``axis`` ends up just before the axis that was at
+    ``start`` (``start`` may equal ``ndim``)."""
+    nd = np.ndim(a)
+    ax = _single_axis(axis, nd, "rollaxis")
+    if start < 0:
+        start += nd
+    if not 0 <= start <= nd:
+        raise ShapeError(f"rollaxis: start {start} is out of bounds for an array of {nd} dims")
+    if ax < start:
+        start -= 1
+    return moveaxis(a, ax, start)
+
+
 @implements(np.expand_dims)
 def expand_dims(a: Any, axis: Any) -> Any:
     shape = list(np.shape(a))
@@ -430,7 +445,7 @@ def concatenate(arrays: Sequence, axis: Any = 0, out: Any = None, dtype: Any = N
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
     if not arrays:
-        raise ValueError("need at least one array to concatenate")
+        raise ArgumentError("need at least one array to concatenate")
     nd = np.ndim(arrays[0])
     ax = _single_axis(axis, nd, "concatenate")
     shapes = [np.shape(a) for a in arrays]
@@ -493,7 +508,7 @@ def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
     if np.ndim(indices_or_sections) == 0:
         k = int(indices_or_sections)
         if k <= 0:
-            raise ValueError("number sections must be larger than 0.")
+            raise ArgumentError("number sections must be larger than 0.")
         sizes = [n // k + 1] * (n % k) + [n // k] * (k - n % k)
         bounds = [0]
         for size in sizes:
@@ -511,7 +526,7 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
     if x is None and y is None:
         return np.where(stop_gradient(condition))
     if x is None or y is None:
-        raise ValueError("np.where takes either one or three arguments")
+        raise ArgumentError("np.where takes either one or three arguments")
     return select_p.bind(condition, x, y)
 
 
@@ -567,8 +582,8 @@ def normalize_index(idx: Any, operands: bool = False) -> Any:
         if isinstance(p, list):
             p = np.asarray(p)
         if isinstance(p, np.ndarray) and p.dtype.kind not in "biu":
-            raise IndexError(f"arrays used as indices must be of integer or boolean type, "
-                             f"got {p.dtype}")
+            raise IndexingError(f"arrays used as indices must be of integer or boolean type, "
+                                f"got {p.dtype}")
         out.append(p)
     out = tuple(out) if isinstance(idx, tuple) else out[0]
     return (out, ops) if operands else out
@@ -590,8 +605,8 @@ def _refuse_traced_index(p: Any) -> None:
             "the result's size would depend on the mask's values; use np.where(mask, x, 0) "
             "to keep the shape")
     if np.dtype(p.dtype).kind not in "iu":
-        raise IndexError(f"arrays used as indices must be of integer or boolean type, "
-                         f"got {np.dtype(p.dtype)}")
+        raise IndexingError(f"arrays used as indices must be of integer or boolean type, "
+                            f"got {np.dtype(p.dtype)}")
     raise NoRuleError(f"indexing with an index array computed from traced values "
                       f"({type(p).__name__}) is not supported here; index with it in "
                       "x[...] or np.take")
@@ -669,10 +684,31 @@ def einsum(subscripts: Any, *operands: Any, out: Any = None, optimize: Any = Fal
            **kwargs: Any) -> Any:
     _unsupported("einsum", out=out)
     if not isinstance(subscripts, str):
-        raise NoRuleError("np.einsum on traced values needs the string form "
-                          "(np.einsum('ij,jk->ik', a, b)), not the interleaved form")
+        subscripts, operands = _einsum_sublists((subscripts, *operands))
     spec = normalize_einsum(subscripts, [np.shape(o) for o in operands])
     return einsum_p.bind(*operands, spec=spec)
+
+
+def _einsum_sublists(args: tuple) -> tuple[str, tuple]:
+    """numpy's interleaved form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` as the string form
+    (``'ab,bc->ac'``) and its operands; ``Ellipsis`` in a sublist is ``...``."""
+    def letters(sub: Any) -> str:
+        out = []
+        for s in sub:
+            if s is Ellipsis:
+                out.append("...")
+            elif isinstance(s, (int, np.integer)) and 0 <= int(s) < 52:
+                out.append(_LETTERS[int(s)])
+            else:
+                raise ShapeError(f"einsum: sublist entries must be integers in [0, 52) or "
+                                 f"Ellipsis, got {s!r}")
+        return "".join(out)
+
+    operands, subs = args[0:len(args) - len(args) % 2:2], args[1::2]
+    spec = ",".join(letters(s) for s in subs)
+    if len(args) % 2:
+        spec += "->" + letters(args[-1])
+    return spec, tuple(operands)
 
 
 @implements(np.tensordot)

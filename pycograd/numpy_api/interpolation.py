@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError
+from pycograd.core.errors import ArgumentError, ArgumentTypeError, NoRuleError, ShapeError
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements
@@ -45,23 +45,23 @@ def _fill(v: Any, default: Any, dtype: Any) -> Any:
         return default
     if isinstance(v, Tracer):
         if v.ndim:
-            raise TypeError("only 0-dimensional arrays can be converted to Python scalars")
+            raise ArgumentTypeError("only 0-dimensional arrays can be converted to Python scalars")
         if v.dtype.kind == "c" and np.dtype(dtype).kind != "c":
-            raise TypeError("must be real number, not complex")
+            raise ArgumentTypeError("must be real number, not complex")
         return in_dtype(v, dtype)
     if np.dtype(dtype).kind == "c":
         return np.asarray(complex(v), dtype)
     if (isinstance(v, complex) and not isinstance(v, np.generic)) or \
             not hasattr(type(v), "__float__"):  # what PyFloat_AsDouble refuses
-        raise TypeError(f"must be real number, not {type(v).__name__}")
+        raise ArgumentTypeError(f"must be real number, not {type(v).__name__}")
     return np.asarray(float(v), dtype)
 
 
 def _points(a: Any, dtype: Any) -> Any:
     if np.ndim(a) == 0:
-        raise ValueError("object of too small depth for desired array")
+        raise ArgumentError("object of too small depth for desired array")
     if np.ndim(a) > 1:
-        raise ValueError("object too deep for desired array")
+        raise ArgumentError("object too deep for desired array")
     return in_dtype(a, dtype)
 
 
@@ -74,14 +74,14 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
     if period is not None:
         period = _plain(period, "interp", "period")
         if period == 0:
-            raise ValueError("period must be a non-zero value")
+            raise ArgumentError("period must be a non-zero value")
         period = abs(period)
         left = right = None
         xp, fp = in_dtype(xp, np.float64), in_dtype(fp, dt)
         if np.ndim(xp) != 1 or np.ndim(fp) != 1:
-            raise ValueError("Data points must be 1-D sequences")
+            raise ShapeError("Data points must be 1-D sequences")
         if np.shape(xp)[0] != np.shape(fp)[0]:
-            raise ValueError("fp and xp are not of the same length")
+            raise ArgumentError("fp and xp are not of the same length")
         x = x % period
         xp = xp % period
         order = np.argsort(xp)
@@ -92,9 +92,9 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
     xp = _points(xp, np.float64)
     n = np.shape(xp)[0]
     if n == 0:
-        raise ValueError("array of sample points is empty")
+        raise ShapeError("array of sample points is empty")
     if np.shape(fp)[0] != n:
-        raise ValueError("fp and xp are not of the same length.")
+        raise ArgumentError("fp and xp are not of the same length.")
     lval = _fill(left, fp[0], dt)
     rval = _fill(right, fp[-1], dt)
     if n == 1:
@@ -121,7 +121,7 @@ def unwrap(p: Any, discont: Any = None, axis: int = -1, *, period: Any = 2 * np.
     the stopped values (they are piecewise constant), in numpy's dtype."""
     period = _plain(period, "unwrap", "period")
     if np.ndim(p) == 0:
-        raise ValueError("diff requires input that is at least one dimensional")
+        raise ArgumentError("diff requires input that is at least one dimensional")
     ax = F.normalize_axis(axis, np.ndim(p), "unwrap")[0]
     pv = stop_gradient(p) if isinstance(p, Tracer) else np.asarray(p)
     dd = np.diff(pv, axis=ax)

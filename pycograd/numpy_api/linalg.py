@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.errors import ArgumentError, NoRuleError, ShapeError
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements
 from pycograd.ops import decompositions as D
@@ -163,7 +163,7 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = F.NO
         else:
             rcond = rtol
     elif rtol is not F.NO_VALUE:
-        raise ValueError("`rtol` and `rcond` can't be both set.")
+        raise ArgumentError("`rtol` and `rcond` can't be both set.")
     return S.pinv_p.bind(a, rcond=rcond, hermitian=bool(hermitian))
 
 
@@ -201,7 +201,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
 def tensorinv(a: Any, ind: int = 2) -> Any:
     s = np.shape(a)
     if ind <= 0:
-        raise ValueError("Invalid ind argument.")
+        raise ArgumentError("Invalid ind argument.")
     out_shape = s[ind:] + s[:ind]
     n = math.prod(s[ind:])
     return np.reshape(inv(np.reshape(a, (math.prod(s[:ind]), n))), out_shape)
@@ -238,7 +238,7 @@ def cholesky(a: Any, /, *, upper: bool = False) -> Any:
 
 def _eigh_parts(name: str, a: Any, UPLO: str) -> list:
     if UPLO not in ("L", "U"):
-        raise ValueError("UPLO argument must be 'L' or 'U'")
+        raise ArgumentError("UPLO argument must be 'L' or 'U'")
     a = _matrix(name, a, square=True)
     w, v = unpack(D.eigh_p.bind(a, lower=UPLO == "L"), D.eigh_cores(np.shape(a)))
     return [np.real(w), v]  # complex: the packed w is complex with a zero imaginary part
@@ -390,7 +390,7 @@ def _vector_and_simple_norm(x: Any, ord: Any = None, axis: Any = None,
         return r if keepdims else F.reshape(r, tuple(d for i, d in enumerate(np.shape(r))
                                                    if i not in axes))
     if isinstance(ord, str):
-        raise ValueError(f"norm: invalid norm order {ord!r} for vectors")
+        raise ArgumentError(f"norm: invalid norm order {ord!r} for vectors")
     if ord == np.inf:
         return F.max(np.abs(x), axes, keepdims=keepdims)
     if ord == -np.inf:
@@ -417,7 +417,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     _needs_complex_svd(f"norm(ord={ord!r})", x)
     row, col = (0, 1) if axis is None else (int(a) % nd for a in axis)
     if row == col:
-        raise ValueError("Duplicate axes given.")
+        raise ArgumentError("Duplicate axes given.")
     y = np.moveaxis(x, (row, col), (-2, -1))
     s = svd(y, compute_uv=False)
     r = np.sum(s, axis=-1) if ord == "nuc" else (np.max if ord == 2 else np.min)(s, axis=-1)
@@ -517,14 +517,14 @@ def multi_dot(arrays: Sequence, *, out: Any = None) -> Any:
     a 1-d first/last array is a row/column vector, as in numpy."""
     F._unsupported("linalg.multi_dot", out=out)
     if len(arrays) < 2:
-        raise ValueError("Expecting at least two arrays.")
+        raise ArgumentError("Expecting at least two arrays.")
     return functools.reduce(np.matmul, arrays)
 
 
 @implements(np.linalg.matrix_transpose, np.matrix_transpose)
 def matrix_transpose(x: Any, /) -> Any:
     if np.ndim(x) < 2:
-        raise ValueError("Input array must be at least 2-dimensional")
+        raise ArgumentError("Input array must be at least 2-dimensional")
     return mT(x)
 
 
@@ -558,8 +558,8 @@ def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
     """The array-API cross product: 3-vectors only, else ``np.cross``."""
     n1, n2 = np.shape(x1)[axis], np.shape(x2)[axis]
     if n1 != 3 or n2 != 3:
-        raise ValueError("Both input arrays must be (arrays of) 3-dimensional vectors, "
-                         f"but they are {n1} and {n2} dimensional instead.")
+        raise ArgumentError("Both input arrays must be (arrays of) 3-dimensional vectors, "
+                            f"but they are {n1} and {n2} dimensional instead.")
     return np.cross(x1, x2, axis=axis)
 
 
@@ -628,7 +628,44 @@ def expm(A: Any) -> Any:
     return MF.expm_p.bind(_matrix("expm", _single(A), square=True))
 
 
-SCIPY_LINALG_NAMES = ("solve_triangular", "cho_factor", "cho_solve", "cholesky", "sqrtm", "expm")
+def solve_sylvester(a: Any, b: Any, q: Any) -> Any:
+    """``X`` with ``A X + X B = Q``, as the Kronecker system ``(I kron A + B^T kron I)
+    vec(X) = vec(Q)`` (column-major ``vec``) and one general solve, so every transform
+    differentiates it (a system of size m n: meant for small matrices, as ``sqrtm``)."""
+    _real("solve_sylvester", a, b, q)
+    a = _matrix("solve_sylvester", _single(a), square=True)
+    b = _matrix("solve_sylvester", _single(b), square=True)
+    q = _single(q)
+    m, n = np.shape(a)[-1], np.shape(b)[-1]
+    if np.shape(q)[-2:] != (m, n):
+        raise ShapeError(f"solve_sylvester: Q of shape {np.shape(q)} does not fit A of shape "
+                         f"{np.shape(a)} and B of shape {np.shape(b)}; Q must be ({m}, {n})")
+    dt = np.result_type(a, b, q)
+    k = np.kron(np.eye(n, dtype=dt), a) + np.kron(np.transpose(b), np.eye(m, dtype=dt))
+    x = solve(k, np.reshape(np.transpose(q), (m * n,)))
+    return np.transpose(np.reshape(x, (n, m)))
+
+
+def solve_banded(l_and_u: tuple, ab: Any, b: Any, overwrite_ab: bool = False,
+                 overwrite_b: bool = False, check_finite: bool = True) -> Any:
+    """scipy's banded solve: the dense matrix is gathered from the band storage
+    (``a[i, j] = ab[u + i - j, j]``) and solved; the gradient reaches only the stored band
+    (the unused corners of ``ab`` get zero, as they are never read)."""
+    _real("solve_banded", ab, b)
+    lo, up = (int(v) for v in l_and_u)
+    rows, n = np.shape(ab)
+    if rows != lo + up + 1:
+        raise ShapeError(f"solve_banded: ab has {rows} rows, but (l, u) = ({lo}, {up}) needs "
+                         f"l + u + 1 = {lo + up + 1}")
+    i, j = np.indices((n, n))
+    r = up + i - j
+    inside = (r >= 0) & (r < rows)
+    a = np.where(inside, ab[np.clip(r, 0, rows - 1), j], 0.0)
+    return solve(a, b)
+
+
+SCIPY_LINALG_NAMES = ("solve_triangular", "cho_factor", "cho_solve", "cholesky", "sqrtm", "expm",
+                      "solve_sylvester", "solve_banded")
 
 
 @functools.cache
@@ -641,5 +678,6 @@ def scipy_routes() -> dict[Callable, Callable]:
     except ImportError:  # scipy is optional
         return {}
     ours = {"solve_triangular": solve_triangular, "cho_factor": cho_factor,
-            "cho_solve": cho_solve, "cholesky": cholesky_scipy, "sqrtm": sqrtm, "expm": expm}
+            "cho_solve": cho_solve, "cholesky": cholesky_scipy, "sqrtm": sqrtm, "expm": expm,
+            "solve_sylvester": solve_sylvester, "solve_banded": solve_banded}
     return {getattr(sl, n): ours[n] for n in SCIPY_LINALG_NAMES}

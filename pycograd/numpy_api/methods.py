@@ -10,9 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError, TracerConversionError
+from pycograd.core.errors import (
+    ArgumentTypeError,
+    ImmutableTracerError,
+    NoRuleError,
+    TracerConversionError,
+)
 from pycograd.core.trace import Tracer, bind
 from pycograd.numpy_api import functions as F
+from pycograd.numpy_api.list_args import with_lists_built
 from pycograd.numpy_api.ufuncs import PRIMS, array_ufunc
 
 _NO_PARAMS: dict = {}
@@ -25,6 +31,12 @@ def _array_function(self: Any, func: Any, types: tuple, args: tuple, kwargs: dic
             f"{_qualname(func)} has no differentiation rule in pycograd (called on a traced "
             "value); express it with differentiable numpy ops, or wrap it with "
             "pycograd.custom_vjp")
+    for a in args:
+        if type(a) in (list, tuple):  # np.append([a, b], c): lists of traced values
+            built = with_lists_built(func, args, kwargs, dispatched=True)
+            if built is not None:
+                args, kwargs = built
+            break
     return rule(*args, **kwargs)
 
 
@@ -90,27 +102,28 @@ def _conversion(kind: str, fix: str) -> Any:
 
 
 def _setitem(self: Any, idx: Any, value: Any) -> None:
-    raise TypeError(
+    raise ImmutableTracerError(
         "traced arrays are immutable: `x[i] = v` would lose the gradient. Build a new array "
-        "instead, e.g. x = np.where(mask, v, x), or np.concatenate / np.stack of the pieces")
+        "instead: x = pycograd.scatter_set(x, i, v) (or x = pycograd.scatter_add(x, i, v) for "
+        "x[i] += v), x = np.where(mask, v, x), or np.concatenate / np.stack of the pieces")
 
 
 def _in_place(name: str) -> Any:
     def fail(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise TypeError(f"x.{name}() sorts in place, and traced arrays are immutable; write "
-                        f"x = np.{name}(x, ...) instead")
+        raise ImmutableTracerError(f"x.{name}() works in place, and traced arrays are "
+                                   f"immutable; write x = np.{name}(x, ...) instead")
     return fail
 
 
 def _iter(self: Any) -> Any:
     if not self.shape:
-        raise TypeError("iteration over a 0-d traced array")
+        raise ArgumentTypeError("iteration over a 0-d traced array")
     return (self[i] for i in range(self.shape[0]))
 
 
 def _len(self: Any) -> int:
     if not self.shape:
-        raise TypeError("len() of unsized (0-d) traced array")
+        raise ArgumentTypeError("len() of unsized (0-d) traced array")
     return self.shape[0]
 
 

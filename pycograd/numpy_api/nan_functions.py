@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ShapeError
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements, normalize_axis
 from pycograd.ops.scans import cumprod_p
@@ -135,7 +136,7 @@ def _cumulative(scan: Any, neutral: int, op: str) -> Any:
         F._unsupported(op, out=out)
         if axis is None:
             if np.ndim(x) > 1:
-                raise ValueError(f"{op}: axis must be given for arrays of more than one "
+                raise ShapeError(f"{op}: axis must be given for arrays of more than one "
                                  "dimension")
             axis = 0
         ax = normalize_axis(axis, np.ndim(x), op)[0]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError
+from pycograd.core.errors import ArgumentError, ArgumentTypeError, NoRuleError, ShapeError
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements
@@ -35,7 +35,7 @@ def _array(x: Any, op: str) -> Any:
 
 def _len(p: Any) -> int:
     if np.ndim(p) == 0:
-        raise TypeError("len() of unsized object")
+        raise ArgumentTypeError("len() of unsized object")
     return np.shape(p)[0]
 
 
@@ -66,7 +66,7 @@ def vander(x: Any, N: Any = None, increasing: bool = False) -> Any:
     numpy does, so the values are numpy's to the last bit."""
     x = _array(x, "vander")
     if np.ndim(x) != 1:
-        raise ValueError("x must be a one-dimensional array or sequence.")
+        raise ShapeError("x must be a one-dimensional array or sequence.")
     n = np.shape(x)[0]
     N = n if N is None else int(N)
     dt = np.promote_types(np.result_type(x), int)
@@ -86,7 +86,7 @@ def polyval(p: Any, x: Any) -> Any:
     p = _array(p, "polyval")
     x = _array(x, "polyval")
     if np.ndim(p) == 0:
-        raise TypeError("iteration over a 0-d array")
+        raise ArgumentTypeError("iteration over a 0-d array")
     y = np.zeros_like(x)
     for i in range(np.shape(p)[0]):
         y = y * x + p[i]
@@ -97,7 +97,7 @@ def polyval(p: Any, x: Any) -> Any:
 def polyder(p: Any, m: Any = 1) -> Any:
     m = int(m)
     if m < 0:
-        raise ValueError("Order of derivative must be positive (see polyint)")
+        raise ArgumentError("Order of derivative must be positive (see polyint)")
     p = _array(p, "polyder")
     n = _len(p) - 1
     y = p[:-1] * np.arange(n, 0, -1)
@@ -109,14 +109,14 @@ def polyint(p: Any, m: Any = 1, k: Any = None) -> Any:
     """``k`` (the integration constants) may be traced too."""
     m = int(m)
     if m < 0:
-        raise ValueError("Order of integral must be positive (see polyder)")
+        raise ArgumentError("Order of integral must be positive (see polyder)")
     if k is None:
         k = np.zeros(m, float)
     k = np.atleast_1d(k)
     if _len(k) == 1 and m > 1:
         k = k[0] * np.ones(m, float)
     if _len(k) < m:
-        raise ValueError("k must be a scalar or a rank-1 array of length 1 or >m.")
+        raise ArgumentError("k must be a scalar or a rank-1 array of length 1 or >m.")
     p = _array(p, "polyint")
     if m == 0:
         return p
@@ -154,7 +154,7 @@ def _trim_leading(a: Any, op: str) -> Any:
     gradient is that of the constant term)."""
     a = np.atleast_1d(_array(a, op))
     if np.ndim(a) > 1:
-        raise ValueError("Polynomial must be 1d only.")
+        raise ShapeError("Polynomial must be 1d only.")
     if np.shape(a)[0] == 0:
         return np.zeros((1,), np.result_type(a))
     nz = np.flatnonzero(_values(a, op, "leading zero coefficients are stripped"))
@@ -178,16 +178,16 @@ def polyfit(x: Any, y: Any, deg: Any, rcond: Any = None, full: bool = False, w: 
     x = _array(x, "polyfit") + 0.0
     y = _array(y, "polyfit") + 0.0
     if deg < 0:
-        raise ValueError("expected deg >= 0")
+        raise ArgumentError("expected deg >= 0")
     if np.ndim(x) != 1:
-        raise TypeError("expected 1D vector for x")
+        raise ArgumentTypeError("expected 1D vector for x")
     if np.size(x) == 0:
-        raise TypeError("expected non-empty vector for x")
+        raise ArgumentTypeError("expected non-empty vector for x")
     if np.ndim(y) < 1 or np.ndim(y) > 2:
-        raise TypeError("expected 1D or 2D array for y")
+        raise ArgumentTypeError("expected 1D or 2D array for y")
     n = np.shape(x)[0]
     if n != np.shape(y)[0]:
-        raise TypeError("expected x and y to have same length")
+        raise ArgumentTypeError("expected x and y to have same length")
     if rcond is None:
         rcond = n * np.finfo(np.result_type(x)).eps
     lhs = vander(x, order)
@@ -195,9 +195,9 @@ def polyfit(x: Any, y: Any, deg: Any, rcond: Any = None, full: bool = False, w: 
     if w is not None:
         w = _array(w, "polyfit") + 0.0
         if np.ndim(w) != 1:
-            raise TypeError("expected a 1-d array for weights")
+            raise ArgumentTypeError("expected a 1-d array for weights")
         if np.shape(w)[0] != np.shape(y)[0]:
-            raise TypeError("expected w and y to have the same length")
+            raise ArgumentTypeError("expected w and y to have the same length")
         lhs = in_dtype(lhs * w[:, None], np.result_type(lhs))
         rhs = in_dtype(rhs * (w[:, None] if np.ndim(rhs) == 2 else w), np.result_type(rhs))
     scale = np.sqrt(np.sum(lhs * lhs, axis=0))
@@ -216,8 +216,8 @@ def polyfit(x: Any, y: Any, deg: Any, rcond: Any = None, full: bool = False, w: 
         fac = 1
     else:
         if n <= order:
-            raise ValueError("the number of data points must exceed order to scale the "
-                             "covariance matrix")
+            raise ArgumentError("the number of data points must exceed order to scale the "
+                                "covariance matrix")
         fac = resids / (n - order)
     return c, (vbase * fac if np.ndim(y) == 1 else vbase[:, :, None] * fac)
 
@@ -245,7 +245,7 @@ def roots(p: Any) -> Any:
     constant term move. A multiple root at 0 has no derivative, and gets none."""
     p = np.atleast_1d(_array(p, "roots"))
     if np.ndim(p) != 1:
-        raise ValueError("Input must be a rank-1 array.")
+        raise ArgumentError("Input must be a rank-1 array.")
     nz = np.flatnonzero(_values(p, "roots", "leading and trailing zero coefficients are "
                                             "stripped"))
     if len(nz) == 0:

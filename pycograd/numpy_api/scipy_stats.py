@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import MissingAttributeError
+from pycograd.numpy_api.list_args import as_array
 from pycograd.ops.special import SCIPY_UFUNCS as SP
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -183,12 +185,15 @@ def dirichlet_pdf(x: Any, alpha: Any) -> Any:
 def mvn_logpdf(x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = False) -> Any:
     """Gaussian log-density through a solve and ``slogdet`` (scipy uses an eigen
     decomposition; the values agree to rounding for well-conditioned ``cov``)."""
+    x, mean, cov = (as_array(a) if type(a) in (list, tuple) else a for a in (x, mean, cov))
     dim = (np.shape(mean)[-1] if mean is not None and np.ndim(mean) else
            np.shape(cov)[-1] if np.ndim(cov) else 1)
     x = x * _F64
     if np.ndim(x) == 0 or (np.ndim(x) == 1 and dim == 1):
         x = np.reshape(x, (-1, 1))
     dev = x if mean is None else x - mean
+    if allow_singular and np.ndim(cov) >= 2:
+        return _mvn_logpdf_singular(dev, cov, dim)
     if np.ndim(cov) < 2:
         var = cov * np.ones(dim) if np.ndim(cov) == 0 else cov
         maha = np.sum(dev * dev / var, axis=-1)
@@ -199,6 +204,27 @@ def mvn_logpdf(x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = Fa
         maha = np.reshape(maha, np.shape(dev)[:-1])
         logdet = np.linalg.slogdet(cov)[1]
     return np.squeeze(-0.5 * (dim * _LOG_2PI + logdet + maha))
+
+
+def _mvn_logpdf_singular(dev: Any, cov: Any, dim: int) -> Any:
+    """scipy's ``allow_singular=True``: the density on the support of a (possibly singular)
+    ``cov``, with its pseudo-inverse and pseudo-determinant. Eigenvalues at most
+    ``1e6 * eps * max|s|`` count as zero (scipy's cutoff); a point off the support has
+    log-density ``-inf``. The log pseudo-determinant goes through ``eigvalsh``, whose
+    gradient stays defined for repeated eigenvalues (the cotangent is equal across each
+    group), and the Mahalanobis term through ``pinv`` (exact for rank-preserving changes)."""
+    s = np.linalg.eigvalsh(cov)
+    cutoff = 1e6 * np.finfo(np.float64).eps * np.max(np.abs(s))
+    keep = s > cutoff
+    rank = np.sum(keep)
+    log_pdet = np.sum(np.where(keep, np.log(np.where(keep, s, 1.0)), 0.0))
+    flat = np.reshape(dev, (-1, dim))
+    proj = np.linalg.pinv(cov, hermitian=True)
+    maha = np.reshape(np.sum((flat @ proj) * flat, axis=-1), np.shape(dev)[:-1])
+    off = flat - flat @ (proj @ cov)  # the part of dev outside the support
+    residual = np.reshape(np.sqrt(np.sum(off * off, axis=-1)), np.shape(dev)[:-1])
+    logpdf = -0.5 * (rank * _LOG_2PI + log_pdet + maha)
+    return np.squeeze(np.where(residual < 1e3 * np.sqrt(cutoff + 1e-300), logpdf, -np.inf))
 
 
 def mvn_pdf(x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = False) -> Any:
@@ -244,9 +270,9 @@ class Frozen:
     def __getattr__(self, method: str) -> Callable:
         ours = TABLE[self.dist].get(method)
         if ours is None:
-            raise AttributeError(f"scipy.stats.{self.dist}(...).{method} with traced parameters "
-                                 f"is not supported by pycograd (it has: "
-                                 f"{', '.join(TABLE[self.dist])})")
+            raise MissingAttributeError(
+                f"scipy.stats.{self.dist}(...).{method} with traced parameters is not supported "
+                f"by pycograd (it has: {', '.join(TABLE[self.dist])})")
         return lambda x, *a, **k: ours(x, *self.args, *a, **{**self.kwds, **k})
 
     def __repr__(self) -> str:

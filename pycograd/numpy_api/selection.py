@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError
+from pycograd.core.errors import ArgumentError, NoRuleError
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements, normalize_axis
@@ -95,7 +95,7 @@ def _nan_arg(arg: Any, fill: float, op: str) -> Any:
         nan = np.isnan(a)
         empty = np.all(nan, axis=axis)
         if not isinstance(empty, Tracer) and np.any(empty):
-            raise ValueError("All-NaN slice encountered")
+            raise ArgumentError("All-NaN slice encountered")
         return arg(np.where(nan, fill, a), axis, out, keepdims=keepdims)
     nanarg.__name__ = op
     return nanarg
@@ -188,11 +188,11 @@ def _rows(a: Any, axis: Any, op: str) -> tuple[Any, tuple, tuple]:
 def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: bool, op: str,
               ignore_nan: bool, weak_q: bool) -> Any:
     if method not in QUANTILE_METHODS:
-        raise ValueError(f"{method!r} is not a valid method. Use one of: "
-                         f"{list(QUANTILE_METHODS)}")
+        raise ArgumentError(f"{method!r} is not a valid method. Use one of: "
+                            f"{list(QUANTILE_METHODS)}")
     q = np.asarray(q)
     if np.any((q < 0) | (q > 1)):
-        raise ValueError("Quantiles must be in the range [0, 1]")
+        raise ArgumentError("Quantiles must be in the range [0, 1]")
     x, kept, kept_dims = _rows(a, axis, op)
     n = np.shape(x)[-1]
     last = len(kept)

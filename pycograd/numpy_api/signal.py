@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError, ShapeError
+from pycograd.core.errors import ArgumentError, NoRuleError, ShapeError
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements
 from pycograd.ops.signal import correlate_p, flip, full_convolve
@@ -26,7 +26,7 @@ MODES = ("full", "valid", "same")
 
 def _check_mode(name: str, mode: Any) -> str:
     if mode not in MODES:
-        raise ValueError(f"{name}: mode must be one of {MODES}, got {mode!r}")
+        raise ArgumentError(f"{name}: mode must be one of {MODES}, got {mode!r}")
     return mode
 
 
@@ -38,7 +38,7 @@ def convolve_nd(a: Any, v: Any, mode: str, batch: int = 0, same_as: tuple | None
     if mode == "valid":
         if not all(n >= k for n, k in zip(sa, sv)):
             if not all(k >= n for n, k in zip(sa, sv)):
-                raise ValueError("For 'valid' mode, one must be at least as large as the "
+                raise ShapeError("For 'valid' mode, one must be at least as large as the "
                                  f"other in every dimension (shapes {sa} and {sv})")
             a, v = v, a
         return correlate_p.bind(a, flip(v, batch), batch=batch)
@@ -54,12 +54,12 @@ def _vectors(name: str, a: Any, v: Any) -> tuple:
     a = a if np.ndim(a) else np.reshape(a, (1,))
     v = v if np.ndim(v) else np.reshape(v, (1,))
     if np.ndim(a) != 1 or np.ndim(v) != 1:
-        raise ValueError(f"np.{name}: object too deep for desired array (needs 1-d inputs, "
+        raise ShapeError(f"np.{name}: object too deep for desired array (needs 1-d inputs, "
                          f"got shapes {np.shape(a)} and {np.shape(v)})")
     if np.shape(a)[0] == 0:
-        raise ValueError("a cannot be empty")
+        raise ShapeError("a cannot be empty")
     if np.shape(v)[0] == 0:
-        raise ValueError("v cannot be empty")
+        raise ArgumentError("v cannot be empty")
     return a, v
 
 
@@ -91,7 +91,7 @@ def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
 
 def _same_rank(name: str, in1: Any, in2: Any) -> None:
     if np.ndim(in1) != np.ndim(in2):
-        raise ValueError(f"scipy.signal.{name}: in1 and in2 should have the same "
+        raise ShapeError(f"scipy.signal.{name}: in1 and in2 should have the same "
                          f"dimensionality (shapes {np.shape(in1)} and {np.shape(in2)})")
 
 
@@ -147,7 +147,7 @@ def sp_fftconvolve(in1: Any, in2: Any, mode: str = "full", axes: Any = None) -> 
 
 def _two_d(name: str, in1: Any, in2: Any, boundary: str, fillvalue: Any) -> None:
     if np.ndim(in1) != 2 or np.ndim(in2) != 2:
-        raise ValueError(f"scipy.signal.{name}: in1 and in2 should be 2-D arrays (shapes "
+        raise ShapeError(f"scipy.signal.{name}: in1 and in2 should be 2-D arrays (shapes "
                          f"{np.shape(in1)} and {np.shape(in2)})")
     if boundary != "fill" or np.any(np.asarray(fillvalue) != 0):
         raise NoRuleError(f"scipy.signal.{name}(boundary={boundary!r}, fillvalue={fillvalue!r})"

@@ -156,6 +156,16 @@ def recompile(code: CodeType, glob: dict,
     return None
 
 
+def function_node(code: CodeType, glob: dict) -> ast.AST | None:
+    """The def / lambda of ``code`` in its module's source (for a look at its call sites;
+    ``recompile`` checks the match before anything runs), or None."""
+    tree = _module_ast(code.co_filename, glob)
+    if tree is None:
+        return None
+    found = _candidates(code, tree)
+    return found[0] if len(found) == 1 else None
+
+
 def is_woven(code: CodeType) -> bool:
     """Whether ``code`` came out of ``recompile`` (then it is instrumented already)."""
     return _WOVEN.get(id(code)) is code

@@ -15,6 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DivisionByZeroError,
+    InputRuntimeError,
+    ShapeError,
+)
 from pycograd.core.trace import Tracer
 from pycograd.numpy_api import functions as F
 from pycograd.numpy_api.functions import implements
@@ -47,12 +54,12 @@ def _ndmin2(x: Any, dtype: Any) -> Any:
 def _weights(w: Any, n: int, name: str) -> Any:
     w = in_dtype(w, np.float64)
     if np.ndim(w) > 1:
-        raise RuntimeError(f"cannot handle multidimensional {name}")
+        raise InputRuntimeError(f"cannot handle multidimensional {name}")
     if np.shape(w)[0] != n:
-        raise RuntimeError(f"incompatible numbers of samples and {name}")
+        raise InputRuntimeError(f"incompatible numbers of samples and {name}")
     v = _known(w)
     if v is not None and np.any(v < 0):
-        raise ValueError(f"{name} cannot be negative")
+        raise ArgumentError(f"{name} cannot be negative")
     return w
 
 
@@ -61,14 +68,14 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         fweights: Any = None, aweights: Any = None, *, dtype: Any = None) -> Any:
     """numpy's covariance: ``(X - avg) @ ((X - avg) * w)^H / fact``."""
     if ddof is not None and ddof != int(ddof):
-        raise ValueError("ddof must be integer")
+        raise ArgumentError("ddof must be integer")
     m = _array(m)
     if np.ndim(m) > 2:
-        raise ValueError("m has more than 2 dimensions")
+        raise ArgumentError("m has more than 2 dimensions")
     if y is not None:
         y = _array(y)
         if np.ndim(y) > 2:
-            raise ValueError("y has more than 2 dimensions")
+            raise ShapeError("y has more than 2 dimensions")
     if dtype is None:
         dtype = np.result_type(m, np.float64) if y is None else \
             np.result_type(m, y, np.float64)
@@ -91,7 +98,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         fw = in_dtype(fweights, np.float64)
         v = _known(fw)
         if v is not None and not np.all(v == np.around(v)):
-            raise TypeError("fweights must be integer")
+            raise ArgumentTypeError("fweights must be integer")
         w = _weights(fw, n, "fweights")
     if aweights is not None:
         aweights = _weights(aweights, n, "aweights")
@@ -105,7 +112,7 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         w_sum = F.sum(in_dtype(w, rdt))
         v = _known(w_sum)
         if v is not None and v == 0.0:
-            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+            raise DivisionByZeroError("Weights sum to zero, can't be normalized")
         avg = F.sum(in_dtype(X * w, rdt), axis=1) / w_sum
         if ddof == 0:
             fact = w_sum

@@ -8,6 +8,11 @@ callee: ``math.sin`` for a dispatcher to ``np.sin`` (``scalar_math``), ``np.arra
 that stacks traced elements (``constructors``), and a user helper for its own routed copy,
 instrumented on demand, so helpers at any depth are routed too.
 
+A numpy function given a list display (``np.mean([a, b])``, ``np.linalg.norm((x, y))``)
+reads it with ``np.asarray`` before any protocol can dispatch: such call sites (found in the
+source, ``list_args.display_site``) are routed to ``list_args.route``, which builds the lists of
+traced values into arrays first.
+
 ``np.r_[...]`` / ``np.c_[...]`` are subscripts, not calls (numpy's ``AxisConcatenator`` calls
 ``np.array`` on each piece): the loads of ``np.r_`` / ``np.c_`` (under any alias of numpy, or
 imported by name) are woven with pyccolo's ``after_attribute_load`` / ``load_name`` events, whose
@@ -25,8 +30,12 @@ need no routing (``__array_ufunc__``, ``pycograd.ops.special``).
 
 Cost model. Whether a function needs routing is decided once per code object, by reading its
 bytecode (global and attribute names, nested code objects, local imports) against its globals,
-transitively through user helpers; closures and defaults are looked at per call. A function
-that needs nothing is returned as is (``routed(f) is f``): a dict lookup on the hot path. In a
+transitively through user helpers; closures and defaults are looked at per call. The verdict
+records the value of every global (and user-module attribute) it read, and holds only while
+each is still bound to the same object: a notebook loop that rebinds ``F = np.sin`` then
+``F = lambda x: np.array([...])`` gets a fresh verdict (and fresh weaving) for the functions
+that call ``F``. A function that needs nothing is returned as is (``routed(f) is f``): a dict
+lookup and one identity check per global it reads, on the hot path. In a
 routed function only call sites whose callee may need swapping are woven (a static pyccolo
 predicate leaves ``np.sum(...)``, ``len(...)`` ... alone), so pyccolo's per-event cost is paid
 only where it buys something.
@@ -69,10 +78,11 @@ from typing import Any
 import numpy as np
 
 import pycograd
+from pycograd.numpy_api import list_args
 from pycograd.numpy_api.construction import INDEX_ROUTES
 from pycograd.numpy_api.constructors import CONSTRUCTOR_NAMES, CONSTRUCTOR_ROUTES, holds_tracer
 from pycograd.numpy_api.scalar_math import MATH_NAMES, MATH_ROUTES
-from pycograd.numpy_api.source import is_woven, local_names, recompile
+from pycograd.numpy_api.source import function_node, is_woven, local_names, recompile
 
 ROUTES: dict[Callable, Callable] = {**MATH_ROUTES, **CONSTRUCTOR_ROUTES}
 """Callee -> its routed replacement."""
@@ -120,7 +130,8 @@ def _scipy_routes(submodule: str) -> tuple[dict, frozenset]:
 _SCIPY_TABLES: dict[str, str] = {"scipy.special": "pycograd.numpy_api.scipy_special",
                                  "scipy.stats": "pycograd.numpy_api.scipy_stats",
                                  "scipy.linalg": "pycograd.numpy_api.linalg",
-                                 "scipy.signal": "pycograd.numpy_api.signal"}
+                                 "scipy.signal": "pycograd.numpy_api.signal",
+                                 "scipy.integrate": "pycograd.numpy_api.integrate"}
 """scipy submodule -> the pycograd module with its routes, added to ROUTES once the user has
 imported that submodule (pycograd never imports scipy itself)."""
 _SCIPY_LOADED: set[str] = set()
@@ -230,7 +241,7 @@ class _Plan:
 
     def __init__(self, code: CodeType, glob: dict, needs: bool, deps: tuple, attrs: frozenset):
         self.code, self.globals, self.needs, self.deps, self.attrs = code, glob, needs, deps, attrs
-        self.plain = not needs and not deps
+        self.plain = not needs
         self.library = not _is_user(code)
         self.icode: Any = _UNKNOWN
         self.routed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -270,6 +281,8 @@ def _scan(code: CodeType) -> tuple[set, set, set]:
 def _value_needs(v: Any, attrs: frozenset, deps: list | None, walk: _Walk | None) -> bool:
     """Whether calling through ``v`` (a global, cell or default of the function) can reach a
     routed callee. Appends to ``deps`` what the answer depends on."""
+    if type(v) is functools.partial:  # partial(scipy.stats.norm.pdf, ...) in a closure
+        return _value_needs(v.func, attrs | _CALLING, deps, walk)
     if _from_scipy(v):
         return _scipy_needs(v, attrs)
     if isinstance(v, ModuleType):
@@ -282,10 +295,10 @@ def _value_needs(v: Any, attrs: frozenset, deps: list | None, walk: _Walk | None
             return False
         found = False
         for a in attrs:
-            w = v.__dict__.get(a)
+            w = v.__dict__.get(a, _MISSING)
+            if deps is not None:
+                deps.append((v.__dict__, a, w))
             if callable(w) and not isinstance(w, ModuleType):
-                if deps is not None:
-                    deps.append((v.__dict__, a, w))
                 found = _value_needs(w, attrs, deps, walk) or found
         return found
     if _routed_callee(v) is not None or load_replacement(v) is not None:
@@ -344,15 +357,47 @@ def _analyze(code: CodeType, glob: dict, walk: _Walk) -> _Plan:
     needs = False
     for name in names:
         v = glob.get(name, _MISSING)
+        deps.append((glob, name, v))  # any rebinding (F = np.sin, then a lambda) re-plans
         if v is _MISSING:
             continue
-        if isinstance(v, (FunctionType, MethodType)):
-            deps.append((glob, name, v))
         needs = _value_needs(v, attrs, deps, walk) or needs
     for mod in imports:
         needs = _value_needs(sys.modules.get(mod), attrs, None, walk) or needs
+    if not needs and _builds_sequences(code):
+        needs = _list_display_sites(code, glob)
     walk.visiting.discard(code)
-    return _Plan(code, glob, needs, tuple(deps), attrs)
+    unique = {(id(ns), name): (ns, name, v) for ns, name, v in deps}
+    return _Plan(code, glob, needs, tuple(unique.values()), attrs)
+
+
+_BUILDS = frozenset({"BUILD_LIST", "BUILD_TUPLE"})
+
+
+def _builds_sequences(code: CodeType) -> bool:
+    """Cheap pre-check: whether ``code`` (or code nested in it) builds a list or tuple from
+    computed values (a display such as ``[a, b]``)."""
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        for ins in dis.get_instructions(c):
+            if ins.opname in _BUILDS and ins.arg:
+                return True
+        todo.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    return False
+
+
+def _list_display_sites(code: CodeType, glob: dict) -> bool:
+    """Whether ``code``'s source passes a list / tuple display to a numpy function where it
+    reads an array (``np.mean([a, b])``)."""
+    node = function_node(code, glob)
+    if node is None:
+        return False
+    _SCOPE.globals, _SCOPE.locals = glob, local_names(code)
+    try:
+        return any(isinstance(n, ast.Call) and list_args.display_site(n, _static_value(n.func))
+                   for n in ast.walk(node))
+    finally:
+        _SCOPE.globals = None
 
 
 class _Walk:
@@ -447,7 +492,8 @@ def _weave_call(node: ast.AST) -> bool:
     """Static pyccolo predicate: weave a ``before_call`` event into this call site?"""
     if _SCOPE.globals is None or not isinstance(node, ast.Call):
         return False
-    return _may_route(_static_value(node.func))
+    v = _static_value(node.func)
+    return _may_route(v) or list_args.display_site(node, v)
 
 
 def _weave_load(node: ast.AST) -> bool:
@@ -508,6 +554,11 @@ def _replacement(fn: Any) -> Any:
     r = _routed_callee(fn)
     if r is not None:
         return r
+    if list_args.is_numpy_callable(fn):
+        return list_args.route(fn)
+    if t is functools.partial:  # partial(scipy.stats.multivariate_normal.pdf, ...)
+        inner = _replacement(fn.func)
+        return fn if inner is fn.func else functools.partial(inner, *fn.args, **fn.keywords)
     call = _call_method(t)
     if call is not None:
         inst = _instance(call)
@@ -645,16 +696,37 @@ def routed(f: Callable) -> Callable:
     code = f.__code__
     plan = _PLANS.get(id(code))
     if (plan is not None and plan.plain and plan.code is code and plan.globals is f.__globals__
-            and f.__closure__ is None and f.__defaults__ is None):
+            and f.__closure__ is None and f.__defaults__ is None and not plan.library
+            and plan.valid()):
         return f
     plan = _needs(f)
     if plan is None:
-        return f
+        return _library_callee(f)
     pair = plan.routed.get(f) or _bind(f, plan)
     return f if pair is None else pair[1]
 
 
+def _library_callee(f: Any) -> Any:
+    """A library callable handed straight to a transform (``grad(math.sin)``,
+    ``jacrev(scipy.linalg.expm)``, ``grad(np.mean)([a, b])``): its route, or ``f``."""
+    r = _routed_callee(f)
+    if r is not None:
+        return r
+    if list_args.is_numpy_callable(f):  # a list of traced leaves: np.mean([a, b])
+        return list_args.route(f)
+    if _from_scipy(f):
+        _load_scipy()
+        r = _routed_callee(f)
+        if r is None and type(f) is MethodType and type(f.__self__) in _SCIPY_TYPES:
+            r = _frozen_method(f)
+        return f if r is None else r
+    return f
+
+
 def _routed_other(f: Any) -> Any:
+    r = _library_callee(f)
+    if r is not f:
+        return r
     if type(f) is MethodType:
         r = routed(f.__func__)
         return f if r is f.__func__ else MethodType(r, f.__self__)

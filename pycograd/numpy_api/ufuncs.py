@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError
+from pycograd.core.errors import ImmutableTracerError, NoRuleError
 from pycograd.core.primitive import Primitive
 from pycograd.core.trace import bind
 from pycograd.numpy_api import functions as F
@@ -102,8 +102,22 @@ def array_ufunc(self: Any, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs:
     if method == "outer" and (ufunc in PRIMS or _late_prim(ufunc)):
         a, b = inputs
         return ufunc(F.reshape(a, np.shape(a) + (1,) * np.ndim(b)), b)
+    if method == "at":
+        raise ImmutableTracerError(_at_message(ufunc))
     raise NoRuleError(f"{_qualified(ufunc)}.{method} has no differentiation rule in pycograd "
                       "(called on a traced value)")
+
+
+def _at_message(ufunc: np.ufunc) -> str:
+    """``np.add.at(x, idx, v)`` updates ``x`` in place, which a traced computation cannot: the
+    functional forms that return the updated array instead."""
+    name = _qualified(ufunc)
+    fix = {np.add: "x = pycograd.scatter_add(x, idx, v)",
+           np.subtract: "x = pycograd.scatter_add(x, idx, -v)"}.get(
+        ufunc, "pycograd.scatter_set(x, idx, ...) for one write per index, or "
+               "x = pycograd.scatter_add(x, idx, v) for sums")
+    return (f"{name}.at(x, idx, v) updates x in place, which loses the gradient of traced "
+            f"values; write {fix} (it returns the updated array)")
 
 
 def _qualified(ufunc: np.ufunc) -> str:

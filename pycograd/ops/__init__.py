@@ -7,6 +7,7 @@ from pycograd.ops import (  # noqa: F401
     elementwise,
     fft,
     indexing,
+    integrate,
     linalg,
     matrix_functions,
     reductions,

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import ShapeError
+from pycograd.core.errors import IndexingError, ShapeError
 from pycograd.core.primitive import Primitive
 from pycograd.core.symbolic import Dim, provably_nonneg
 from pycograd.core.trace import Tracer, live_traces
@@ -143,10 +143,10 @@ def index_shape(shape: tuple, idx: Any) -> tuple:
     used = sum(0 if p is None or p is Ellipsis else
                p.ndim if isinstance(p, np.ndarray) and p.dtype == bool else 1 for p in parts)
     if used > len(shape):
-        raise IndexError(f"too many indices for an array of shape {shape}: {used} were indexed")
+        raise IndexingError(f"too many indices for an array of shape {shape}: {used} were indexed")
     ell = [i for i, p in enumerate(parts) if p is Ellipsis]
     if len(ell) > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
+        raise IndexingError("an index can only have a single ellipsis ('...')")
     fill = [slice(None)] * (len(shape) - used)
     parts = parts[:ell[0]] + fill + parts[ell[0] + 1:] if ell else parts + fill
     pieces: list = []  # ("dim", d) or ("adv", shape)
@@ -160,26 +160,27 @@ def index_shape(shape: tuple, idx: Any) -> tuple:
         elif is_int(p) or isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iu":
             d = shape[axis]
             if not isinstance(d, Dim) and not -d <= int(p) < d:
-                raise IndexError(f"index {int(p)} is out of bounds for axis {axis} with size {d}")
+                raise IndexingError(
+                    f"index {int(p)} is out of bounds for axis {axis} with size {d}")
             pieces.append(("int", ()))
             axis += 1
         elif isinstance(p, np.ndarray) and p.dtype == bool:
             dims = shape[axis:axis + p.ndim]
             if tuple(p.shape) != tuple(dims):
-                raise IndexError(f"boolean index of shape {p.shape} does not match the "
-                                 f"indexed dimensions {tuple(dims)} at axis {axis}")
+                raise IndexingError(f"boolean index of shape {p.shape} does not match the "
+                                    f"indexed dimensions {tuple(dims)} at axis {axis}")
             pieces.append(("adv", (int(np.count_nonzero(p)),)))
             axis += p.ndim
         elif (isinstance(p, np.ndarray) or _is_abstract(p)) and p.dtype.kind in "iu":
             d = shape[axis]
             if isinstance(p, np.ndarray) and p.size and not isinstance(d, Dim) and \
                     not (-d <= p.min() and p.max() < d):
-                raise IndexError(f"an index is out of bounds for axis {axis} with size {d}")
+                raise IndexingError(f"an index is out of bounds for axis {axis} with size {d}")
             pieces.append(("adv", tuple(p.shape)))
             axis += 1
         else:
-            raise IndexError(f"only integers, slices, None, Ellipsis and integer or boolean "
-                             f"arrays are valid indices, got {type(p).__name__}")
+            raise IndexingError(f"only integers, slices, None, Ellipsis and integer or boolean "
+                                f"arrays are valid indices, got {type(p).__name__}")
     adv = [i for i, (k, _) in enumerate(pieces) if k == "adv"]
     if not adv:
         return tuple(v for k, v in pieces if k == "dim")

@@ -205,6 +205,13 @@ for _name, _rules in {**BINARY, **TERNARY}.items():
              jvp=_ive_jvp if _name == "ive" else None)
 
 
+# Piecewise constant: the result carries no gradient (its derivative is 0 where defined).
+NO_GRADIENT = ("gammasgn",)
+for _name in NO_GRADIENT:
+    SCIPY_UFUNCS[_name] = primitive(_name, _scipy(_name), differentiable=False,
+                                    family="elementwise")
+
+
 def erf(x: Any) -> Any:
     """The error function, differentiable on traced values, in ``x``'s precision: a
     half-precision input (float16, bfloat16) gives a half-precision result, as ``torch.erf``

@@ -13,7 +13,8 @@ function loads as a global is bound in that function's globals, and each closure
 named like a weight is rebound.
 Library code (numpy, pycograd, the standard library, ...) cannot name user weights, so only
 its closures and ``__wrapped__`` are followed (that is how ``checkpoint(f)`` reaches ``f``).
-Globals are process-wide: bindings are not thread-safe.
+Globals are process-wide: bindings are not thread-safe (the record of which bindings are in
+force is per thread, so one thread's ``checkpoint`` never re-binds another thread's slots).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import dis
 import functools
 import numbers
 import sys
+import threading
 import types
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -225,8 +227,14 @@ def _write(holder: Any, name: str, value: Any) -> None:
         holder.cell_contents = value
 
 
-_ACTIVE: list[list[tuple[Any, str]]] = []
-"""The slots of the bindings in force, outermost first."""
+class _Active(threading.local):
+    """The slots of the bindings in force in this thread, outermost first."""
+
+    def __init__(self) -> None:
+        self.slots: list[list[tuple[Any, str]]] = []
+
+
+_ACTIVE = _Active()
 
 
 @contextmanager
@@ -236,11 +244,13 @@ def _binding(slots: list[tuple[Any, str]], values: list[Any]) -> Iterator[None]:
         for (holder, name), value in zip(slots, values):
             saved.append((holder, name, _read(holder, name)))
             _write(holder, name, value)
-        _ACTIVE.append(slots)
+        active = _ACTIVE.slots
+        active.append(slots)
         yield
     finally:
-        if _ACTIVE and _ACTIVE[-1] is slots:
-            _ACTIVE.pop()
+        active = _ACTIVE.slots
+        if active and active[-1] is slots:
+            active.pop()
         for holder, name, old in reversed(saved):
             _write(holder, name, old)
 
@@ -258,7 +268,7 @@ def ambient_slots() -> tuple[list[tuple[Any, str]], list[Any]]:
     recomputing in backward): the traced values among ``values`` are hidden inputs of the
     function; pass them as explicit inputs and re-run it inside ``rebound(slots, new)``."""
     slots, seen = [], set()
-    for level in _ACTIVE:
+    for level in _ACTIVE.slots:
         for slot in level:
             key = (id(slot[0]), slot[1])
             if key not in seen:

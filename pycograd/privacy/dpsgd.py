@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pycograd import random
+from pycograd.core.errors import MissingDependencyError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.optim.optimizers import SGD
 from pycograd.privacy.ghost import PrivacyError, _functional, ghost_pass
@@ -31,7 +32,7 @@ def _rdp() -> Any:
     try:
         from dp_accounting import rdp
     except ImportError as e:  # pragma: no cover - the dp extra is part of the test extra
-        raise ImportError("privacy accounting needs the dp-accounting package: "
+        raise MissingDependencyError("privacy accounting needs the dp-accounting package: "
                           "pip install 'pycograd[dp]'") from e
     return rdp
 

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import PycogradError
+from pycograd.core.errors import ArgumentError, ArgumentTypeError, PycogradError
 from pycograd.core.pytree import TreeDef, tree_flatten, tree_unflatten
+from pycograd.numpy_api.transparent import routed
 from pycograd.transforms.grad import grad
 from pycograd.transforms.jvp import jvp
 
@@ -112,17 +113,17 @@ def check_grads(f: Callable, args: Sequence[Any], order: int = 2,
         >>> check_grads(lambda x, y: np.sum(np.sin(x) * y), (np.ones(3), 2.0))
     """
     if order not in (1, 2):
-        raise ValueError(f"check_grads: order must be 1 or 2, got {order!r}")
+        raise ArgumentError(f"check_grads: order must be 1 or 2, got {order!r}")
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
-        raise ValueError(f"check_grads: modes must be a non-empty subset of {MODES}, got "
+        raise ArgumentError(f"check_grads: modes must be a non-empty subset of {MODES}, got "
                          f"{tuple(modes)!r}")
     if not isinstance(args, (tuple, list)):
-        raise TypeError("check_grads(f, args): args must be a tuple with one entry per "
+        raise ArgumentTypeError("check_grads(f, args): args must be a tuple with one entry per "
                         f"positional argument of f, got {type(args).__name__}; write (x,)")
-    problem = _Problem(f, tuple(args), seed)
+    problem = _Problem(routed(f), tuple(args), seed)
     if not problem.xs:
-        raise ValueError("check_grads: no argument has a floating-point or complex leaf "
+        raise ArgumentError("check_grads: no argument has a floating-point or complex leaf "
                          "to differentiate")
     if rtol is None:
         rtol = default_rtol(problem.dtypes)

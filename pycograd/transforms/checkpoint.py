@@ -23,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentTypeError
 from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
 from pycograd.core.var import ReverseTrace, Var, backward
+from pycograd.numpy_api.transparent import routed
 from pycograd.params.ambient import Group, ambient_slots, plan, rebound
 from pycograd.transforms.packing import OutputSpec, packed, unpack
 
@@ -62,7 +64,7 @@ def _forward(*args: Any, fun: Callable) -> Any:
     if isinstance(out, Tracer):
         level = max((a._trace.level for a in args if isinstance(a, Tracer)), default=-1)
         if out._trace.level > level:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "checkpoint: the function read a traced value that is not one of its inputs "
                 "(an attribute such as self.w, or a value looked up in a container); "
                 "checkpoint finds arguments, closure variables, functools.partial arguments "
@@ -196,6 +198,7 @@ def checkpoint(f: Callable) -> Callable:
         fun, bound_args, bound_kwargs = _partial_inputs(f)
         args, kwargs = bound_args + args, {**bound_kwargs, **kwargs}
         hidden = _Hidden(fun)
+        fun = routed(fun)  # run from pycograd's code: route it here, as grad does
         leaves, in_tree = tree_flatten((args, kwargs))
         n = len(leaves)
 

@@ -5,7 +5,9 @@ Arguments are flattened to leaves and the outputs packed into one array (see
 ``packing``), so the tape sees one node. The reverse interpreter runs the user's ``fwd``
 on the values one level down (so residuals stay traced by any outer transform, and
 higher derivatives see through them) and records a node whose VJP is the user's ``bwd``.
-Interpreters that do not differentiate in reverse just run the function.
+Interpreters that do not differentiate in reverse just run the function. The function and
+its rules are user code run from here, so each is routed (``math.*``, ``np.array`` of traced
+values, scipy), as ``grad`` routes its function.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import ShapeError
+from pycograd.core.errors import ArgumentTypeError, ShapeError
 from pycograd.core.primitive import Joint, primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import find_top
+from pycograd.numpy_api.transparent import routed
 from pycograd.transforms.packing import OutputSpec, leaves_like, pack, packed, unpack
 
 
@@ -45,14 +48,14 @@ class _CustomRule:
         """``(leaves, in_tree, top trace, output spec, packed fun)``, or None when no
         argument is traced (then the plain function runs)."""
         if not ready:
-            raise TypeError(f"{self.kind} function {self.fun.__name__!r} has no rule yet; "
-                            f"{how} before using it")
+            raise ArgumentTypeError(f"{self.kind} function {self.fun.__name__!r} has no rule yet; "
+                                    f"{how} before using it")
         leaves, in_tree = tree_flatten(args)
         top = find_top(leaves, self.kind)
         if top is None:
             return None
         spec = OutputSpec()
-        return leaves, in_tree, top, spec, packed(self.fun, in_tree, spec)
+        return leaves, in_tree, top, spec, packed(routed(self.fun), in_tree, spec)
 
 
 class custom_vjp(_CustomRule):  # noqa: N801  (a decorator, named like JAX's)
@@ -90,16 +93,17 @@ class custom_vjp(_CustomRule):  # noqa: N801  (a decorator, named like JAX's)
         leaves, in_tree, top, spec, flat_fun = flat
 
         def flat_fwd(*xs: Any) -> tuple:
-            out, res = self.fwd(*tree_unflatten(in_tree, list(xs)))
+            out, res = routed(self.fwd)(*tree_unflatten(in_tree, list(xs)))
             out_leaves, out_tree = tree_flatten(out)
             spec.record(out_tree, out_leaves)
             return pack(out_leaves), res
 
         def flat_bwd(res: Any, g: Any) -> list:
-            cts = self.bwd(res, unpack(g, spec))
+            cts = routed(self.bwd)(res, unpack(g, spec))
             if not isinstance(cts, (tuple, list)) or len(cts) != len(args):
-                raise TypeError(f"custom_vjp bwd of {self.fun.__name__!r} must return a tuple "
-                                f"with one cotangent per argument ({len(args)}), got {cts!r}")
+                raise ArgumentTypeError(
+                    f"custom_vjp bwd of {self.fun.__name__!r} must return a tuple with one "
+                    f"cotangent per argument ({len(args)}), got {cts!r}")
             flat: list = []
             for k, (ct, arg) in enumerate(zip(cts, args)):
                 arg_leaves, arg_tree = tree_flatten(arg)
@@ -163,7 +167,7 @@ class custom_jvp(_CustomRule):  # noqa: N801  (a decorator, named like JAX's)
         leaves, in_tree, top, spec, flat_fun = flat
 
         def flat_rule(primals: list, tangents: list) -> tuple:
-            out, t_out = self.rule(tuple(tree_unflatten(in_tree, list(primals))),
+            out, t_out = routed(self.rule)(tuple(tree_unflatten(in_tree, list(primals))),
                                    tuple(tree_unflatten(in_tree, list(tangents))))
             out_leaves, out_tree = tree_flatten(out)
             spec.record(out_tree, out_leaves)

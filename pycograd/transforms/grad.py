@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.dtypes import is_float
-from pycograd.core.errors import ArgnumsError, NonScalarOutputError, ShapeError
+from pycograd.core.errors import ArgnumsError, ArgumentTypeError, NonScalarOutputError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
 from pycograd.core.var import ReverseTrace, Var, backward
@@ -238,7 +238,7 @@ def holomorphic_grad(f: Callable, argnums: int | Sequence[int] | None = None,
         (-9+12j)
     """
     def real_f(*args: Any, **kwargs: Any) -> Any:
-        out = f(*args, **kwargs)
+        out = routed(f)(*args, **kwargs)  # real_f is pycograd's code: grad cannot route f
         if has_aux:
             out, aux = _split_aux(out)
             return real(_scalar_output(out, "holomorphic_grad", complex_ok=True)), aux
@@ -249,8 +249,8 @@ def holomorphic_grad(f: Callable, argnums: int | Sequence[int] | None = None,
 
 def _split_aux(out: Any) -> tuple:
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        raise TypeError(f"has_aux=True needs f to return a pair (output, aux), but it "
-                        f"returned {type(out).__name__}")
+        raise ArgumentTypeError(f"has_aux=True needs f to return a pair (output, aux), but it "
+                                f"returned {type(out).__name__}")
     return out[0], out[1]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.numpy_api.transparent import routed
 from pycograd.transforms.grad import grad, vjp
 from pycograd.transforms.jvp import jvp
 from pycograd.transforms.vmap import vmap
@@ -65,7 +66,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         nums = _nums(argnums)
-        out, pullback = vjp(lambda *xs: f(*_place(args, nums, xs)), *(args[i] for i in nums))
+        g = routed(f)  # the lambda below is pycograd's code: route the user's function here
+        out, pullback = vjp(lambda *xs: g(*_place(args, nums, xs)), *(args[i] for i in nums))
         out_leaves, out_tree = tree_flatten(out)
         arg_leaves = [tree_flatten(args[i]) for i in nums]
         zeros = [_zeros_like(o) for o in out_leaves]
@@ -172,7 +174,8 @@ def elementwise_grad(f: Callable, argnum: int = 0) -> Callable:
 
     @functools.wraps(f)
     def egrad(*args: Any) -> Any:
-        out, pullback = vjp(lambda x: f(*_place(args, (argnum,), (x,))), args[argnum])
+        g = routed(f)
+        out, pullback = vjp(lambda x: g(*_place(args, (argnum,), (x,))), args[argnum])
         return pullback(np.ones_like(out))[0]
 
     return egrad

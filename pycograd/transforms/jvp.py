@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.dtypes import is_float
-from pycograd.core.errors import NoRuleError
+from pycograd.core.errors import ArgumentError, ArgumentTypeError, NoRuleError, ShapeError
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
@@ -104,13 +104,13 @@ def _check_tangent(p: Any, t: Any, where: str) -> Any:
     if t is None:
         return None
     if np.shape(p) != np.shape(t):
-        raise ValueError(f"jvp: tangent of shape {np.shape(t)} for a primal of shape "
+        raise ShapeError(f"jvp: tangent of shape {np.shape(t)} for a primal of shape "
                          f"{np.shape(p)} ({where}); each tangent must match its primal's shape")
     dt = np.result_type(p)
     if not is_float(dt):
         if not isinstance(t, Tracer) and np.any(np.asarray(t) != 0):
-            raise ValueError(f"jvp: the primal {where} has dtype {dt}, which has no tangent "
-                             "space; pass None (or zeros) as its tangent")
+            raise ArgumentError(f"jvp: the primal {where} has dtype {dt}, which has no tangent "
+                                "space; pass None (or zeros) as its tangent")
         return None
     if isinstance(t, Tracer):
         return t if np.result_type(t) == dt else t.astype(dt)
@@ -132,10 +132,10 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
         True
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise TypeError("jvp(f, primals, tangents): primals and tangents must be tuples "
-                        "with one entry per positional argument of f")
+        raise ArgumentTypeError("jvp(f, primals, tangents): primals and tangents must be tuples "
+                                "with one entry per positional argument of f")
     if len(primals) != len(tangents):
-        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+        raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     p_leaves, p_tree = tree_flatten(tuple(primals))
     t_leaves: list = []
     for i, (c_td, t) in enumerate(zip(p_tree.children, tangents)):
@@ -157,7 +157,7 @@ def linearize(f: Callable, *primals: Any) -> tuple:
         >>> f_jvp(np.array([1.0, 1.0])).tolist()              # 3 x**2 * t, reusable
         [3.0, 12.0]
     """
-    out = f(*primals)
+    out = routed(f)(*primals)
 
     def f_jvp(*tangents: Any) -> Any:
         return jvp(f, primals, tangents)[1]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentError, ShapeError
 from pycograd.core.pytree import TreeDef, _node, tree_flatten, tree_structure, tree_unflatten
 
 
@@ -27,18 +28,21 @@ class OutputSpec:
 
     def record(self, tree: TreeDef, leaves: list) -> None:
         if not leaves:
-            raise ValueError("a checkpointed or custom-rule function must return an array")
+            raise ArgumentError("a checkpointed or custom-rule function must return an array")
         shapes = [np.shape(x) for x in leaves]
         if self.tree is not None and shapes != self.shapes:
-            raise ValueError(f"function outputs changed shape between calls: {self.shapes} "
+            raise ShapeError(f"function outputs changed shape between calls: {self.shapes} "
                              f"-> {shapes}; checkpointed functions must be deterministic")
         self.tree, self.shapes = tree, shapes
         self.dtypes = [np.result_type(x) for x in leaves]
 
 
 def pack(leaves: list) -> Any:
+    """One array of all ``leaves``. A Python number (``math.sin`` of an untraced value, in a
+    primitive's impl) becomes a numpy scalar: every primitive output has a dtype."""
     if len(leaves) == 1:
-        return leaves[0]
+        x = leaves[0]
+        return x if hasattr(x, "dtype") else np.asarray(x)[()]
     return np.concatenate([np.ravel(x) for x in leaves])
 
 
@@ -84,9 +88,9 @@ def _leaves_like(td: TreeDef, t: Any, where: str, what: str, out: list) -> None:
     if rules is None or type(t) is not td.kind or aux != td.aux[0] or \
             len(children) != len(td.children):
         value = tree_structure(tree_unflatten(td, [0] * td.num_leaves))
-        raise ValueError(f"{what} of {where} is {type(t).__name__} {tree_structure(t)}, but "
-                         f"the value has structure {value}; mirror the value's structure "
-                         "(None for zeros)")
+        raise ArgumentError(f"{what} of {where} is {type(t).__name__} {tree_structure(t)}, but "
+                            f"the value has structure {value}; mirror the value's structure "
+                            "(None for zeros)")
     keys = td.aux[0] if td.kind is dict else range(len(children))
     for k, c_td, c in zip(keys, td.children, children):
         _leaves_like(c_td, c, f"{where}[{k!r}]", what, out)

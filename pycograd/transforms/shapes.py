@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 import pycograd
-from pycograd.core.errors import DataDependentShapeError, NoRuleError
+from pycograd.core.errors import DataDependentShapeError, IndexingError, NoRuleError
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.symbolic import Dim
@@ -173,8 +173,8 @@ class AbstractTrace(Trace):
                 "elements depends on the data values, which eval_shape does not have; use "
                 "np.where(mask, x, 0) to keep the shape, or pass the mask as a concrete array")
         if index.dtype.kind not in "iu":
-            raise IndexError(f"arrays used as indices must be of integer or boolean type, "
-                             f"got {index.dtype}")
+            raise IndexingError(f"arrays used as indices must be of integer or boolean type, "
+                                f"got {index.dtype}")
         return ShapeDtypeStruct(index.shape, index.dtype)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import NoRuleError, ShapeError, TracerConversionError
+from pycograd.core.errors import InAxesError, NoRuleError, ShapeError, TracerConversionError
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import DictKeys, tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
@@ -166,15 +166,15 @@ def _axes_for(axes: Any, tree: Any, what: str) -> list:
         return [axes] * len(tree_flatten(tree)[0])
     if isinstance(axes, (tuple, list)) and isinstance(tree, (tuple, list)):
         if len(axes) != len(tree):
-            raise ValueError(f"vmap: {what} has {len(axes)} entries but there are "
-                             f"{len(tree)} values to map; give one entry (None or an int) each")
+            raise InAxesError(f"vmap: {what} has {len(axes)} entries but there are "
+                              f"{len(tree)} values to map; give one entry (None or an int) each")
         return [a for ax, t in zip(axes, tree) for a in _axes_for(ax, t, what)]
     if isinstance(axes, dict) and isinstance(tree, dict):
         if set(axes) != set(tree):
-            raise ValueError(f"vmap: {what} keys {sorted(axes)} do not match {sorted(tree)}")
+            raise InAxesError(f"vmap: {what} keys {sorted(axes)} do not match {sorted(tree)}")
         return [a for k in DictKeys(tree) for a in _axes_for(axes[k], tree[k], what)]
-    raise ValueError(f"vmap: {what}={axes!r} does not match the structure of the values; use "
-                     "None, an int, or a tuple/dict shaped like the arguments")
+    raise InAxesError(f"vmap: {what}={axes!r} does not match the structure of the values; use "
+                      "None, an int, or a tuple/dict shaped like the arguments")
 
 
 def _wrap(trace: BatchTrace, x: Any, d: int | None) -> Any:
@@ -211,8 +211,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None
     @functools.wraps(f)
     def batched(*args: Any) -> Any:
         if isinstance(in_axes, (tuple, list)) and len(in_axes) != len(args):
-            raise ValueError(f"vmap: in_axes has {len(in_axes)} entries but f was called with "
-                             f"{len(args)} positional arguments")
+            raise InAxesError(f"vmap: in_axes has {len(in_axes)} entries but f was called with "
+                              f"{len(args)} positional arguments")
         leaves, tree = tree_flatten(args)
         axes = _axes_for(tuple(in_axes) if isinstance(in_axes, list) else in_axes
                          if not isinstance(in_axes, (int, type(None))) else in_axes,
@@ -234,8 +234,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None
                                  f"in_axes={ax})")
             dims.append(ax)
         if size is None:
-            raise ValueError("vmap: no argument is mapped (all in_axes are None); pass "
-                             "axis_size= to say how many copies to make")
+            raise InAxesError("vmap: no argument is mapped (all in_axes are None); pass "
+                              "axis_size= to say how many copies to make")
         with new_trace(BatchTrace, size, loop_fallback) as trace:
             ins = [_wrap(trace, x, d) for x, d in zip(leaves, dims)]
             out = routed(f)(*tree_unflatten(tree, ins))
@@ -247,7 +247,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None
                 else (o, None)
             if oa is None:
                 if bdim is not None:
-                    raise ValueError(
+                    raise InAxesError(
                         f"vmap: out_axes=None for output leaf {i} (shape {np.shape(o)}), "
                         "which depends on the mapped axis; give it an int out_axes, or "
                         "reduce over the batch inside f")
@@ -255,8 +255,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | None
                 continue
             v = to_front(val, bdim, size)
             if not -np.ndim(v) <= oa < max(np.ndim(v), 1):
-                raise ValueError(f"vmap: out_axes={oa} is out of range for output leaf {i}, "
-                                 f"which has {np.ndim(v)} dims with the batch axis")
+                raise InAxesError(f"vmap: out_axes={oa} is out of range for output leaf {i}, "
+                                  f"which has {np.ndim(v)} dims with the batch axis")
             res.append(v if oa % max(np.ndim(v), 1) == 0 else np.moveaxis(v, 0, oa))
         return tree_unflatten(out_tree, res)
 
