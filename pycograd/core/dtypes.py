@@ -61,17 +61,17 @@ def storable(a: Any) -> tuple[np.ndarray, str | None]:
 
 def restore(a: np.ndarray, name: str | None) -> np.ndarray:
     """Undo ``storable``: view the stored bits as the ``ml_dtypes`` dtype ``name``. Raises
-    ValueError for a name that is not an ml_dtypes dtype or bits of the wrong width."""
+    ParamLoadError for a name that is not an ml_dtypes dtype or bits of the wrong width."""
     if name is None:
         return a
     t = _ml_type(name) if isinstance(name, str) else None
     if t is None:
-        raise ValueError(f"unknown stored dtype {name!r} (not an ml_dtypes dtype; is "
-                         "ml_dtypes installed?)")
+        raise ParamLoadError(f"unknown stored dtype {name!r} (not an ml_dtypes dtype; is "
+                             "ml_dtypes installed?)")
     dt = np.dtype(t)
     if a.dtype != np.dtype(f"u{dt.itemsize}"):
-        raise ValueError(f"an array stored as {name} must hold u{dt.itemsize} bits, got "
-                         f"{a.dtype}")
+        raise ParamLoadError(f"an array stored as {name} must hold u{dt.itemsize} bits, got "
+                             f"{a.dtype}")
     return a.view(dt)
 
 
@@ -111,7 +111,7 @@ def from_npz(files: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if k.startswith(_DTYPE_KEY):
             key = k[len(_DTYPE_KEY):]
             if key not in out or v.dtype.kind != "U" or v.shape != ():
-                raise ValueError(f"dtype record {k!r} does not describe a stored array")
+                raise ParamLoadError(f"dtype record {k!r} does not describe a stored array")
             out[key] = restore(out[key], str(v))
     return out
 
@@ -133,6 +133,8 @@ def read_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
     with loaded as f:
         try:
             return from_npz({k: f[k] for k in f.files})
+        except ParamLoadError as e:
+            raise ParamLoadError(f"{where}: {e}") from e
         except errors as e:
             raise ParamLoadError(f"{where}: not a readable {what} file "
                                  f"({type(e).__name__}: {e})") from e

@@ -474,7 +474,7 @@ def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any =
     except NoRuleError:
         pass
     if tol is not None and rtol is not None:
-        raise ValueError("matrix_rank: `tol` and `rtol` can't be both set.")
+        raise ArgumentError("matrix_rank: `tol` and `rtol` can't be both set.")
     A = F.stop_gradient(A)
     if np.ndim(A) < 2:
         return np.sum(np.any(A != 0))

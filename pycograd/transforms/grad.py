@@ -306,8 +306,8 @@ def _as_cotangent(c: Any, dt: np.dtype, where: str) -> Any:
     a complex cotangent for a real output would lose its imaginary part, so it raises."""
     c_dt = np.result_type(c)
     if c_dt.kind == "c" and dt.kind != "c":
-        raise TypeError(f"vjp_fn: a complex cotangent ({c_dt}) for {where}, which is real "
-                        f"({dt}); pass a real cotangent")
+        raise ArgumentTypeError(f"vjp_fn: a complex cotangent ({c_dt}) for {where}, which is "
+                                f"real ({dt}); pass a real cotangent")
     if isinstance(c, Tracer):
         return c if c_dt == dt else c.astype(dt)
     return np.asarray(c, dtype=dt)
