@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.primitive import Joint, primitive
+from pycograd.core.symbolic import Dim
 from pycograd.core.trace import bind
+from pycograd.ops.shaping import full
 
 
 def _odeint(y0: Any, t: Any, *args: Any, func: Callable, options: tuple) -> np.ndarray:
@@ -106,7 +108,11 @@ def _sensitivity(primals: list, tangents: list, func: Callable, options: tuple) 
     return yt, both[:, d:] + rates * np.reshape(tt, (-1, 1))
 
 
-def _batch(size: int, vals: list, dims: list, func: Callable, options: tuple) -> tuple:
+def _batch(size: Any, vals: list, dims: list, func: Callable, options: tuple) -> tuple:
+    if isinstance(size, Dim):  # a symbolic batch exists only under eval_shape: shapes only
+        one = [v if dm is None else np.take(v, 0, axis=dm) for v, dm in zip(vals, dims)]
+        (t, d), dtype = _shape(one, func, options)
+        return full((size, t, d), 0.0, dtype), 0
     outs = []
     for b in range(size):
         one = [v if dm is None else np.take(v, b, axis=dm) for v, dm in zip(vals, dims)]
