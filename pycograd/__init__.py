@@ -4,8 +4,9 @@ Importing the package registers every primitive (``ops``), installs the numpy su
 traced values (``numpy_api``) and the family rules of every interpreter (``transforms``).
 """
 
-# numpy_api and ops register the surface and the primitives; random stays out of __all__.
-from pycograd import numpy_api, ops, random  # noqa: F401
+# numpy_api and ops register the surface and the primitives; the modules random and
+# distributed stay out of __all__ (pycograd.random, pycograd.distributed).
+from pycograd import distributed, numpy_api, ops, random  # noqa: F401
 from pycograd.core.errors import (
     ArgnumsError,
     ArgumentError,

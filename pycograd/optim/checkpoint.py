@@ -16,6 +16,7 @@ import numpy as np
 
 from pycograd.core.dtypes import read_npz, to_npz
 from pycograd.core.pytree import tree_flatten, tree_paths, tree_unflatten
+from pycograd.distributed.files import savez
 from pycograd.optim.optimizers import Optimizer, is_param_container
 
 _P, _O = "params/", "optim/"
@@ -32,7 +33,8 @@ def _param_arrays(params: Any) -> dict[str, np.ndarray]:
 def save_checkpoint(path: str | os.PathLike, params: Any,
                     optimizer: Optimizer | None = None) -> None:
     """Write ``params`` (and ``optimizer``'s state, if given) to ``path``: an ``.npz`` without
-    pickle, so a checkpoint cannot run code when it is loaded. ``params`` is a ``ParamDict``
+    pickle, so a checkpoint cannot run code when it is loaded. Under data parallel only rank
+    0 writes. ``params`` is a ``ParamDict``
     or a pytree of arrays; the optimizer's state is its moments and step count.
 
     Examples:
@@ -51,7 +53,7 @@ def save_checkpoint(path: str | os.PathLike, params: Any,
     arrays = {_P + k: v for k, v in _param_arrays(params).items()}
     if optimizer is not None:
         arrays.update({_O + k: v for k, v in optimizer.state_dict().items()})
-    np.savez(path, **to_npz(arrays))
+    savez(path, **to_npz(arrays))
 
 
 def load_checkpoint(path: str | os.PathLike, params: Any,

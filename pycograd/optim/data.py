@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from pycograd import random as prandom
+from pycograd.distributed.sharding import shard
 
 
 def _check(arrays: tuple, batch_size: int, window: int | None) -> tuple[list[np.ndarray], int]:
@@ -37,14 +38,17 @@ def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
 
 
 def batches(*arrays: Any, batch_size: int, key: Any = None, shuffle: bool = True,
-            drop_last: bool = False, window: int | None = None) -> Iterator[tuple]:
+            drop_last: bool = False, window: int | None = None,
+            data_parallel: bool = False) -> Iterator[tuple]:
     """One pass over ``arrays`` (sliced together along axis 0) as tuples of minibatches.
 
     ``shuffle`` permutes the examples with ``key`` (default ``key(0)``: pass a new key per
     epoch for a new order). ``drop_last`` drops a final short batch. ``window=T`` takes a
     single 1-D token stream, cuts it into non-overlapping windows of ``T`` tokens, and
     yields ``(inputs, targets)`` of shape ``(batch, T)`` with ``targets`` the inputs shifted
-    by one token (the next-token objective).
+    by one token (the next-token objective). ``data_parallel=True`` yields this rank's
+    slice of each batch (``pycograd.distributed.shard``): ``batch_size`` stays the global
+    batch, and all ranks must pass the same arrays and key.
 
     Examples:
         >>> import numpy as np
@@ -66,15 +70,17 @@ def batches(*arrays: Any, batch_size: int, key: Any = None, shuffle: bool = True
         if window is not None:
             starts = np.arange(n)[idx] * window
             pos = starts[:, None] + np.arange(window)
-            yield arrays_[0][pos], arrays_[0][pos + 1]
+            batch = arrays_[0][pos], arrays_[0][pos + 1]
         else:
-            yield tuple(a[idx] for a in arrays_)
+            batch = tuple(a[idx] for a in arrays_)
+        yield shard(batch) if data_parallel else batch
 
 
 class DataLoader:
     """``batches`` as a re-iterable: each ``iter()`` is a new epoch whose shuffle uses
     ``fold_in(key, epoch)``, so a run is reproducible from its key and every epoch sees a
-    new order. ``len(loader)`` is the number of minibatches per epoch.
+    new order. ``len(loader)`` is the number of minibatches per epoch. ``data_parallel=True``
+    yields this rank's slice of each batch.
 
     Examples:
         >>> import numpy as np
@@ -90,10 +96,12 @@ class DataLoader:
     """
 
     def __init__(self, *arrays: Any, batch_size: int, key: Any = None, shuffle: bool = True,
-                 drop_last: bool = False, window: int | None = None):
+                 drop_last: bool = False, window: int | None = None,
+                 data_parallel: bool = False):
         self.arrays, self.n = _check(arrays, batch_size, window)
         self.batch_size, self.shuffle, self.drop_last, self.window = (
             batch_size, shuffle, drop_last, window)
+        self.data_parallel = data_parallel
         self.key = prandom.key(0) if key is None else key
         self.epoch = 0
 
@@ -104,4 +112,5 @@ class DataLoader:
         k = prandom.fold_in(self.key, self.epoch)
         self.epoch += 1
         return batches(*self.arrays, batch_size=self.batch_size, key=k, shuffle=self.shuffle,
-                       drop_last=self.drop_last, window=self.window)
+                       drop_last=self.drop_last, window=self.window,
+                       data_parallel=self.data_parallel)

@@ -42,6 +42,7 @@ import numpy as np
 from pycograd.core.dtypes import read_npz, to_npz
 from pycograd.core.errors import GradientMismatchError
 from pycograd.core.pytree import DictKeys, _node, tree_flatten, tree_paths, tree_unflatten
+from pycograd.distributed.files import savez
 from pycograd.optim.clip import clip_grad_norm
 
 LR = float | Callable[[int], float]
@@ -235,8 +236,9 @@ class Optimizer:
         self.state = slots
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the state to an ``.npz`` file (no pickle)."""
-        np.savez(path, **to_npz(self.state_dict()))
+        """Write the state to an ``.npz`` file (no pickle; under data parallel, from rank 0
+        only)."""
+        savez(path, **to_npz(self.state_dict()))
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore the state written by ``save``."""

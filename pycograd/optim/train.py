@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pycograd import random as prandom
+from pycograd.distributed.training import hook as parallel_hook
 from pycograd.optim.data import DataLoader, num_batches
 from pycograd.optim.optimizers import SGD
 from pycograd.optim.progress import Metric, Reporter
@@ -41,7 +42,7 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
           batch_size: int | None = None, callbacks: Sequence[Callback] | None = None,
           progress: bool | None = None, key: Any = None,
           val: Metric | None = None, val_every: int | None = None,
-          jit: bool = False) -> tuple[float, float]:
+          jit: bool = False, data_parallel: bool = False) -> tuple[float, float]:
     """Run ``steps`` optimizer steps of ``objective`` and return ``(first_loss, last_loss)``,
     the losses computed at the first and the last step (each before that step's update).
 
@@ -58,6 +59,12 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     arguments returning a number (shown as ``val``) or a dict of numbers (shown under their
     names), evaluated on the current weights every ``val_every`` steps (default: once per
     epoch with ``batch_size``, else every twentieth of the run) and after the last step.
+
+    ``data_parallel=True`` (in a script launched by ``torchrun``, see
+    ``pycograd.distributed``) starts every rank from rank 0's weights, gives each rank its
+    slice of each batch and averages losses and gradients across ranks, so every rank
+    takes the same steps as one process on the whole batch; only rank 0 shows progress
+    and runs ``val``.
 
     Examples:
         >>> import numpy as np
@@ -78,20 +85,22 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     if batch_size is not None and not data:
         raise ValueError("train: batch_size needs data arrays to batch")
     stream = _stream(data, batch_size, key)
-    report = Reporter(steps, _steps_per_epoch(data, batch_size), progress, val, val_every)
+    dp = parallel_hook(data_parallel, weights, opt)
+    report = Reporter(steps, _steps_per_epoch(data, batch_size),
+                      progress if dp.is_main else False, val if dp.is_main else None, val_every)
     extra = {"jit": True} if jit else {}
     first = last = float("nan")
     step = -1
     try:
         for step in range(steps):
-            value, grads = weights.grad(objective, *next(stream), **extra)
+            value, grads = dp.reduce(*weights.grad(objective, *dp.shard(next(stream)), **extra))
             last = float(value)
             if step == 0:
                 first = last
             opt.step(weights, grads)
             report.step(step, last)
             stop = [cb(step, last) for cb in callbacks or ()]
-            if any(s is True for s in stop):
+            if callbacks and dp.any_stop(any(s is True for s in stop)):
                 break
         report.finish(step)
     finally:

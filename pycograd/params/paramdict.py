@@ -460,7 +460,9 @@ class ParamDict:
     # -- save / load ----------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write names, kinds, ties and arrays to an ``.npz`` readable without pickle."""
+        """Write names, kinds, ties and arrays to an ``.npz`` readable without pickle. Under
+        data parallel (``pycograd.distributed``) only rank 0 writes; the file appears whole
+        (written aside, then renamed)."""
         meta = [{"name": n, "kind": p.kind,
                  "tied": self._canon[id(p)] if self._canon[id(p)] != n else None}
                 for n, p in self._entries.items()]

@@ -14,6 +14,7 @@ import numpy as np
 
 from pycograd.core.dtypes import read_npz, to_npz
 from pycograd.core.errors import ParamLoadError
+from pycograd.distributed.files import savez
 from pycograd.params.markers import KINDS
 
 META_KEY = "pycograd-meta"  # a hyphen: no weight name (a dotted identifier) can collide
@@ -31,9 +32,9 @@ def _resolve(path: str | os.PathLike) -> Path:
 def write(path: str | os.PathLike, entries: list[dict], arrays: Mapping[str, np.ndarray]) -> None:
     """``entries``: one ``{"name", "kind", "tied"}`` per name, in order; ``arrays``: the
     stored (canonical) names' values (ml_dtypes ones, bfloat16..., as their bits with a
-    dtype record: see ``core.dtypes.to_npz``)."""
+    dtype record: see ``core.dtypes.to_npz``). Under data parallel only rank 0 writes."""
     meta = json.dumps({"format": FORMAT, "version": VERSION, "entries": entries})
-    np.savez(path, **{META_KEY: np.array(meta)}, **to_npz(dict(arrays)))
+    savez(path, **{META_KEY: np.array(meta)}, **to_npz(dict(arrays)))
 
 
 def read(path: str | os.PathLike) -> tuple[list[dict], dict[str, np.ndarray]]:

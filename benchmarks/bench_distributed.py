@@ -1,0 +1,153 @@
+"""Data-parallel throughput of the digits MLP: samples/s at 1 and 2 processes, one thread each.
+
+The model is the demo's (``pycograd.examples.mlp``: 64-64-10 ReLU MLP, softmax cross-entropy,
+Adam) on the 1347 training digits, in float32, trained by ``train(...,
+data_parallel=True)``. Each process count runs under ``torchrun --standalone`` on
+127.0.0.1 with ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` = 1 and
+torch at one thread. Weak scaling (the default) keeps ``--batch`` rows per rank, so the
+global batch grows with the ranks, as data parallelism is used; ``--scaling strong`` keeps
+the global batch at ``--batch``. The row "1 (no data parallel)" is plain ``train`` in one
+process: the distance to it is the cost of the collectives. Goal: >= 1.6x samples/s at 2
+processes. Needs torch and scikit-learn.
+
+The configurations run in turn for ``--rounds`` rounds, so a burst of load from other
+work on a shared machine hits all of them alike; each reports the median samples/s over
+its rounds and the best round (the least disturbed).
+
+    python benchmarks/bench_distributed.py [--steps 200] [--repeats 5] [--rounds 3]
+                                           [--batch 64] [--scaling weak|strong]
+                                           [--nprocs 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+GOAL = 1.6
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One rank: warm up, then time ``--repeats`` runs of ``--steps`` steps; rank 0 prints
+    the median samples/s as one ``RESULT {json}`` line."""
+    import torch
+
+    from pycograd import distributed, nn
+    from pycograd.examples import mlp
+    from pycograd.examples.datasets import load_digits_split
+    from pycograd.optim import Adam, train
+
+    torch.set_num_threads(1)
+    parallel = args.nprocs_now > 0
+    world = distributed.init().world_size if parallel else 1
+    X, _, y, _ = load_digits_split(np.float32)
+    weights, forward = mlp.build(np.random.default_rng(0), np.float32)
+
+    def loss(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return nn.cross_entropy(forward(x), t)
+
+    batch = args.batch * world if args.scaling == "weak" else args.batch
+    opt = Adam(mlp.LR)
+
+    def run(steps: int) -> None:
+        train(weights, loss, steps, opt, X, y, batch_size=batch, progress=False,
+              data_parallel=parallel)
+
+    run(20)
+    times = []
+    for _ in range(args.repeats):
+        if parallel:
+            distributed.barrier()
+        t0 = time.perf_counter()
+        run(args.steps)
+        if parallel:
+            distributed.barrier()
+        times.append(time.perf_counter() - t0)
+    if not parallel or distributed.rank() == 0:
+        t = median(times)
+        print("RESULT " + json.dumps({"world": world, "batch": batch, "step_ms": 1e3 * t /
+                                      args.steps, "samples_s": args.steps * batch / t}),
+              flush=True)
+    if parallel:
+        distributed.shutdown()
+
+
+def measure(args: argparse.Namespace, nprocs: int) -> dict:
+    """Run the worker with ``nprocs`` ranks under torchrun (0: plain, no torchrun)."""
+    script = [str(HERE / "bench_distributed.py"), "--worker", "--nprocs-now", str(nprocs),
+              "--steps", str(args.steps), "--repeats", str(args.repeats),
+              "--batch", str(args.batch), "--scaling", args.scaling]
+    if nprocs:
+        torchrun = Path(sys.executable).with_name("torchrun")
+        cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nprocs}", "--local-addr",
+               "127.0.0.1", *script]
+    else:
+        cmd = [sys.executable, *script]
+    env = dict(os.environ, **ONE_THREAD, PYTHONPATH=str(HERE.parent))
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    if out.returncode or not lines:
+        raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}\n"
+                         f"{out.stderr[-4000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=64,
+                    help="rows per rank (weak scaling) or in all (strong scaling)")
+    ap.add_argument("--scaling", choices=("weak", "strong"), default="weak")
+    ap.add_argument("--nprocs", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--nprocs-now", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(args)
+        return
+    from harness import environment, optional
+
+    if optional("torch") is None or optional("sklearn") is None:
+        print("bench_distributed: skipped (needs torch and scikit-learn: "
+              "pip install 'pycograd[torch,examples]')")
+        return
+    print("env:", environment(), "| children:", " ".join(f"{k}=1" for k in ONE_THREAD))
+    print(f"digits MLP 64-64-10, Adam, float32, {args.scaling} scaling, batch {args.batch}"
+          f"{' per rank' if args.scaling == 'weak' else ''}, {args.steps} steps x "
+          f"{args.repeats} (median)")
+    configs = [("1 (no data parallel)", 0)] + [(str(n), n) for n in args.nprocs]
+    runs: dict[int, list[dict]] = {n: [] for _, n in configs}
+    for _ in range(args.rounds):
+        for _, n in configs:
+            runs[n].append(measure(args, n))
+    print(f"  {'processes':<24}{'global batch':>13}{'ms/step':>10}{'samples/s':>12}"
+          f"{'best':>10}{'speedup':>9}{'best':>7}")
+    rate = {n: median(r["samples_s"] for r in rs) for n, rs in runs.items()}
+    best = {n: max(r["samples_s"] for r in rs) for n, rs in runs.items()}
+    for label, n in configs:
+        ms = median(r["step_ms"] for r in runs[n])
+        speed = (f"{rate[n] / rate[1]:.2f}x", f"{best[n] / best[1]:.2f}x") if (
+            n and 1 in rate) else ("", "")
+        print(f"  {label:<24}{runs[n][0]['batch']:>13}{ms:>10.2f}{rate[n]:>12.0f}"
+              f"{best[n]:>10.0f}{speed[0]:>9}{speed[1]:>7}")
+    if 1 in rate and 2 in rate:
+        ratio = rate[2] / rate[1]
+        print(f"  2 processes / 1 process = {ratio:.2f}x median, {best[2] / best[1]:.2f}x best "
+              f"(goal >= {GOAL}x: {'met' if ratio >= GOAL else 'MISSED'}) over {args.rounds} "
+              f"rounds; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
+
+
+if __name__ == "__main__":
+    main()
