@@ -22,6 +22,8 @@ from harness import compare, optional, report
 
 import pycograd
 from pycograd import nn
+from pycograd.core.primitive import UNSAVED
+from pycograd.core.var import ANS, ARGS, PARENTS, PRIM
 from pycograd.examples import mlp
 from pycograd.examples.datasets import load_digits_split
 from pycograd.optim import Adam, train
@@ -40,15 +42,25 @@ def pycograd_model(seed: int = 0) -> tuple[Any, Callable, Callable]:
 
 
 def tape_nodes(outputs: list) -> list:
-    """Every node of the eager tape below ``outputs`` (walking the ``Var`` parent links)."""
-    seen, stack, nodes = set(), list(outputs), []
+    """Every node of the eager tape below ``outputs`` (walking the nodes' parent links)."""
+    seen, stack, nodes = set(), [o._node for o in outputs], []
     while stack:
         v = stack.pop()
         if id(v) not in seen:
             seen.add(id(v))
             nodes.append(v)
-            stack.extend(p for _, p in v._parents or ())
+            stack.extend(p for _, p in v[PARENTS] or ())
     return nodes
+
+
+def kept_dtypes(node: Any) -> list:
+    """The dtypes of what the lean tape kept for ``node``: its residuals (values, or
+    shape-and-dtype stand-ins) and its output when kept."""
+    if node[PRIM] is None:  # a leaf: its Var is checked with the gradients
+        return []
+    kept = [*(node[ARGS] or ()), node[ANS]]
+    return [d for d in (getattr(r, "dtype", None) for r in kept if r is not UNSAVED)
+            if d is not None and d.kind in "fc"]
 
 
 def check_float32(weights: Any, loss: Callable, X: np.ndarray, y: np.ndarray) -> int:
@@ -61,8 +73,8 @@ def check_float32(weights: Any, loss: Callable, X: np.ndarray, y: np.ndarray) ->
     leaves = {n: pycograd.Var(v) for n, v in weights.trainable().items()}
     value, grads = pycograd.value_and_grad(weights.functional(loss), argnums=0)(leaves, X, y)
     nodes = tape_nodes([value, *grads.values()])
-    wide = sorted({f"{v._prim.name if v._prim else 'leaf'}: {v.value.dtype}" for v in nodes
-                   if v.value.dtype != DTYPE})
+    wide = sorted({f"{v[PRIM].name}: {d}" for v in nodes
+                   for d in kept_dtypes(v) if d != DTYPE})
     assert len(nodes) > 20 and not wide, f"values widened in forward/backward: {wide}"
     value, grads = weights.grad(loss, X, y)
     assert np.asarray(value).dtype == DTYPE

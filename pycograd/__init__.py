@@ -11,6 +11,7 @@ from pycograd.core.errors import (
     ArgnumsError,
     ArgumentError,
     ArgumentTypeError,
+    CheckpointPolicyError,
     DivisionByZeroError,
     GradientMismatchError,
     ImmutableTracerError,
@@ -25,6 +26,7 @@ from pycograd.core.errors import (
     NonScalarOutputError,
     NoRuleError,
     PycogradError,
+    ResidualError,
     ShapeError,
     TracerConversionError,
 )
@@ -44,6 +46,7 @@ from pycograd.graph import (
     optimize,
     vjp_graph,
 )
+from pycograd.graph.remat import RematInfeasibleError, RematPlan, eval_scheduled, plan_remat
 from pycograd.nn import *  # noqa: F403
 from pycograd.nn import __all__ as _nn_all
 from pycograd.numpy_api.construction import c_, r_, scatter_add, scatter_set
@@ -72,7 +75,7 @@ from pycograd.optim import (
 from pycograd.params import ParamDict, ParamLoadError, buffer, frozen, tied
 from pycograd.privacy import DPSGD, PrivacyError, dp_train, per_sample_grad_norms
 from pycograd.transforms.check import GradCheckError, check_grads
-from pycograd.transforms.checkpoint import checkpoint, remat
+from pycograd.transforms.checkpoint import checkpoint, checkpoint_name, checkpoint_sequential, remat
 from pycograd.transforms.custom import custom_jvp, custom_vjp
 from pycograd.transforms.grad import grad, holomorphic_grad, value_and_grad, vjp
 from pycograd.transforms.jacobians import (
@@ -114,6 +117,7 @@ __all__ = [
     # differentiation
     "grad", "value_and_grad", "vjp", "holomorphic_grad", "jvp", "linearize", "jacfwd",
     "jacrev", "jacobian", "hessian", "hvp", "elementwise_grad", "vmap", "checkpoint", "remat",
+    "checkpoint_name", "checkpoint_sequential",
     "stop_gradient",
     "custom_vjp", "custom_jvp", "Var", "transparent",
     # checking and privacy
@@ -125,7 +129,7 @@ __all__ = [
     "eval_shape", "ShapeDtypeStruct", "summary", "Dim",
     # graphs
     "capture", "Graph", "eval_graph", "grad_graph", "vjp_graph", "optimize", "cost_report",
-    "jit", "CaptureError",
+    "jit", "CaptureError", "plan_remat", "eval_scheduled", "RematPlan", "RematInfeasibleError",
     # parameters and training
     "ParamDict", "frozen", "tied", "buffer", "ParamLoadError", "GradientMismatchError",
     "IndexOutOfRangeError",
@@ -136,6 +140,7 @@ __all__ = [
     # errors
     "PycogradError", "ShapeError", "DataDependentShapeError", "NoRuleError",
     "NonScalarOutputError", "TracerConversionError", "LeakedTracerError", "ArgnumsError",
+    "CheckpointPolicyError", "ResidualError",
     "ArgumentError", "ArgumentTypeError", "InAxesError", "ImmutableTracerError", "IndexingError",
     "InputRuntimeError", "DivisionByZeroError", "MissingAttributeError", "NonFiniteError",
     "MissingDependencyError",

@@ -33,8 +33,8 @@ from pycograd.core import trace as _trace_mod
 from pycograd.core import var as _var_mod
 from pycograd.core.dtypes import is_float
 from pycograd.core.errors import NonFiniteError
-from pycograd.core.primitive import Joint, Primitive
-from pycograd.core.var import ReverseTrace, Var
+from pycograd.core.primitive import UNSAVED, Joint, Primitive, Shaped
+from pycograd.core.var import PRIM, ReverseTrace, Var
 
 _PLAIN_IMPL = _trace_mod.apply_impl
 _PLAIN_PROCESS = ReverseTrace.process
@@ -107,6 +107,9 @@ def _fresh(out_state: tuple[bool, bool], ins: list[tuple[bool, bool]]) -> str | 
 
 def summary(x: Any, limit: int = 5) -> str:
     """One line about an array: shape, dtype, range, and where its NaNs/Infs are."""
+    if x is UNSAVED or x.__class__ is Shaped:  # the lean tape did not keep this residual
+        return "not kept by the tape" + (f" (shape {x.shape} {x.dtype})" if x is not UNSAVED
+                                         else "")
     a = _concrete(x)
     if a is None:
         return f"{type(x).__name__} {np.shape(x)}" if hasattr(x, "shape") else repr(x)[:60]
@@ -228,8 +231,8 @@ class _WatchedVJPs:
 
 def _checked_process(self: ReverseTrace, prim: Primitive, args: tuple, params: dict) -> Any:
     out = _PLAIN_PROCESS(self, prim, args, params)
-    if out.__class__ is Var and out._prim is prim:
-        out._prim = _Watched(prim, user_site())
+    if out.__class__ is Var and out._node[PRIM] is prim:
+        out._node[PRIM] = _Watched(prim, user_site())
     return out
 
 
@@ -243,8 +246,8 @@ def _checked_node(self: ReverseTrace, prim: Primitive, out: Any, vals: list, par
         if what is not None:
             raise NonFiniteError(_forward_report(_Named(label), vals, outs, k, what))
     node = _PLAIN_NODE(self, prim, out, vals, params, parents)
-    if node.__class__ is Var and node._prim is prim:
-        node._prim = _Watched(prim, user_site(), label)
+    if node.__class__ is Var and node._node[PRIM] is prim:
+        node._node[PRIM] = _Watched(prim, user_site(), label)
     return node
 
 

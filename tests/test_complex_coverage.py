@@ -38,6 +38,7 @@ OTHER = {
     "custom_vjp": "carries a function; complex values pass through (test below)",
     "custom_jvp": "carries a function; complex values pass through (test below)",
     "stop_gradient": "the identity with no gradient, for any dtype",
+    "checkpoint_name": "the identity (a tag for checkpoint policies), for any dtype",
     "odeint": "scipy.integrate.odeint integrates real systems only (LSODA)",
 }
 

@@ -190,7 +190,10 @@ def test_dp_train_learns_and_reports_epsilon():
 
 def test_ghost_clipping_memory_stays_near_a_plain_step():
     """Peak numpy memory (tracemalloc, deterministic) of a private gradient of an MLP is
-    within 1.2x a plain gradient step, where vmap(grad) holds B copies of the gradients."""
+    within 1.5x a plain gradient step, where vmap(grad) holds B copies of the gradients.
+    (1.2x against the tape that kept every node's inputs and output; the lean tape's plain
+    step frees each layer's input during backward, which ghost clipping keeps for the
+    clipped sum: ~283 kB against ~201 kB, where it was ~367 against ~347.)"""
     import tracemalloc
 
     r = np.random.default_rng(3)
@@ -216,7 +219,7 @@ def test_ghost_clipping_memory_stays_near_a_plain_step():
 
     ratio = peak(lambda: dp.grad(f, w, x, y)) / peak(lambda: plain(w, x, y))
     print(f"ghost peak memory {ratio:.2f}x plain")
-    assert ratio <= 1.2, f"ghost clipping peak memory is {ratio:.2f}x a plain step"
+    assert ratio <= 1.5, f"ghost clipping peak memory is {ratio:.2f}x a plain step"
 
 
 def test_bad_inputs_are_named():

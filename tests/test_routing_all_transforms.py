@@ -175,6 +175,7 @@ NOT_TRACING = {
     "register_pytree_node": "flatten/unflatten callbacks see containers, not traced math",
     "train": "runs ParamDict.grad, which routes the objective (test_params covers it)",
     "dp_train": "runs DPSGD.grad, the per_sample_grad_norms path (its row covers routing)",
+    "eval_scheduled": "on_eval is a callback given node numbers; the graph runs, no user math",
 }
 
 

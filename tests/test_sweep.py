@@ -161,6 +161,14 @@ def _same(actual, expected, case: Case, what: str) -> None:
         np.testing.assert_allclose(a, e, rtol=tol, atol=tol, err_msg=f"{case.name}: {what}")
 
 
+@pytest.fixture(autouse=True)
+def strict_residuals(monkeypatch):
+    """Every residual a VJP reads for its shape only is a stand-in that refuses value
+    reads, however small (the lean tape keeps small ones whole): a rule reading a residual
+    the tape did not keep fails every reverse mode."""
+    monkeypatch.setattr("pycograd.core.var.SHAPED_FROM_BYTES", 0)
+
+
 @pytest.fixture
 def executed(monkeypatch):
     """The names of the primitives that run during the test: their ``impl`` is called, or
@@ -485,6 +493,10 @@ def too_precise(monkeypatch) -> list:
             found.append((name, i, str(dt), str(getattr(ct, "dtype", type(ct).__name__))))
     for prim in REGISTRY.values():
         monkeypatch.setattr(prim, "vjps", _checked_vjps(prim, record))
+        # every argument kept, so that each cotangent's dtype can be checked against its
+        # argument's (the lean tape drops what the rules do not read; the other reverse
+        # modes check that)
+        monkeypatch.setattr(prim, "residuals", None)
     return found
 
 

@@ -320,3 +320,29 @@ class ParamLoadError(PycogradError, ValueError):
         ...     print("w" in str(e))
         True
     """
+
+
+class ResidualError(PycogradError, RuntimeError):
+    """A VJP rule read a residual (an argument or output value) that the tape did not keep:
+    a bug in the primitive's declaration, never a wrong gradient.
+
+    Examples:
+        >>> from pycograd.core.errors import PycogradError, ResidualError
+        >>> issubclass(ResidualError, PycogradError)
+        True
+    """
+
+
+class CheckpointPolicyError(ArgumentError):
+    """A ``checkpoint(f, policy=...)`` that names no known policy, or a
+    ``checkpoint_sequential`` asked for segments it cannot make.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.checkpoint(np.sin, policy="everything")
+        ... except pg.ArgumentError as e:                      # also a ValueError
+        ...     print(type(e).__name__)
+        CheckpointPolicyError
+    """

@@ -1,24 +1,32 @@
-"""``Var``, the reverse-mode tape node, its interpreter, and backward.
+"""``Var``, the reverse-mode tape's value, its node, the interpreter, and backward.
 
-A ``Var`` records the primitive that made it, the argument values one level down, and
-which arguments were ``Var``s of the same tape (its parents). Constants never enter the
-tape, and backward calls a VJP only for arguments that are parents, so ``X @ w`` with data
-``X`` never computes a gradient for ``X``. Nodes are numbered as they are created, which
-is a topological order: backward sorts the reachable nodes by number and walks them once,
-without recursion. The graph has no reference cycles, so it is freed by refcounting as
-soon as the last node is dropped; ``backward`` also releases each node as it passes.
+A ``Var`` is what the user holds: ``.value``, ``.grad`` and the node that made it. A
+node (a small list: ``PRIM`` ... ``CT`` below) records the primitive, its parameters, which
+arguments were ``Var``s of the same tape (their nodes are its parents), and only the
+residuals its VJP reads: ``exp`` keeps its output, ``sin`` its input, ``add`` only the
+shapes, ``matmul`` both operands (what a primitive's rules read is worked out once, in
+``core.primitive.residual_modes``). A node holds its own output only if its VJP reads it,
+so an activation lives only as long as the user's ``Var`` or a later node that reads it:
+the lean tape. Constants never enter the tape, and backward
+calls a VJP only for arguments that are parents, so ``X @ w`` with data ``X`` never
+computes a gradient for ``X``. Nodes are numbered as they are created, which is a
+topological order: backward sorts the reachable nodes by number and walks them once,
+without recursion. The graph has no reference cycles (a leaf's node refers to its ``Var``
+weakly), so it is freed by refcounting; ``backward`` also releases each node's residuals as
+soon as its VJP has run.
 """
 
 from __future__ import annotations
 
+import weakref
 from itertools import count
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import InputRuntimeError, NonScalarOutputError
-from pycograd.core.primitive import Joint, Primitive
+from pycograd.core.errors import InputRuntimeError, NonScalarOutputError, ResidualError
+from pycograd.core.primitive import NONE, UNSAVED, VALUE, Joint, Primitive, Shaped
 from pycograd.core.trace import Trace, Tracer, apply_impl, bind
 
 _seq = count()
@@ -37,7 +45,7 @@ class ReverseTrace(Trace):
         lower = False
         for i, a in enumerate(args):
             if a.__class__ is Var and a._trace is self:
-                parents.append((i, a))
+                parents.append((i, a._node))
                 a = a.value
             if not lower and a.__class__ is not np.ndarray and isinstance(a, Tracer):
                 lower = True
@@ -48,11 +56,12 @@ class ReverseTrace(Trace):
         return ans
 
     def lower(self, args: tuple) -> tuple[list, list]:
-        """The values of ``args`` one level down, and which of them are this tape's."""
+        """The values of ``args`` one level down, and which of them are this tape's (as
+        ``(position, node)`` pairs)."""
         vals, parents = [], []
         for i, a in enumerate(args):
             if a.__class__ is Var and a._trace is self:
-                parents.append((i, a))
+                parents.append((i, a._node))
                 a = a.value
             vals.append(a)
         return vals, parents
@@ -78,6 +87,46 @@ class ReverseTrace(Trace):
 EAGER = ReverseTrace(0)
 
 
+# A tape node is a list (the cheapest object to make on the eager hot path), one per
+# recorded primitive application, holding what backward needs and nothing more:
+#   [PRIM, ARGS, PARAMS, PARENTS, ANS, SEQ, CT]
+# ARGS holds, per argument, its value if a VJP reads it, a ``Shaped`` stand-in if the VJPs
+# read only its shape and dtype, ``UNSAVED`` if none reads it; ANS likewise for the output.
+# PARENTS is ``[(argument position, parent node)]``, SEQ the creation number (a topological
+# order), CT the cotangent accumulated during backward. A leaf's node has PRIM None, no
+# parents, and in ANS a weak reference to its ``Var``, which receives the cotangent.
+PRIM, ARGS, PARAMS, PARENTS, ANS, SEQ, CT = range(7)
+
+
+# Arrays read for their shape only are kept whole below this size: a stand-in would cost
+# more time than the bytes it frees. The sweep sets it to 0, so that every shape-only
+# residual is a stand-in there and a rule that reads its value fails.
+SHAPED_FROM_BYTES = 4096
+
+
+def drop_unread(args: list, drop: tuple, rest: int, named: int) -> None:
+    """Replace, in the node's own ``args``, the arguments its VJPs do not read by
+    ``UNSAVED`` and those they read for shape and dtype only by ``Shaped`` stand-ins
+    (numbers and small arrays stay). ``drop``, ``rest``, ``named``: ``prim.residuals``."""
+    n = len(args)
+    for i, m in drop if rest is VALUE else _past(drop, rest, named, n):
+        if i < n:
+            if m is NONE:
+                args[i] = UNSAVED
+            else:
+                a = args[i]
+                if a.__class__ is np.ndarray:
+                    if a.nbytes >= SHAPED_FROM_BYTES:
+                        args[i] = Shaped(a)
+                elif isinstance(a, Tracer):
+                    args[i] = Shaped(a)
+
+
+def _past(drop: tuple, rest: int, named: int, n: int) -> list:
+    """``drop`` extended to the variadic arguments past the ``named`` ones."""
+    return list(drop) + [(i, rest) for i in range(named, n)]
+
+
 class Var(Tracer):
     """A value on the reverse-mode tape: ``.value``, ``.grad``, ``.backward()``.
 
@@ -94,7 +143,7 @@ class Var(Tracer):
         [2.0, 4.0]
     """
 
-    __slots__ = ("value", "grad", "_prim", "_args", "_params", "_parents", "_seq", "_ct")
+    __slots__ = ("value", "grad", "_node", "__weakref__")
 
     def __init__(self, value: Any, trace: ReverseTrace | None = None, prim: Primitive | None = None,
                  args: list | None = None, params: dict | None = None, parents: list = ()):
@@ -105,12 +154,34 @@ class Var(Tracer):
         self._trace = trace
         self.value = value
         self.grad = None
-        self._prim = prim
-        self._args = args
-        self._params = params
-        self._parents = parents
-        self._seq = next(_seq)
-        self._ct = None
+        if prim is None:
+            self._node = [None, None, None, (), weakref.ref(self), next(_seq), None]
+            return
+        modes = prim.residuals  # what the node keeps: see ``core.primitive.residual_modes``
+        if len(parents) == 1 and prim.residuals_one is not None:
+            modes = prim.residuals_one[parents[0][0]]
+        if modes is None:
+            self._node = [prim, args, params, parents, value, next(_seq), None]
+            return
+        m, drop, rest, named = modes
+        if rest is not VALUE:
+            drop_unread(args, drop, rest, named)
+        elif drop:  # ``drop_unread`` inlined for named arguments: the eager hot path
+            n = len(args)
+            for i, how in drop:
+                if i < n:
+                    if how is NONE:
+                        args[i] = UNSAVED
+                    else:
+                        a = args[i]
+                        if a.__class__ is np.ndarray:
+                            if a.nbytes >= SHAPED_FROM_BYTES:
+                                args[i] = Shaped(a)
+                        elif isinstance(a, Tracer):
+                            args[i] = Shaped(a)
+        self._node = [prim, args, params, parents,
+                      value if m is VALUE else UNSAVED if m is NONE else Shaped(value),
+                      next(_seq), None]
 
     @property
     def shape(self) -> tuple:
@@ -131,19 +202,19 @@ class Var(Tracer):
                     f"backward() needs a scalar, got shape {np.shape(self.value)}; "
                     "pass the output cotangent: v.backward(g) with g.shape == v.shape")
             g = np.ones_like(self.value)
-        for node, ct in backward([self], [g], retain=retain_graph, leaves=True).values():
-            node.grad = ct if node.grad is None else node.grad + ct
+        for leaf, ct in backward([self], [g], retain=retain_graph, leaves=True).values():
+            leaf.grad = ct if leaf.grad is None else leaf.grad + ct
 
     def __repr__(self) -> str:
         return f"Var({self.value!r})"
 
 
-_by_seq = attrgetter("_seq")
+_by_seq = itemgetter(SEQ)
 
 
-def _reachable(roots: list[Var]) -> list[Var]:
+def _reachable(roots: list[list]) -> list[list]:
     """Every node below ``roots``, latest first (a reverse topological order)."""
-    nodes: list[Var] = []
+    nodes: list[list] = []
     seen: set[int] = set()
     stack = list(roots)
     while stack:
@@ -152,7 +223,7 @@ def _reachable(roots: list[Var]) -> list[Var]:
             continue
         seen.add(id(v))
         nodes.append(v)
-        parents = v._parents
+        parents = v[PARENTS]
         if parents is None:
             raise InputRuntimeError(
                 "backward through a graph that was already freed by an earlier backward; "
@@ -168,45 +239,49 @@ def backward(roots: list[Var], cts: list[Any], retain: bool = False,
              leaves: bool = False) -> dict[int, Any]:
     """Propagate output cotangents ``cts`` back through the tape below ``roots``.
 
-    Returns ``{id(leaf): cotangent}`` for every reached leaf (a ``Var`` with no parents),
-    or ``{id(leaf): (leaf, cotangent)}`` with ``leaves=True``. Unless ``retain``, each
-    node is released as soon as its cotangent has been passed on.
+    Returns ``{id(leaf): cotangent}`` for every reached leaf ``Var`` (one made without a
+    primitive), or ``{id(leaf): (leaf, cotangent)}`` with ``leaves=True``. Unless
+    ``retain``, each node's residuals are released as soon as its VJP has run.
     """
-    nodes = _reachable(roots)
+    nodes = _reachable([r._node for r in roots])
     out: dict[int, Any] = {}
     try:
         for r, g in zip(roots, cts):
-            r._ct = g if r._ct is None else r._ct + g
+            r = r._node
+            r[CT] = g if r[CT] is None else r[CT] + g
         for k, v in enumerate(nodes):
-            g = v._ct
-            v._ct = None
-            parents = v._parents
+            prim, args, params, parents, ans, _, g = v
+            v[CT] = None
             if not parents:
-                if g is not None:
-                    out[id(v)] = (v, g) if leaves else g
+                var = ans() if prim is None and ans is not None else None
+                if g is not None and var is not None:
+                    out[id(var)] = (var, g) if leaves else g
                 continue
             if g is not None:
-                vjps, args, params, ans = v._prim.vjps, v._args, v._params, v.value
-                if vjps.__class__ is Joint:
-                    joint = vjps.rule(tuple(i for i, _ in parents), g, ans, *args, **params)
-                for i, p in parents:
+                vjps = prim.vjps
+                try:
                     if vjps.__class__ is Joint:
-                        ct = joint[i]
-                    else:
-                        rule = vjps[i]
-                        if rule is None:
-                            continue
-                        ct = rule(g, ans, *args, **params)
-                    if ct is not None:
-                        old = p._ct
-                        p._ct = ct if old is None else old + ct
-                # the locals would otherwise hold this node's arrays through the next VJP
-                g = ct = old = joint = args = ans = None
-            if not retain:  # drop the node: its value and inputs can be freed now
-                v._args = v._params = v._prim = v._parents = None
+                        joint = vjps.rule(tuple(i for i, _ in parents), g, ans, *args, **params)
+                    for i, p in parents:
+                        if vjps.__class__ is Joint:
+                            ct = joint[i]
+                        else:
+                            rule = vjps[i]
+                            if rule is None:
+                                continue
+                            ct = rule(g, ans, *args, **params)
+                        if ct is not None:
+                            old = p[CT]
+                            p[CT] = ct if old is None else old + ct
+                except ResidualError as e:
+                    raise ResidualError(f"{prim.name}: {e}") from None
+            # the locals would otherwise hold this node's arrays through the next VJP
+            g = ct = old = joint = args = ans = None
+            if not retain:  # drop the node: its residuals can be freed now
+                v[PRIM] = v[ARGS] = v[PARAMS] = v[PARENTS] = v[ANS] = None
                 nodes[k] = None
     finally:
         for v in nodes:
             if v is not None:
-                v._ct = None
+                v[CT] = None
     return out

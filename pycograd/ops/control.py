@@ -12,5 +12,5 @@ select_p = primitive(
     "where", np.where, None,
     lambda g, ans, c, x, y: unbroadcast(match(np.where(c, g, 0), x), np.shape(x)),
     lambda g, ans, c, x, y: unbroadcast(match(np.where(c, 0, g), y), np.shape(y)),
-    family="elementwise",
+    family="elementwise", saves=(0,),  # the condition; x and y only for their shapes
 )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.primitive import Primitive, primitive
+from pycograd.core.primitive import Primitive, primitive, reads_shape_of_last
 from pycograd.ops.broadcasting import unbroadcast
 from pycograd.ops.complex import abs_jvp, abs_vjp, match
 
@@ -66,6 +66,7 @@ UNARY = {
 }
 
 
+@reads_shape_of_last  # a rule ``_back(<ct>, x)`` keeps only x's shape on the tape
 def _back(ct: Any, x: Any) -> Any:
     """The cotangent of argument ``x``: real if ``x`` is, of ``x``'s precision (a float32
     ``x`` that a float64 operand promoted gets a float32 cotangent), summed back to its
@@ -73,7 +74,8 @@ def _back(ct: Any, x: Any) -> Any:
     dt = getattr(x, "dtype", None)
     if dt is None or ct.dtype != dt:
         ct = match(ct, x)
-    return unbroadcast(ct, x.shape if x.__class__ is np.ndarray else np.shape(x))
+    shape = getattr(x, "shape", None)  # arrays, tracers and the tape's shape-only residuals
+    return unbroadcast(ct, np.shape(x) if shape is None else shape)
 
 
 def _balanced(g: Any, x: Any, y: Any) -> Any:
@@ -153,7 +155,8 @@ for _uf in NO_GRADIENT:
     _ufunc(_uf, differentiable=False)
 
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),
-                   lambda g, ans, x, dtype: match(g, x).astype(x.dtype), family="cast")
+                   lambda g, ans, x, dtype: match(g, x).astype(x.dtype), family="cast",
+                   saves=())
 stop_gradient_p = primitive("stop_gradient", lambda x: x, differentiable=False,
                             family="elementwise")
 round_p = primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False,

@@ -37,7 +37,17 @@ from pycograd.core.errors import NonScalarOutputError, PycogradError
 from pycograd.core.primitive import Joint
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import new_trace
-from pycograd.core.var import ReverseTrace, Var, _reachable
+from pycograd.core.var import (
+    ANS,
+    ARGS,
+    CT,
+    PARAMS,
+    PARENTS,
+    PRIM,
+    ReverseTrace,
+    Var,
+    _reachable,
+)
 from pycograd.numpy_api.transparent import routed
 from pycograd.transforms.grad import grad
 from pycograd.transforms.vmap import vmap
@@ -66,7 +76,7 @@ class _Use:
     arguments the weight is, and the views between the weight and that argument."""
 
     leaf: Var
-    node: Var
+    node: list  # the layer's tape node (``pycograd.core.var``: PRIM, ARGS ...)
     pos: int
     rule: Any
     views: list = field(default_factory=list)
@@ -116,7 +126,7 @@ class GhostResult:
 
     @property
     def how(self) -> list:
-        ghost = {id(u.leaf): f"ghost {u.node._prim.name}" for u in self._uses}
+        ghost = {id(u.leaf): f"ghost {u.node[PRIM].name}" for u in self._uses}
         return [None if not isinstance(x, Var) else ghost.get(id(x)) or (
             "vmap" if k in self._fallback else "unused") for k, x in enumerate(self._leaves)]
 
@@ -152,10 +162,10 @@ def ghost_pass(f: Callable, values: Any, batch: Sequence[Any]) -> GhostResult:
         _check_losses(losses_value, b)
         return GhostResult(losses_value, np.zeros(b), [], {}, boxed, td)
     _check_losses(losses.value, b)
-    nodes = _reachable([losses])
+    nodes = _reachable([losses._node])
     users: dict[int, list] = {}
     for v in nodes:
-        for i, p in v._parents:
+        for i, p in v[PARENTS]:
             users.setdefault(id(p), []).append((v, i))
     uses, fallback = [], []
     for k, x in enumerate(boxed):
@@ -164,10 +174,10 @@ def ghost_pass(f: Callable, values: Any, batch: Sequence[Any]) -> GhostResult:
         use = _classify(x, users, b)
         if use is not None:
             uses.append(use)
-        elif id(x) in users:
+        elif id(x._node) in users:
             fallback.append(k)
     users = None  # it holds every node: let backward release them as it goes
-    _backward(nodes, losses, uses, {id(boxed[k]) for k in fallback})
+    _backward(nodes, losses, uses, {id(boxed[k]._node) for k in fallback})
     uses = [u for u in uses if u.g is not None]  # no cotangent reached it: no gradient
     sq = np.zeros(b)
     for u in uses:
@@ -203,17 +213,17 @@ def _check_losses(value: Any, b: int) -> None:
 
 def _classify(leaf: Var, users: Mapping[int, list], b: int) -> _Use | None:
     """The ghost use of ``leaf``, or None (unused, or needing the vmap fallback)."""
-    views, cur = [], leaf
+    views, cur = [], leaf._node
     while True:
         us = users.get(id(cur), [])
         if len(us) != 1:
             return None
         node, pos = us[0]
-        if node._prim.name in _VIEWS and len(node._parents) == 1:
+        if node[PRIM].name in _VIEWS and len(node[PARENTS]) == 1:
             views.append(node)
             cur = node
             continue
-        rule = _RULES.get(node._prim.name)
+        rule = _RULES.get(node[PRIM].name)
         if rule is None or not rule.applies(node, pos, b):
             return None
         return _Use(leaf, node, pos, rule.sq_norms, views)
@@ -223,22 +233,24 @@ def _backward(nodes: list, root: Var, uses: list, skip: set[int]) -> None:
     """Backward from ``ones(B)``, keeping the cotangent at each ghost node, computing no
     cotangent for weights (nor their views), and releasing every other node on the way."""
     keep = {id(u.node): u for u in uses}
-    side = set(skip) | {id(u.leaf) for u in uses} | {id(v) for u in uses for v in u.views}
-    root._ct = np.ones_like(root.value)
+    side = set(skip) | {id(u.leaf._node) for u in uses} | {id(v) for u in uses for v in u.views}
+    seed = np.ones_like(root.value)
+    root = root._node
+    root[CT] = seed
     try:
         for k, v in enumerate(nodes):
-            g, v._ct = v._ct, None
+            g, v[CT] = v[CT], None
             if id(v) in side:
                 continue
             u = keep.get(id(v))
             if u is not None:
                 u.g = g
-            if g is not None and v._parents:
-                vjps, args, params, ans = v._prim.vjps, v._args, v._params, v.value
-                wanted = tuple(i for i, p in v._parents if id(p) not in side)
+            if g is not None and v[PARENTS]:
+                vjps, args, params, ans = v[PRIM].vjps, v[ARGS], v[PARAMS], v[ANS]
+                wanted = tuple(i for i, p in v[PARENTS] if id(p) not in side)
                 joint = vjps.rule(wanted, g, ans, *args, **params) \
                     if vjps.__class__ is Joint and wanted else None
-                for i, p in v._parents:
+                for i, p in v[PARENTS]:
                     if id(p) in side:
                         continue
                     rule = None if joint is not None else vjps[i]
@@ -246,17 +258,17 @@ def _backward(nodes: list, root: Var, uses: list, skip: set[int]) -> None:
                         continue
                     ct = joint[i] if joint is not None else rule(g, ans, *args, **params)
                     if ct is not None:
-                        p._ct = ct if p._ct is None else p._ct + ct
+                        p[CT] = ct if p[CT] is None else p[CT] + ct
                 g = ct = joint = args = ans = None
             if u is None:
-                v._args = v._params = v._parents = None
+                v[ARGS] = v[PARAMS] = v[PARENTS] = None
                 nodes[k] = None
             else:  # its output is not read again (the rules' VJPs never read ``ans``)
-                v.value = None
+                v[ANS] = None
     finally:
         for v in nodes:
             if v is not None:
-                v._ct = None
+                v[CT] = None
 
 
 def _scale_rows(g: Any, scale: np.ndarray) -> Any:
@@ -267,9 +279,9 @@ def _view_back(u: _Use, g: Any) -> Any:
     """``sum_i scale_i grad_i`` for ``u``'s weight: the layer's VJP for the weight on the
     row-scaled cotangent, then back through the views."""
     n = u.node
-    ct = n._prim.vjps[u.pos](g, None, *n._args, **n._params)
+    ct = n[PRIM].vjps[u.pos](g, None, *n[ARGS], **n[PARAMS])
     for v in reversed(u.views):
-        ct = v._prim.vjps[0](ct, v.value, *v._args, **v._params)
+        ct = v[PRIM].vjps[0](ct, v[ANS], *v[ARGS], **v[PARAMS])
     return ct
 
 
@@ -311,7 +323,7 @@ def _outer_sq(a: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def _linear_applies(node: Var, pos: int, b: int) -> bool:
-    a, w = node._args
+    a, w = node[ARGS]
     if pos == 1:  # x @ W
         return np.ndim(w) == 2 and np.ndim(a) >= 2 and np.shape(a)[0] == b
     # W @ P, the convolution layout: W (*groups, m, k), P (B, *groups, k, L)
@@ -320,7 +332,7 @@ def _linear_applies(node: Var, pos: int, b: int) -> bool:
 
 
 def _linear_sq(u: _Use, b: int) -> np.ndarray:
-    a, w = u.node._args
+    a, w = u.node[ARGS]
     g = u.g
     if u.pos == 1:
         d, p = np.shape(w)
@@ -334,20 +346,21 @@ def _linear_sq(u: _Use, b: int) -> np.ndarray:
 
 
 def _broadcast_applies(node: Var, pos: int, b: int) -> bool:
-    out, w = node.value, node._args[pos]
-    return (np.ndim(out) >= 2 and np.shape(out)[0] == b and np.ndim(w) <= np.ndim(out) - 1
-            and np.ndim(node._args[1 - pos]) == np.ndim(out))
+    w, other = node[ARGS][pos], node[ARGS][1 - pos]  # values or shape-only stand-ins
+    out = np.broadcast_shapes(np.shape(w), np.shape(other))  # the tape keeps no output
+    return (len(out) >= 2 and out[0] == b and np.ndim(w) <= len(out) - 1
+            and np.ndim(other) == len(out))
 
 
 def _broadcast_sq(u: _Use, b: int) -> np.ndarray:
     """Bias / scale: per-example gradients are weight-sized, so form them."""
     node, g = u.node, u.g
-    name = node._prim.name
+    name = node[PRIM].name
     if name == "multiply":
-        contrib = g * node._args[1 - u.pos]
+        contrib = g * node[ARGS][1 - u.pos]
     else:
         contrib = -g if name == "subtract" and u.pos == 1 else g
-    ws = np.shape(node._args[u.pos])
+    ws = np.shape(node[ARGS][u.pos])
     rest = np.shape(contrib)[1:]
     padded = (1,) * (len(rest) - len(ws)) + tuple(ws)
     axes = tuple(1 + i for i, (wd, od) in enumerate(zip(padded, rest)) if wd == 1 and od != 1)
@@ -356,14 +369,14 @@ def _broadcast_sq(u: _Use, b: int) -> np.ndarray:
 
 
 def _gather_applies(node: Var, pos: int, b: int) -> bool:
-    idx = node._params.get("idx")
-    return (pos == 0 and np.ndim(node._args[0]) == 2 and isinstance(idx, np.ndarray)
+    idx = node[PARAMS].get("idx")
+    return (pos == 0 and np.ndim(node[ARGS][0]) == 2 and isinstance(idx, np.ndarray)
             and idx.dtype.kind in "iu" and idx.ndim >= 1 and idx.shape[0] == b)
 
 
 def _gather_sq(u: _Use, b: int) -> np.ndarray:
     """Rows looked up per example, summed per distinct id, then squared."""
-    table, idx = u.node._args[0], u.node._params["idx"]
+    table, idx = u.node[ARGS][0], u.node[PARAMS]["idx"]
     v, dim = np.shape(table)
     ids = np.reshape(idx, (b, -1)) % v
     keys = (np.arange(b)[:, None] * v + ids).ravel()

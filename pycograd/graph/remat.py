@@ -1,0 +1,492 @@
+"""``plan_remat`` and ``eval_scheduled``: run a graph within a memory budget by keeping,
+recomputing or spilling each activation.
+
+The model. Nodes run in the graph's order. An *activation* is a node's output; graph
+inputs and constants belong to the caller and are not counted. An activation is
+
+- *kept*: live from the node that makes it to its last use (or to the end, for an
+  output), and, when an activation its reader makes is recomputed, until that
+  recomputation has run (``_held_for``);
+- *recomputed*: live until its first use, then made again right before each later use
+  by running its producer again (whose activation inputs must be kept) and dropped right
+  after;
+- *spilled*: written to a memory-mapped file in a temporary directory when it is made,
+  live until its first use, read back into memory for each later use and dropped after.
+
+Memory at a step is the bytes of the activations live then, the peak its maximum (a
+view is charged like a copy, so the model never undercounts). The cost of a plan is the
+time it adds: recomputation at the flop rate, spills at the disk bandwidth, both measured
+once per process (``machine_rates``). ``plan_remat`` solves this model exactly with a
+mixed-integer program (``scipy.optimize.milp``, Checkmate's idea of 0/1 decisions under a
+per-step memory constraint, here one decision per activation) for graphs of up to
+``MILP_NODES`` nodes, and with a greedy heuristic beyond; ``eval_scheduled`` runs the
+plan, freeing and spilling as planned, to the very values the graph computes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pycograd.core.errors import ArgumentError, PycogradError
+from pycograd.core.pytree import tree_unflatten
+from pycograd.core.trace import apply_impl
+from pycograd.graph.cost import node_flops
+from pycograd.graph.ir import Graph, Value
+
+KEEP, RECOMPUTE, SPILL = "keep", "recompute", "spill"
+MILP_NODES = 300
+
+
+def reserve(n: int) -> int:
+    """Bytes held back from a budget for ``eval_scheduled``'s own bookkeeping (its dicts
+    and lists, numpy's small objects) on a graph of ``n`` nodes."""
+    return 128 * 1024 + 256 * n
+
+
+class RematInfeasibleError(PycogradError, ValueError):
+    """No plan meets the budget; ``smallest`` is the least budget (bytes) the planner can
+    meet.
+
+    Examples:
+        >>> from pycograd.graph.remat import RematInfeasibleError
+        >>> str(RematInfeasibleError("budget too small", smallest=1024))
+        'budget too small'
+    """
+
+    def __init__(self, message: str, smallest: int = 0):
+        super().__init__(message)
+        self.smallest = smallest
+
+
+_RATES: dict[str, float] = {}
+
+
+def machine_rates() -> dict[str, float]:
+    """``{"flops": per second, "bandwidth": bytes per second}``, measured once: a float64
+    matmul, and a round trip of 16 MiB through a memory-mapped temporary file."""
+    if not _RATES:
+        a = np.ones((256, 256))
+        a @ a
+        t0 = time.perf_counter()
+        for _ in range(4):
+            a @ a
+        _RATES["flops"] = 4 * 2 * 256 ** 3 / max(time.perf_counter() - t0, 1e-9)
+        d = tempfile.mkdtemp(prefix="pycograd-bw-")
+        try:
+            x = np.ones(2 ** 21)
+            t0 = time.perf_counter()
+            m = np.memmap(os.path.join(d, "probe"), dtype=x.dtype, mode="w+", shape=x.shape)
+            m[:] = x
+            m.flush()
+            np.array(m)
+            del m
+            _RATES["bandwidth"] = 2 * x.nbytes / max(time.perf_counter() - t0, 1e-9)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    return dict(_RATES)
+
+
+@dataclass
+class _Problem:
+    """The graph seen by the planner: per activation (node index ``i``) its bytes, use
+    steps, and the activations its producer reads."""
+
+    graph: Graph
+    size: list[int]
+    uses: list[list[int]]          # sorted steps that read activation i (n: the return)
+    reads: list[list[int]]         # activations node i reads
+    flop_s: list[float]            # seconds to run node i
+    io_s: list[float]              # seconds to write or read activation i
+    n: int
+
+
+def _problem(graph: Graph, rates: dict[str, float]) -> _Problem:
+    where = {node.out.id: i for i, node in enumerate(graph.nodes)}
+    n = len(graph.nodes)
+    uses: list[list[int]] = [[] for _ in range(n)]
+    reads: list[list[int]] = []
+    size = []
+    for i, node in enumerate(graph.nodes):
+        mine = sorted({where[v.id] for v in node.inputs if v.id in where})
+        reads.append(mine)
+        for j in mine:
+            uses[j].append(i)
+        nb = int(node.out.nbytes)
+        if node.prim.name in ("getitem", "broadcast_to", "reshape", "transpose"):
+            nb = max([nb] + [int(v.nbytes) for v in node.inputs])  # a view holds its base
+        size.append(nb)
+    for o in graph.outputs:
+        if o.id in where:
+            uses[where[o.id]].append(n)
+    flop_s = [float(node_flops(node)) / rates["flops"] for node in graph.nodes]
+    io_s = [s / rates["bandwidth"] for s in size]
+    return _Problem(graph, size, [sorted(set(u)) for u in uses], reads, flop_s, io_s, n)
+
+
+def _extent(p: _Problem) -> list[int]:
+    """The last use of each activation (the end, for an output)."""
+    return [max(u) if u else i for i, u in enumerate(p.uses)]
+
+
+def _held_for(p: _Problem, i: int, ext: list[int]) -> list[tuple[int, int, int]]:
+    """``(j, a, b)``: activation ``j``, which ``i``'s producer reads, must stay live over
+    steps ``[a, b]`` past its own last use when ``i`` is recomputed."""
+    later = [u for u in p.uses[i][1:] if u < p.n]
+    if not later:
+        return []
+    return [(j, ext[j] + 1, later[-1]) for j in p.reads[i] if ext[j] < later[-1]]
+
+
+def _options(p: _Problem, allow_spill: bool) -> list[tuple[str, ...]]:
+    """The decisions open to each activation: recompute only when it is used after its
+    first use and its producer reads no activation (or only kept ones, checked by the
+    solvers); an activation with a single use gains nothing from either."""
+    out = []
+    for i in range(p.n):
+        if p.n in p.uses[i] or len(p.uses[i]) < 2:  # an output, or nothing to gain
+            out.append((KEEP,))
+            continue
+        opts = [KEEP, RECOMPUTE]
+        if allow_spill:
+            opts.append(SPILL)
+        out.append(tuple(opts))
+    return out
+
+
+def _live_steps(p: _Problem, i: int, how: str, ext: list[int]) -> list[tuple[int, int]]:
+    """Step ranges ``[a, b]`` where activation ``i`` is live under decision ``how``."""
+    if how == KEEP:
+        return [(i, min(ext[i], p.n - 1))]
+    u = p.uses[i]
+    return [(i, u[0])] + [(j, j) for j in u[1:] if j < p.n]
+
+
+def _cost(p: _Problem, i: int, how: str) -> float:
+    later = len([j for j in p.uses[i][1:] if j < p.n])
+    if how == RECOMPUTE:
+        return later * p.flop_s[i]
+    if how == SPILL:
+        return (1 + later) * p.io_s[i]
+    return 0.0
+
+
+def _profile(p: _Problem, decisions: list[str], ext: list[int]) -> np.ndarray:
+    mem = np.zeros(p.n + 1, dtype=np.int64)
+    for i, how in enumerate(decisions):
+        for a, b in _live_steps(p, i, how, ext):
+            mem[a] += p.size[i]
+            mem[b + 1] -= p.size[i]
+        if how == RECOMPUTE:
+            for j, a, b in _held_for(p, i, ext):
+                mem[a] += p.size[j]
+                mem[b + 1] -= p.size[j]
+    return np.cumsum(mem[:-1])
+
+
+def _consistent(p: _Problem, decisions: list[str]) -> bool:
+    return all(decisions[i] != RECOMPUTE or all(decisions[j] == KEEP for j in p.reads[i])
+               for i in range(p.n))
+
+
+def _solve_milp(p: _Problem, budget: int | None, options: list, ext: list[int],
+                time_limit: float) -> tuple[list[str], float, int] | None:
+    """Exact under the model: min cost s.t. the peak <= budget; with ``budget=None``,
+    the least peak. Returns (decisions, cost, peak) or None if infeasible."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import lil_matrix
+
+    var: list[tuple[int, str]] = [(i, how) for i in range(p.n) for how in options[i]]
+    index = {v: k for k, v in enumerate(var)}
+    nv = len(var) + (1 if budget is None else 0)
+    c = np.zeros(nv)
+    for k, (i, how) in enumerate(var):
+        c[k] = _cost(p, i, how)
+    if budget is None:
+        c[:] = 0
+        c[-1] = 1.0
+    rows: list[tuple[dict[int, float], float, float]] = []
+    for i in range(p.n):  # one decision each
+        rows.append(({index[(i, h)]: 1.0 for h in options[i]}, 1.0, 1.0))
+    for i in range(p.n):  # recompute reads kept activations only
+        if (i, RECOMPUTE) in index:
+            for j in p.reads[i]:
+                rows.append(({index[(i, RECOMPUTE)]: 1.0, index[(j, KEEP)]: -1.0}, -np.inf, 0.0))
+    steps: list[dict[int, float]] = [{} for _ in range(p.n)]
+    for k, (i, how) in enumerate(var):
+        spans = [(i, a, b) for a, b in _live_steps(p, i, how, ext)]
+        if how == RECOMPUTE:  # what it reads stays live for it (kept: see the rows above)
+            spans += _held_for(p, i, ext)
+        for j, a, b in spans:
+            for t in range(a, b + 1):
+                steps[t][k] = steps[t].get(k, 0.0) + p.size[j]
+    scale = float(max(p.size) or 1)
+    for t in range(p.n):
+        row = {k: v / scale for k, v in steps[t].items()}
+        if budget is None:
+            row[nv - 1] = -1.0
+            rows.append((row, -np.inf, 0.0))
+        else:
+            rows.append((row, -np.inf, budget / scale))
+    a = lil_matrix((len(rows), nv))
+    lo, hi = np.empty(len(rows)), np.empty(len(rows))
+    for r, (row, low, high) in enumerate(rows):
+        for k, v in row.items():
+            a[r, k] = v
+        lo[r], hi[r] = low, high
+    integrality = np.ones(nv)
+    upper = np.ones(nv)
+    if budget is None:
+        integrality[-1] = 0
+        upper[-1] = np.inf
+    res = milp(c, constraints=LinearConstraint(a.tocsr(), lo, hi), integrality=integrality,
+               bounds=Bounds(np.zeros(nv), upper), options={"time_limit": time_limit})
+    if res.x is None:
+        return None
+    decisions = [KEEP] * p.n
+    for k, (i, how) in enumerate(var):
+        if res.x[k] > 0.5:
+            decisions[i] = how
+    peak = int(_profile(p, decisions, ext).max(initial=0))
+    return decisions, sum(_cost(p, i, h) for i, h in enumerate(decisions)), peak
+
+
+def _greedy(p: _Problem, budget: int, options: list, ext: list[int]) -> list[str]:
+    """Until the peak fits: at the peak step, demote the kept activations that are live
+    there without being used there, least added time per byte freed first (recompute
+    only where its producer's inputs are kept, and only for what it frees net of the
+    inputs it holds). Stops when nothing at the peak can be demoted."""
+    decisions = [KEEP] * p.n
+    starts = np.arange(p.n)
+    ends = np.array([min(e, p.n - 1) for e in ext])  # kept: live to its last use
+    first = np.array([u[0] if u else i for i, u in enumerate(p.uses)])
+    demotable = np.array([len(o) > 1 for o in options])
+    mem = _profile(p, decisions, ext)
+    while True:
+        t = int(np.argmax(mem))
+        if mem[t] <= budget:
+            return decisions
+        idx = np.nonzero(demotable & (starts < t) & (ends >= t) & (first < t))[0]
+        scored = []
+        for i in idx:
+            if t in p.uses[i]:
+                continue
+            best = None
+            for how in options[i][1:]:
+                gain = p.size[i]
+                if how == RECOMPUTE:
+                    if not all(decisions[j] == KEEP for j in p.reads[i]):
+                        continue
+                    gain -= sum(p.size[j] for j, a, b in _held_for(p, i, ext) if a <= t <= b)
+                if gain > 0:
+                    score = _cost(p, i, how) / gain
+                    if best is None or score < best[0]:
+                        best = (score, how)
+            if best is not None:
+                scored.append((best[0], int(i), best[1]))
+        if not scored:
+            return decisions
+        scored.sort()
+        over, freed = mem[t] - budget, 0
+        for _, i, how in scored:
+            if how == RECOMPUTE and not all(decisions[j] == KEEP for j in p.reads[i]):
+                continue
+            before = mem[t]
+            decisions[i] = how
+            demotable[i] = False
+            for a, b in _live_steps(p, i, KEEP, ext):
+                mem[a:b + 1] -= p.size[i]
+            for a, b in _live_steps(p, i, how, ext):
+                mem[a:b + 1] += p.size[i]
+            if how == RECOMPUTE:
+                for j, a, b in _held_for(p, i, ext):
+                    mem[a:b + 1] += p.size[j]
+                    demotable[j] = False  # a recomputation reads it: it stays
+            freed += before - mem[t]
+            if freed >= over:
+                break
+
+
+@dataclass
+class RematPlan:
+    """A plan for ``graph``: ``decisions[value id]`` is ``"keep"``, ``"recompute"`` or
+    ``"spill"``; ``peak`` (bytes) and ``cost`` (seconds added) are the model's;
+    ``recomputes[value id]`` how many extra times its node runs; ``method`` ``"milp"``
+    or ``"heuristic"``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd.graph import capture, grad_graph
+        >>> from pycograd.graph.remat import eval_scheduled, plan_remat
+        >>> g = grad_graph(capture(lambda x: np.sum(np.tanh(np.tanh(x))), np.ones(1000)))
+        >>> plan = plan_remat(g, budget=10 ** 9)
+        >>> value, (dx,) = eval_scheduled(plan, np.ones(1000))
+        >>> dx.shape
+        (1000,)
+    """
+
+    graph: Graph
+    budget: int
+    decisions: dict[int, str]
+    peak: int
+    cost: float
+    method: str
+    recomputes: dict[int, int] = field(default_factory=dict)
+    plain_peak: int = 0
+
+    def counts(self) -> dict[str, int]:
+        out = {KEEP: 0, RECOMPUTE: 0, SPILL: 0}
+        for how in self.decisions.values():
+            out[how] += 1
+        return out
+
+    def colour(self, node: Any) -> str | None:
+        """Fill colour of a node in ``graph.to_dot(highlight=plan.colour)``."""
+        return {KEEP: "#c8e6c9", RECOMPUTE: "#ffe0b2", SPILL: "#bbdefb"}.get(
+            self.decisions.get(node.out.id, ""))
+
+
+def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool = True,
+               time_limit: float = 10.0, rates: dict[str, float] | None = None) -> RematPlan:
+    """Decide, per activation of ``graph`` (a value+grad graph from ``grad_graph``), to
+    keep, recompute or spill it so that the peak memory of ``eval_scheduled`` stays within
+    ``budget`` bytes at the least added time (see the module docstring for the model).
+
+    ``method``: ``"milp"`` (exact, ``scipy.optimize.milp`` with ``time_limit`` seconds),
+    ``"heuristic"`` (greedy, linear passes), or ``"auto"``: the MILP up to ``MILP_NODES``
+    nodes. ``spill=False`` keeps everything in memory. ``rates`` overrides the measured
+    ``{"flops", "bandwidth"}``. ``reserve(n)`` bytes of the budget are held back for the
+    executor's own bookkeeping. Raises ``RematInfeasibleError`` naming the smallest budget
+    the planner can meet.
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd.graph import capture, grad_graph
+        >>> from pycograd.graph.remat import plan_remat
+        >>> g = grad_graph(capture(lambda x: np.sum(np.sin(np.sin(x))), np.ones(10 ** 5)))
+        >>> plan = plan_remat(g, budget=10 ** 9)
+        >>> plan.peak <= plan.budget, plan.counts()["recompute"]
+        (True, 0)
+    """
+    p = _problem(graph, rates or machine_rates())
+    ext = _extent(p)
+    options = _options(p, spill)
+    held = reserve(p.n)
+    room = int(budget) - held
+    plain = int(_profile(p, [KEEP] * p.n, ext).max(initial=0)) + held
+    if method not in ("auto", "milp", "heuristic"):
+        raise ArgumentError(f"plan_remat: method={method!r}; use 'auto', 'milp' or 'heuristic'")
+    use_milp = method == "milp" or (method == "auto" and p.n <= MILP_NODES)
+    if use_milp:
+        found = _solve_milp(p, room, options, ext, time_limit) if room >= 0 else None
+        if found is None:
+            least = _solve_milp(p, None, options, ext, time_limit)
+            smallest = (least[2] if least is not None else plain - held) + held
+            raise RematInfeasibleError(
+                f"plan_remat: no plan fits {int(budget)} bytes; the smallest feasible budget "
+                f"is {smallest} bytes", smallest)
+        decisions, cost, peak = found
+    else:
+        decisions = _greedy(p, room, options, ext)
+        peak = int(_profile(p, decisions, ext).max(initial=0))
+        cost = sum(_cost(p, i, h) for i, h in enumerate(decisions))
+        if peak > room:
+            raise RematInfeasibleError(
+                f"plan_remat: no plan fits {int(budget)} bytes; the smallest budget the "
+                f"heuristic meets is {peak + held} bytes", peak + held)
+    recomputes = {graph.nodes[i].out.id: len([j for j in p.uses[i][1:] if j < p.n])
+                  for i, h in enumerate(decisions) if h == RECOMPUTE}
+    return RematPlan(graph, int(budget),
+                     {graph.nodes[i].out.id: h for i, h in enumerate(decisions)}, peak + held,
+                     cost, "milp" if use_milp else "heuristic", recomputes, plain)
+
+
+def eval_scheduled(plan: RematPlan, *args: Any,
+                   on_eval: Callable[[int], None] | None = None) -> Any:
+    """Run ``plan.graph`` on ``args`` (structured as at capture) as planned: each
+    activation freed when the plan drops it, recomputed or read back from its spill file
+    right before a later use; the spill files live in a temporary directory removed
+    afterwards. Returns what ``plan.graph(*args)`` returns, to the bit. ``on_eval(i)`` is
+    called each time node ``i`` runs (a test's counter).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pycograd import RematInfeasibleError, capture, eval_scheduled, grad_graph
+        >>> from pycograd import plan_remat
+        >>> g = grad_graph(capture(lambda x: np.sum(np.exp(np.sin(x))), np.zeros(10 ** 5)))
+        >>> try:
+        ...     plan = plan_remat(g, budget=10 ** 6)
+        ... except RematInfeasibleError as e:
+        ...     plan = plan_remat(g, budget=e.smallest)       # the least budget it can meet
+        >>> value, (dx,) = eval_scheduled(plan, np.zeros(10 ** 5))
+        >>> float(value), float(dx[0])
+        (100000.0, 1.0)
+    """
+    graph = plan.graph
+    p = _problem(graph, {"flops": 1.0, "bandwidth": 1.0})
+    ext = _extent(p)
+    how = [plan.decisions[node.out.id] for node in graph.nodes]
+    leaves = graph.flat_inputs(args)
+    env: dict[int, Any] = {v.id: x for v, x in zip(graph.inputs, leaves)}
+    for c in graph.consts:
+        env[c.id] = c.const
+    ids = [node.out.id for node in graph.nodes]
+    outputs = {o.id for o in graph.outputs}
+    hold = list(ext)
+    for i, h in enumerate(how):
+        if h == RECOMPUTE:
+            for j, _, b in _held_for(p, i, ext):
+                hold[j] = max(hold[j], b)
+    drop_at: dict[int, list[int]] = {}
+    for i, h in enumerate(how):
+        last = min(hold[i], p.n - 1) if h == KEEP else (p.uses[i][0] if p.uses[i] else i)
+        if ids[i] not in outputs:
+            drop_at.setdefault(min(last, p.n - 1), []).append(i)
+    tmp = tempfile.mkdtemp(prefix="pycograd-spill-")
+    spilled: dict[int, Any] = {}
+
+    def run(i: int) -> Any:
+        node = graph.nodes[i]
+        if on_eval is not None:
+            on_eval(i)
+        vals = [env[a.id] if isinstance(a, Value) else a for a in node.args]
+        return apply_impl(node.prim, vals, node.params)
+
+    try:
+        for i in range(len(graph.nodes)):
+            made = []
+            for j in p.reads[i]:
+                if ids[j] in env:
+                    continue
+                if how[j] == SPILL:
+                    env[ids[j]] = np.array(spilled[j])
+                else:
+                    env[ids[j]] = run(j)
+                made.append(j)
+            env[ids[i]] = run(i)
+            if how[i] == SPILL:
+                m = np.memmap(os.path.join(tmp, f"v{ids[i]}"), dtype=np.result_type(env[ids[i]]),
+                              mode="w+", shape=np.shape(env[ids[i]]))
+                m[...] = env[ids[i]]
+                m.flush()
+                spilled[i] = m
+            for j in made:
+                del env[ids[j]]
+            for j in drop_at.get(i, ()):
+                env.pop(ids[j], None)
+        return tree_unflatten(graph.out_tree, [env[o.id] for o in graph.outputs])
+    finally:
+        spilled.clear()
+        env.clear()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+__all__ = ["RematInfeasibleError", "RematPlan", "eval_scheduled", "machine_rates",
+           "plan_remat"]
