@@ -16,9 +16,11 @@ from pycograd.core.errors import (
     ArgumentTypeError,
     CheckpointPolicyError,
     DivisionByZeroError,
+    GradientMismatchError,
     ImmutableTracerError,
     InAxesError,
     IndexingError,
+    IndexOutOfRangeError,
     InputRuntimeError,
     LeakedTracerError,
     MissingAttributeError,
@@ -135,7 +137,8 @@ __all__ = [
     # lowering and export
     "compile_to", "export_torch", "export_torchscript", "export_onnx", "NoLoweringError",
     # parameters and training
-    "ParamDict", "frozen", "tied", "buffer", "ParamLoadError",
+    "ParamDict", "frozen", "tied", "buffer", "ParamLoadError", "GradientMismatchError",
+    "IndexOutOfRangeError",
     "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad",
     "cosine_decay", "linear_warmup", "exponential_decay", "step_decay",
     "clip_grad_norm", "clip_grad_value", "clip_leaf_norm", "train", "batches", "DataLoader",

@@ -31,6 +31,7 @@ import numpy as np
 
 from pycograd.core import trace as _trace_mod
 from pycograd.core import var as _var_mod
+from pycograd.core.dtypes import is_float
 from pycograd.core.errors import NonFiniteError
 from pycograd.core.primitive import UNSAVED, Joint, Primitive, Shaped
 from pycograd.core.var import PRIM, ReverseTrace, Var
@@ -78,7 +79,7 @@ def _site_text(site: tuple | None) -> str:
 
 def _concrete(x: Any) -> np.ndarray | None:
     """``x`` as a float/complex numpy array, or None for anything not worth checking."""
-    if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind in "fc":
+    if isinstance(x, (np.ndarray, np.generic)) and is_float(x.dtype):
         return x
     if isinstance(x, (float, complex)):
         return np.asarray(x)

@@ -78,6 +78,10 @@ case("conv2d-stride-groups", lambda x, w: nn.conv2d(x, w, stride=2, padding=1, g
      [(1, 2, 5, 5), (4, 1, 3, 3)], "matmul")
 case("conv_transpose2d", lambda x, w: nn.conv_transpose2d(x, w, stride=2),
      [(1, 2, 3, 3), (2, 1, 2, 2)], "matmul")
+case("conv2d-same-unbatched", lambda x, w: nn.conv2d(x, w, padding="same", dilation=(1, 2)),
+     [(2, 4, 5), (3, 2, 2, 3)], "matmul")
+case("conv1d-same-unbatched", lambda x, w: nn.conv1d(x, w, padding="same"),
+     [(2, 6), (3, 2, 4)], "matmul")
 case("max_pool2d", lambda x: nn.max_pool2d(x, 2), [(1, 1, 4, 4)], "max")
 case("avg_pool2d", lambda x: nn.avg_pool2d(x, 2), [(1, 2, 4, 4)], "sum")
 case("global_avg_pool", nn.global_avg_pool, [(2, 3, 2, 2)], "sum")

@@ -270,6 +270,58 @@ class MissingDependencyError(PycogradError, ImportError):
     """
 
 
+class GradientMismatchError(PycogradError, KeyError, ValueError):
+    """Gradients whose keys or structure do not match the parameters they update: names the
+    missing and the extra keys (gradients meet parameters by key, never by position).
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.SGD(0.1).step({"a": np.zeros(2)}, {"b": np.ones(2)})
+        ... except pg.GradientMismatchError as e:
+        ...     print(str(e).partition(": ")[2])
+        missing gradients for ['a'], gradients for unknown keys ['b']
+    """
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+class IndexOutOfRangeError(PycogradError, IndexError, ValueError):
+    """Class labels or embedding ids outside ``[0, n)``, which would otherwise wrap around
+    (``-1``) or silently contribute nothing; names the offending value and ``n``.
+
+    Examples:
+        >>> import numpy as np
+        >>> import pycograd as pg
+        >>> try:
+        ...     pg.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+        ... except pg.IndexOutOfRangeError as e:
+        ...     print(str(e).split(":")[1].strip())
+        label 3 is out of range for 3 classes
+    """
+
+
+class ParamLoadError(PycogradError, ValueError):
+    """A weights or checkpoint file that cannot be loaded: unreadable, malformed (raised for
+    whatever is wrong with it: nothing in a file is ever unpickled), or not matching what it
+    is loaded into; lists every missing, extra or mismatched entry.
+
+    Examples:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from pycograd import ParamDict, ParamLoadError
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+        >>> ParamDict(w=np.zeros(3)).save(path)
+        >>> try:
+        ...     ParamDict(w=np.zeros(4)).load_into(path)
+        ... except ParamLoadError as e:
+        ...     print("w" in str(e))
+        True
+    """
+
+
 class ResidualError(PycogradError, RuntimeError):
     """A VJP rule read a residual (an argument or output value) that the tape did not keep:
     a bug in the primitive's declaration, never a wrong gradient.

@@ -27,10 +27,45 @@ class TreeDef(NamedTuple):
 
 LEAF = TreeDef(None, None, ())
 
+
+class DictKeys(tuple):
+    """A dict node's keys, sorted (as JAX sorts them), so that ``{"a": 1, "b": 2}`` and
+    ``{"b": 20, "a": 10}`` have the same structure and their leaves pair up by key.
+    ``order`` keeps the dict's own key order, so an unflattened dict reads like the one
+    flattened; equality and hashing ignore it."""
+
+    order: tuple
+
+    def __new__(cls, keys: Any) -> DictKeys:
+        keys = tuple(keys)
+        try:
+            ordered = sorted(keys)
+        except TypeError:
+            ordered = sorted(keys, key=lambda k: (type(k).__name__, repr(k)))
+        new = super().__new__(cls, ordered)
+        new.order = keys
+        return new
+
+    def missing_extra(self, other: tuple) -> tuple[list, list]:
+        """The keys of ``self`` not in ``other`` and those of ``other`` not in ``self``."""
+        mine, theirs = set(self), set(other)
+        return [k for k in self if k not in theirs], [k for k in other if k not in mine]
+
+
+def _flatten_dict(d: dict) -> tuple[tuple, DictKeys]:
+    keys = DictKeys(d)
+    return tuple(d[k] for k in keys), keys
+
+
+def _unflatten_dict(keys: DictKeys, children: list) -> dict:
+    by_key = dict(zip(keys, children))
+    return {k: by_key[k] for k in keys.order}
+
+
 _NODES: dict[type, tuple[Callable, Callable]] = {
     tuple: (lambda t: (t, None), lambda _, cs: tuple(cs)),
     list: (lambda t: (t, None), lambda _, cs: list(cs)),
-    dict: (lambda d: (tuple(d.values()), tuple(d.keys())), lambda ks, cs: dict(zip(ks, cs))),
+    dict: (_flatten_dict, _unflatten_dict),
     type(None): (lambda _: ((), None), lambda _, cs: None),
 }
 
@@ -65,15 +100,17 @@ def _node(x: Any) -> tuple[Callable, Callable] | None:
 
 
 def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
-    """The leaves of ``tree`` in order, and its structure.
+    """The leaves of ``tree`` in order, and its structure. A dict's leaves come in sorted-key
+    order (as in JAX), so dicts with the same keys in any order pair up by key; rebuilding
+    gives the dict back in its own key order.
 
     Examples:
         >>> import numpy as np
         >>> from pycograd import tree_flatten, tree_unflatten
         >>> leaves, treedef = tree_flatten({"b": 2.0, "a": (1.0, [3.0])})
-        >>> leaves                                               # dicts in insertion order
-        [2.0, 1.0, 3.0]
-        >>> tree_unflatten(treedef, [20.0, 10.0, 30.0])
+        >>> leaves                                               # dicts by sorted key
+        [1.0, 3.0, 2.0]
+        >>> tree_unflatten(treedef, [10.0, 30.0, 20.0])
         {'b': 20.0, 'a': (10.0, [30.0])}
     """
     leaves: list = []
@@ -110,6 +147,27 @@ def _unflatten(td: TreeDef, it: Iterator) -> Any:
     return unflatten(aux, [_unflatten(c, it) for c in td.children])
 
 
+def tree_paths(tree: Any) -> list[str]:
+    """One name per leaf, in ``tree_flatten``'s order: ``$`` for the root, then a
+    ``[key]`` per level (dict keys by repr, other nodes by position), e.g. ``$['enc'][0]``.
+    Optimizer state and checkpoints of pytrees are keyed by these, so they follow keys,
+    not positions."""
+    out: list[str] = []
+    _paths(tree, "$", out)
+    return out
+
+
+def _paths(x: Any, prefix: str, out: list) -> None:
+    rules = _node(x)
+    if rules is None:
+        out.append(prefix)
+        return
+    children, aux = rules[0](x)
+    keys = aux if isinstance(aux, DictKeys) else range(len(children))
+    for k, c in zip(keys, children):
+        _paths(c, f"{prefix}[{k!r}]", out)
+
+
 def tree_leaves(tree: Any) -> list:
     return tree_flatten(tree)[0]
 
@@ -130,7 +188,8 @@ def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
     others = [tree_flatten(r) for r in rest]
     for _, r_td in others:
         if _shape(r_td) != _shape(td):
-            raise ValueError(f"tree_map: structures differ: {_shape(td)} vs {_shape(r_td)}")
+            raise ValueError(f"tree_map: structures differ: {_shape(td)} vs {_shape(r_td)}"
+                             f"{key_mismatch(td, r_td)}")
     return tree_unflatten(td, [f(*xs) for xs in zip(leaves, *(r for r, _ in others))])
 
 
@@ -139,6 +198,23 @@ def _shape(td: TreeDef) -> Any:
     if td.kind is None:
         return "*"
     return (td.kind.__name__, td.aux[0], tuple(_shape(c) for c in td.children))
+
+
+def key_mismatch(td: TreeDef, other: TreeDef, path: str = "") -> str:
+    """``"; at path: missing keys [...], extra keys [...]"`` for the first dict whose keys
+    differ between two structures ("" if none does), to say what to fix."""
+    if td.kind is None or other.kind is None or td.kind is not other.kind:
+        return ""
+    keys, other_keys = td.aux[0], other.aux[0]
+    if isinstance(keys, DictKeys) and keys != other_keys:
+        missing, extra = keys.missing_extra(other_keys)
+        return f"; at {path or 'the top'}: missing keys {missing}, extra keys {extra}"
+    names = keys if isinstance(keys, DictKeys) else range(len(td.children))
+    for k, a, b in zip(names, td.children, other.children):
+        found = key_mismatch(a, b, f"{path}[{k!r}]")
+        if found:
+            return found
+    return ""
 
 
 def tree_structure(tree: Any) -> Any:

@@ -9,6 +9,7 @@ import numpy as np
 
 from pycograd.core.trace import Tracer
 from pycograd.nn.activations import log_softmax, softplus
+from pycograd.nn.embedding import check_range
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -59,6 +60,8 @@ def cross_entropy(logits: Any, target: Any, axis: int = -1, reduction: str = "me
         if np.shape(labels) != np.shape(logp)[:-1]:
             raise ValueError(f"cross_entropy: integer labels of shape {np.shape(labels)} do "
                              f"not match logits of shape {np.shape(logits)} less the class axis")
+        check_range("cross_entropy", "label", labels, n_classes, f"{n_classes} classes",
+                    ignore_index)
         onehot = labels[..., None] == np.arange(n_classes)
         loss = -np.sum(np.where(onehot, logp, 0.0), axis=-1)
         if label_smoothing:

@@ -8,11 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.nn.conv import out_size, pad_axes, pair, patches
+from pycograd.nn.conv import batched, out_size, pad_axes, pair, patches
 
 
-def _pool(x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, reduce: Any,
-          fill: float) -> Any:
+def _pool(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+          reduce: Any, fill: float) -> Any:
+    x, added = batched(op, x, 2)
+    y = _pool_batched(x, kernel_size, stride, padding, dilation, reduce, fill)
+    return y[0] if added else y
+
+
+def _pool_batched(x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+                  reduce: Any, fill: float) -> Any:
     n, c, h, w = np.shape(x)
     kh, kw = pair(kernel_size, "kernel_size")
     sh, sw = pair(kernel_size if stride is None else stride, "stride")
@@ -29,7 +36,8 @@ def _pool(x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, re
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1) -> Any:
-    """Max over each window (padding never wins); ``stride`` defaults to the kernel.
+    """Max over each window of an ``(N, C, H, W)`` or unbatched ``(C, H, W)`` input
+    (padding never wins); ``stride`` defaults to the kernel.
     Tied maxima share the gradient equally.
 
     Examples:
@@ -41,7 +49,7 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
         >>> grad(lambda x: np.sum(max_pool2d(x, 2)), 0)(x)[0, 0, :2, :2].tolist()
         [[0.0, 0.0], [0.0, 1.0]]
     """
-    return _pool(x, kernel_size, stride, padding, dilation, np.max, -np.inf)
+    return _pool("max_pool2d", x, kernel_size, stride, padding, dilation, np.max, -np.inf)
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
@@ -53,7 +61,7 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
         >>> avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
         [[[[2.5, 4.5], [10.5, 12.5]]]]
     """
-    return _pool(x, kernel_size, stride, padding, 1, np.mean, 0.0)
+    return _pool("avg_pool2d", x, kernel_size, stride, padding, 1, np.mean, 0.0)
 
 
 def global_avg_pool(x: Any, keepdims: bool = False) -> Any:

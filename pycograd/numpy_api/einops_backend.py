@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.dtypes import is_float
 from pycograd.core.trace import Tracer
 
 try:
@@ -75,7 +76,7 @@ if AbstractBackend is not None:
             return np.concatenate(tensors, axis=axis)
 
         def is_float_type(self, x: Any) -> bool:
-            return np.result_type(x).kind in "fc"
+            return is_float(np.result_type(x))  # bfloat16 included, as einops' numpy backend
 
         def einsum(self, pattern: str, *x: Any) -> Any:
             return np.einsum(pattern, *x)

@@ -1000,9 +1000,32 @@ def _detach(x: Any, op: str = "this numpy function") -> Any:
     return x
 
 
-for _f in (np.nonzero, np.count_nonzero, np.isclose, np.allclose, np.array_equal, np.iscomplexobj,
-           np.isrealobj, np.can_cast, np.array_repr, np.array_str):
+for _f in (np.nonzero, np.isclose, np.allclose, np.array_equal, np.can_cast, np.array_repr,
+           np.array_str):
     HANDLED[_f] = _detached(_f)
+
+
+@implements(np.iscomplexobj)
+def iscomplexobj(x: Any) -> bool:
+    """A question about the dtype alone, so it has an answer under every transform and on
+    every device (the values are never read)."""
+    return np.dtype(x.dtype).kind == "c"
+
+
+@implements(np.isrealobj)
+def isrealobj(x: Any) -> bool:
+    """``not iscomplexobj(x)``: the dtype alone decides."""
+    return not iscomplexobj(x)
+
+
+@implements(np.count_nonzero)
+def count_nonzero(a: Any, axis: Any = None, *, keepdims: bool = False) -> Any:
+    """An integer count: no gradient. numpy's own where the values exist; under ``vmap`` a
+    sum of ``a != 0``, so that it batches (as ``np.linalg.matrix_rank`` does)."""
+    try:
+        return np.count_nonzero(_detach(a), axis=axis, keepdims=keepdims)
+    except NoRuleError:
+        return np.sum(a != 0, axis=axis, keepdims=keepdims).astype(np.intp)
 
 
 def _like(make: Callable) -> Callable:

@@ -465,9 +465,29 @@ def cond(x: Any, p: Any = None) -> Any:
 
 @implements(np.linalg.matrix_rank)
 def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
-    """An integer: no gradient."""
-    return np.linalg.matrix_rank(F._detach(A), F._detach(tol), hermitian,
-                                 rtol=F._detach(rtol))
+    """An integer: no gradient. Where the values exist it is numpy's own; under ``vmap``
+    (and ``eval_shape``) numpy's formula runs on the traced singular values, so
+    ``vmap(np.linalg.matrix_rank)`` batches."""
+    try:
+        return np.linalg.matrix_rank(F._detach(A), F._detach(tol), hermitian,
+                                     rtol=F._detach(rtol))
+    except NoRuleError:
+        pass
+    if tol is not None and rtol is not None:
+        raise ArgumentError("matrix_rank: `tol` and `rtol` can't be both set.")
+    A = F.stop_gradient(A)
+    if np.ndim(A) < 2:
+        return np.sum(np.any(A != 0))
+    s = svd(A, compute_uv=False, hermitian=hermitian)
+    if tol is None:
+        if rtol is None:
+            rtol = max(np.shape(A)[-2:]) * np.finfo(np.result_type(s)).eps
+        else:
+            rtol = np.expand_dims(rtol, -1)
+        tol = np.max(s, axis=-1, keepdims=True) * rtol
+    else:
+        tol = np.expand_dims(tol, -1)
+    return np.sum(s > tol, axis=-1)
 
 
 @implements(np.linalg.matrix_power)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.dtypes import is_float
 from pycograd.core.primitive import primitive
 
 
@@ -35,7 +36,7 @@ def match(ct: Any, x: Any) -> Any:
         return ct
     if ct.dtype.kind == "c" and not is_complex(x):
         ct = real_p.bind(ct)
-    if dt is None or dt.kind not in "fc" or ct.dtype == dt:
+    if dt is None or not is_float(dt) or ct.dtype == dt:
         return ct
     return ct.astype(dt)
 

@@ -83,9 +83,20 @@ matmul_p = primitive("matmul", np.matmul, _matmul_da, _matmul_db, family="multil
                      batch=_matmul_batch, shape=_matmul_shape)
 
 
+def einsum_any(spec: str, *operands: Any, optimize: bool = False) -> np.ndarray:
+    """``np.einsum`` for every float dtype: numpy has no einsum loop for bfloat16 and the
+    other ml_dtypes floats (kind ``"V"``), which are summed in float32 and rounded back,
+    as numpy's own ``dot`` / ``matmul`` do for them."""
+    dt = np.result_type(*operands)
+    if dt.kind == "V":
+        wide = [np.asarray(o, np.float32) for o in operands]
+        return np.einsum(spec, *wide, optimize=optimize).astype(dt)
+    return np.einsum(spec, *operands, optimize=optimize)
+
+
 def _einsum_impl(*operands: Any, spec: str) -> Any:
     big = sum(np.size(o) for o in operands) > 4096 or len(operands) > 2
-    return np.einsum(spec, *operands, optimize=big)
+    return einsum_any(spec, *operands, optimize=big)
 
 
 def _einsum_vjp(k: int, g: Any, ans: Any, *operands: Any, spec: str) -> Any:

@@ -26,6 +26,7 @@ from pycograd.core.errors import ShapeError
 from pycograd.core.primitive import primitive
 from pycograd.ops.batching import to_front
 from pycograd.ops.complex import match
+from pycograd.ops.linalg import einsum_any
 from pycograd.ops.shaping import dtype_of, shape_of
 
 _DIRECT_LIMIT = 1 << 24
@@ -60,7 +61,7 @@ def _direct(a: np.ndarray, v: np.ndarray, batch: int) -> np.ndarray:
     b = "".join(next(letters) for _ in range(batch))
     n = "".join(next(letters) for _ in axes)
     j = "".join(next(letters) for _ in axes)
-    return np.einsum(f"{b}{n}{j},{b}{j}->{b}{n}", win, v)
+    return einsum_any(f"{b}{n}{j},{b}{j}->{b}{n}", win, v)
 
 
 def _by_fft(a: np.ndarray, v: np.ndarray, batch: int) -> np.ndarray:

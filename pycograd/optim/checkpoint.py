@@ -3,7 +3,8 @@ exactly (moments and step count included). No pickle: only plain arrays are writ
 
 Parameters are either a container (``state_dict()`` / ``load_state_dict()`` when it has
 them, else the ``trainable()`` / ``assign()`` protocol of ``optimizers``) or a pytree of
-arrays (stored by leaf position; loading returns a new tree shaped like the one given).
+arrays (stored by leaf path, ``$['w']``, so by key; loading returns a new tree shaped like
+the one given).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.core.dtypes import read_npz, to_npz
+from pycograd.core.pytree import tree_flatten, tree_paths, tree_unflatten
 from pycograd.distributed.files import savez
 from pycograd.optim.optimizers import Optimizer, is_param_container
 
@@ -25,7 +27,7 @@ def _param_arrays(params: Any) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in params.state_dict().items()}
     if is_param_container(params):
         return {k: np.asarray(v) for k, v in params.trainable().items()}
-    return {str(i): np.asarray(v) for i, v in enumerate(tree_flatten(params)[0])}
+    return dict(zip(tree_paths(params), map(np.asarray, tree_flatten(params)[0])))
 
 
 def save_checkpoint(path: str | os.PathLike, params: Any,
@@ -51,7 +53,7 @@ def save_checkpoint(path: str | os.PathLike, params: Any,
     arrays = {_P + k: v for k, v in _param_arrays(params).items()}
     if optimizer is not None:
         arrays.update({_O + k: v for k, v in optimizer.state_dict().items()})
-    savez(path, **arrays)
+    savez(path, **to_npz(arrays))
 
 
 def load_checkpoint(path: str | os.PathLike, params: Any,
@@ -69,9 +71,9 @@ def load_checkpoint(path: str | os.PathLike, params: Any,
         >>> load_checkpoint(path, {"w": np.zeros(2)})["w"].tolist()
         [1.0, 2.0]
     """
-    with np.load(path, allow_pickle=False) as f:
-        saved = {k[len(_P):]: f[k] for k in f.files if k.startswith(_P)}
-        opt_state = {k[len(_O):]: f[k] for k in f.files if k.startswith(_O)}
+    files = read_npz(path, "checkpoint")
+    saved = {k[len(_P):]: v for k, v in files.items() if k.startswith(_P)}
+    opt_state = {k[len(_O):]: v for k, v in files.items() if k.startswith(_O)}
     expected = _param_arrays(params)
     missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
     if missing or extra:
@@ -93,4 +95,4 @@ def load_checkpoint(path: str | os.PathLike, params: Any,
             params.assign(k, v)
         return params
     treedef = tree_flatten(params)[1]
-    return tree_unflatten(treedef, [saved[str(i)] for i in range(len(saved))])
+    return tree_unflatten(treedef, [saved[p] for p in tree_paths(params)])

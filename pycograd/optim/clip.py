@@ -1,4 +1,9 @@
-"""Gradient clipping over pytrees of gradients (``None`` leaves pass through untouched)."""
+"""Gradient clipping over pytrees of gradients (``None`` leaves pass through untouched).
+
+Norms are taken in float64 over ``|g|**2``, so complex gradients (and float16 / bfloat16
+ones) clip like real float64 ones; a complex gradient's norm counts both parts, as
+PyTorch's ``clip_grad_norm_`` does.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,20 @@ import numpy as np
 from pycograd.core.pytree import tree_flatten, tree_map
 
 
+def _sq_sum(g: Any) -> float:
+    g = np.asarray(g)
+    wide = g.astype(np.complex128 if np.iscomplexobj(g) else np.float64)
+    return float(np.sum(np.real(wide) ** 2 + np.imag(wide) ** 2))
+
+
 def global_norm(grads: Any) -> float:
     """The L2 norm of all gradient leaves taken together."""
-    leaves = [np.asarray(g) for g in tree_flatten(grads)[0] if g is not None]
-    return float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in leaves)))
+    return float(np.sqrt(sum(_sq_sum(g) for g in tree_flatten(grads)[0] if g is not None)))
+
+
+def _scaled(g: Any, scale: float) -> np.ndarray:
+    g = np.asarray(g)
+    return g * np.asarray(scale, np.real(np.zeros((), g.dtype)).dtype)
 
 
 def clip_grad_norm(grads: Any, max_norm: float) -> tuple[Any, float]:
@@ -30,7 +45,7 @@ def clip_grad_norm(grads: Any, max_norm: float) -> tuple[Any, float]:
     if total <= max_norm or total == 0.0:
         return grads, total
     scale = max_norm / total
-    return tree_map(lambda g: np.asarray(g) * np.asarray(scale, np.asarray(g).dtype), grads), total
+    return tree_map(lambda g: _scaled(g, scale), grads), total
 
 
 def clip_leaf_norm(grads: Any, max_norm: float) -> Any:
@@ -45,15 +60,15 @@ def clip_leaf_norm(grads: Any, max_norm: float) -> Any:
     """
 
     def clip(g: Any) -> Any:
-        g = np.asarray(g)
-        n = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
-        return g if n <= max_norm else g * np.asarray(max_norm / n, g.dtype)
+        n = float(np.sqrt(_sq_sum(g)))
+        return np.asarray(g) if n <= max_norm else _scaled(g, max_norm / n)
 
     return tree_map(clip, grads)
 
 
 def clip_grad_value(grads: Any, clip_value: float) -> Any:
-    """Clip every gradient element to ``[-clip_value, clip_value]``.
+    """Clip every gradient element to ``[-clip_value, clip_value]``; a complex element has
+    its real and imaginary parts clipped separately.
 
     Examples:
         >>> import numpy as np
@@ -61,4 +76,11 @@ def clip_grad_value(grads: Any, clip_value: float) -> Any:
         >>> clip_grad_value({"w": np.array([-3.0, 0.5])}, 1.0)["w"].tolist()
         [-1.0, 0.5]
     """
-    return tree_map(lambda g: np.clip(g, -clip_value, clip_value), grads)
+
+    def clip(g: Any) -> Any:
+        if np.iscomplexobj(g):
+            return np.clip(np.real(g), -clip_value, clip_value) + 1j * np.clip(
+                np.imag(g), -clip_value, clip_value)
+        return np.clip(g, -clip_value, clip_value)
+
+    return tree_map(clip, grads)

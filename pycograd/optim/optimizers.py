@@ -5,8 +5,8 @@ One ``step(params, grads)`` serves two kinds of parameters:
 * **A plain pytree** of arrays (dict / list / tuple / namedtuple), functionally:
   ``w = Adam(lr=1e-3).step(w, g)`` returns a new pytree of the same structure and leaves
   ``w`` untouched. ``g`` mirrors ``w``; a ``None`` in ``g`` (a leaf or a whole subtree)
-  skips those leaves. Optimizer state is keyed by leaf position, so later calls must pass
-  trees of the same structure.
+  skips those leaves. Optimizer state is keyed by each leaf's path (``$['w']``, see
+  ``tree_paths``), so later calls must pass trees of the same structure.
 * **A parameter container** (ParamDict), in place. The protocol: ``params.trainable()``
   returns a dict ``name -> ndarray`` of the entries an optimizer may change, and
   ``params.assign(name, new_value)`` stores a new value for one of them. ``grads`` is a
@@ -19,6 +19,12 @@ One ``step(params, grads)`` serves two kinds of parameters:
 0-based count of updates made so far. ``weight_decay`` is L2 added to the gradient, except
 in AdamW where it is decoupled (the weights shrink by ``lr * weight_decay`` each step).
 ``clip_norm`` clips the gradients' global norm before the update.
+
+Complex parameters follow pycograd's convention (README: a descent step is
+``z - lr * conj(grad)``): every optimizer steps along ``conj(grad)``, and the second moments
+of Adam, AdamW, RMSprop and Adagrad accumulate ``|g|**2`` (real), as optax does. (PyTorch
+instead views a complex parameter as a pair of reals, with one second moment per real and
+imaginary part.)
 
 State is a flat dict of arrays (``state_dict()`` / ``load_state_dict()``), so it saves with
 ``np.savez`` and loads with ``allow_pickle=False``; ``save_checkpoint`` stores it alongside
@@ -34,7 +40,9 @@ from typing import Any
 import numpy as np
 
 from pycograd.backends.arrays.placed import DeviceArray
-from pycograd.core.pytree import _node, tree_flatten, tree_unflatten
+from pycograd.core.dtypes import read_npz, to_npz
+from pycograd.core.errors import GradientMismatchError
+from pycograd.core.pytree import DictKeys, _node, tree_flatten, tree_paths, tree_unflatten
 from pycograd.distributed.files import savez
 from pycograd.optim.clip import clip_grad_norm
 
@@ -47,7 +55,7 @@ def is_param_container(params: Any) -> bool:
         getattr(params, "assign", None))
 
 
-def _flatten_like(treedef: Any, tree: Any, out: list) -> list:
+def _flatten_like(treedef: Any, tree: Any, out: list, path: str = "") -> list:
     """Append the leaves of ``tree`` laid out like ``treedef`` to ``out``; a ``None`` where
     ``treedef`` has a leaf or a subtree gives ``None`` for each of its leaves."""
     if tree is None:
@@ -56,15 +64,28 @@ def _flatten_like(treedef: Any, tree: Any, out: list) -> list:
         out.append(tree)
     else:
         rules = _node(tree)
-        children = rules[0](tree)[0] if rules is not None else None
+        children, aux = rules[0](tree) if rules is not None else (None, None)
         if (children is None or type(tree) is not treedef.kind
                 or len(children) != len(treedef.children)):
-            raise ValueError(
-                f"gradients do not mirror the parameters: expected a {treedef.kind.__name__} "
-                f"with {len(treedef.children)} entries, got {type(tree).__name__}")
-        for c_td, c in zip(treedef.children, children):
-            _flatten_like(c_td, c, out)
+            raise GradientMismatchError(
+                f"gradients do not mirror the parameters{path and ' at ' + path}: expected a "
+                f"{treedef.kind.__name__} with {len(treedef.children)} entries, got "
+                f"{type(tree).__name__}{_key_note(treedef.aux[0], aux)}")
+        if isinstance(aux, DictKeys) and aux != treedef.aux[0]:
+            raise GradientMismatchError(
+                f"gradients do not mirror the parameters{path and ' at ' + path}"
+                f"{_key_note(treedef.aux[0], aux)}")
+        names = aux if isinstance(aux, DictKeys) else range(len(children))
+        for k, c_td, c in zip(names, treedef.children, children):
+            _flatten_like(c_td, c, out, f"{path}[{k!r}]")
     return out
+
+
+def _key_note(keys: Any, given: Any) -> str:
+    if not isinstance(keys, DictKeys) or not isinstance(given, DictKeys):
+        return ""
+    missing, extra = keys.missing_extra(given)
+    return f": missing gradients for {missing}, gradients for unknown keys {extra}"
 
 
 def _by_trainable_name(params: Any, current: dict, grads: Any) -> dict[str, Any]:
@@ -87,15 +108,33 @@ def _by_trainable_name(params: Any, current: dict, grads: Any) -> dict[str, Any]
         elif target == name or target not in picked:
             picked[target] = g
     if unknown:
-        raise KeyError(f"gradients for entries that are not trainable: {unknown}")
+        raise GradientMismatchError(
+            f"gradients for entries that are not trainable: {unknown} (the trainable "
+            f"names are {list(current)}; a name left out is skipped)")
     return picked
+
+
+def abs2(g: np.ndarray) -> np.ndarray:
+    """``|g|**2`` elementwise, real also for complex ``g`` (where ``g * g`` is not)."""
+    if np.iscomplexobj(g):
+        return np.real(g) ** 2 + np.imag(g) ** 2
+    return g * g
+
+
+def descent_direction(g: Any, w: np.ndarray) -> np.ndarray:
+    """The gradient as the direction a descent step subtracts: ``conj(g)`` for a complex
+    parameter (pycograd's gradient is ``df/dx - i df/dy``), ``g`` itself otherwise."""
+    g = np.asarray(g, dtype=w.dtype)
+    return np.conj(g) if np.iscomplexobj(w) else g
 
 
 class Optimizer:
     """Base class: holds ``lr``, the step count and per-parameter slots (moment arrays).
-    Subclasses name their ``slots`` and write ``update`` for one array."""
+    Subclasses name their ``slots`` and write ``update`` for one array; slots listed in
+    ``real_slots`` hold ``|g|**2`` sums, which are real also for complex parameters."""
 
     slots: tuple[str, ...] = ()
+    real_slots: tuple[str, ...] = ()
     coupled_weight_decay = True
 
     def __init__(self, lr: LR, weight_decay: float = 0.0, clip_norm: float | None = None):
@@ -110,7 +149,14 @@ class Optimizer:
         return float(self.lr(self.steps)) if callable(self.lr) else float(self.lr)
 
     def init_slot(self, slot: str, w: np.ndarray) -> np.ndarray:
-        return np.zeros_like(w)
+        dtype = self.slot_dtype(slot, w)  # *_like keeps a device weight's slot on its device
+        return np.zeros_like(w) if dtype is w.dtype else np.zeros(w.shape, dtype)
+
+    def slot_dtype(self, slot: str, w: np.ndarray) -> np.dtype:
+        """The parameter's dtype, or its real counterpart for a ``real_slots`` slot."""
+        if slot in self.real_slots and getattr(w.dtype, "kind", "") == "c":
+            return np.finfo(w.dtype).dtype
+        return w.dtype
 
     def update(self, w: np.ndarray, g: np.ndarray, s: dict[str, np.ndarray], lr: float,
                t: int) -> np.ndarray:
@@ -130,7 +176,7 @@ class Optimizer:
             return params
         leaves, treedef = tree_flatten(params)
         g_leaves = _flatten_like(treedef, grads, [])
-        items = [(str(i), w, g) for i, (w, g) in enumerate(zip(leaves, g_leaves))]
+        items = list(zip(tree_paths(params), leaves, g_leaves))
         live = [it for it in items if it[2] is not None]
         new = dict(zip((k for k, _, _ in live), self._apply(live)))
         return tree_unflatten(treedef, [new.get(k, w) for k, w, _ in items])
@@ -148,7 +194,7 @@ class Optimizer:
                 g = g if g.dtype == w.dtype else g.astype(w.dtype)
             else:
                 w = np.asarray(w)
-                g = np.asarray(g, dtype=w.dtype)
+                g = descent_direction(g, w)
             if g.shape != w.shape:
                 raise ValueError(f"gradient for {k!r} has shape {g.shape}, parameter {w.shape}")
             s = self.state.get(k)
@@ -199,12 +245,11 @@ class Optimizer:
     def save(self, path: str | os.PathLike) -> None:
         """Write the state to an ``.npz`` file (no pickle; under data parallel, from rank 0
         only)."""
-        savez(path, **self.state_dict())
+        savez(path, **to_npz(self.state_dict()))
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore the state written by ``save``."""
-        with np.load(path, allow_pickle=False) as f:
-            self.load_state_dict({k: f[k] for k in f.files})
+        self.load_state_dict(read_npz(path, "optimizer state"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr!r}, step={self.steps})"
@@ -274,6 +319,7 @@ class Adam(Optimizer):
     """
 
     slots = ("m", "v")
+    real_slots = ("v",)
 
     def __init__(self, lr: LR = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                  weight_decay: float = 0.0, clip_norm: float | None = None):
@@ -282,7 +328,7 @@ class Adam(Optimizer):
 
     def update(self, w, g, s, lr, t):
         s["m"] = self.b1 * s["m"] + (1 - self.b1) * g
-        s["v"] = self.b2 * s["v"] + (1 - self.b2) * (g * g)
+        s["v"] = self.b2 * s["v"] + (1 - self.b2) * abs2(g)
         m_hat = s["m"] / (1 - self.b1 ** t)
         v_hat = s["v"] / (1 - self.b2 ** t)
         return w - lr * m_hat / (np.sqrt(v_hat) + self.eps)
@@ -334,14 +380,15 @@ class RMSprop(Optimizer):
                  clip_norm: float | None = None):
         super().__init__(lr, weight_decay, clip_norm)
         self.alpha, self.eps, self.momentum, self.centered = alpha, eps, momentum, centered
+        self.real_slots = ("v",)
         self.slots = ("v",) + (("g_avg",) if centered else ()) + (("buf",) if momentum else ())
 
     def update(self, w, g, s, lr, t):
-        s["v"] = self.alpha * s["v"] + (1 - self.alpha) * (g * g)
+        s["v"] = self.alpha * s["v"] + (1 - self.alpha) * abs2(g)
         var = s["v"]
         if self.centered:
             s["g_avg"] = self.alpha * s["g_avg"] + (1 - self.alpha) * g
-            var = var - s["g_avg"] * s["g_avg"]
+            var = var - abs2(s["g_avg"])
         step = g / (np.sqrt(var) + self.eps)
         if self.momentum:
             s["buf"] = self.momentum * s["buf"] + step
@@ -364,6 +411,7 @@ class Adagrad(Optimizer):
     """
 
     slots = ("acc",)
+    real_slots = ("acc",)
 
     def __init__(self, lr: LR = 1e-2, eps: float = 1e-10, initial_accumulator_value: float = 0.0,
                  weight_decay: float = 0.0, clip_norm: float | None = None):
@@ -371,8 +419,10 @@ class Adagrad(Optimizer):
         self.eps, self.initial = eps, initial_accumulator_value
 
     def init_slot(self, slot, w):
-        return np.full_like(w, self.initial)
+        dtype = self.slot_dtype(slot, w)
+        return (np.full_like(w, self.initial) if dtype is w.dtype
+                else np.full(w.shape, self.initial, dtype))
 
     def update(self, w, g, s, lr, t):
-        s["acc"] = s["acc"] + g * g
+        s["acc"] = s["acc"] + abs2(g)
         return w - lr * g / (np.sqrt(s["acc"]) + self.eps)

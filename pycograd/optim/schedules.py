@@ -5,6 +5,7 @@ these are the common shapes, composable through ``linear_warmup(..., then=...)``
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 Schedule = Callable[[int], float]
@@ -24,8 +25,7 @@ def cosine_decay(lr: float, total_steps: int, final: float = 0.0) -> Schedule:
         (0.1, 0.05, 0.0, 0.0)
         >>> opt = Adam(lr=schedule)                       # any optimizer takes a schedule
     """
-    if total_steps <= 0:
-        raise ValueError(f"cosine_decay: total_steps must be positive, got {total_steps}")
+    _check_positive("cosine_decay", "total_steps", total_steps)
 
     def schedule(step: int) -> float:
         t = min(step, total_steps) / total_steps
@@ -45,6 +45,7 @@ def linear_warmup(lr: float, warmup_steps: int, then: Schedule | float | None = 
         >>> round(schedule(0), 6), round(schedule(9), 6), round(schedule(10), 6)
         (0.01, 0.1, 0.1)
     """
+    _check_positive("linear_warmup", "warmup_steps", warmup_steps, zero_ok=True)
     after = constant(lr if then is None else then) if not callable(then) else then
 
     def schedule(step: int) -> float:
@@ -67,6 +68,7 @@ def exponential_decay(lr: float, rate: float, steps: int, staircase: bool = Fals
         >>> round(exponential_decay(0.1, 0.5, 10, staircase=True)(5), 6)
         0.1
     """
+    _check_positive("exponential_decay", "steps", steps)
 
     def schedule(step: int) -> float:
         return lr * rate ** ((step // steps) if staircase else step / steps)
@@ -83,4 +85,15 @@ def step_decay(lr: float, drop: float, every: int) -> Schedule:
         >>> [round(schedule(s), 6) for s in (0, 29, 30, 60)]
         [0.1, 0.1, 0.01, 0.001]
     """
+    _check_positive("step_decay", "every", every)
     return exponential_decay(lr, drop, every, staircase=True)
+
+
+def _check_positive(fn: str, name: str, value: int, zero_ok: bool = False) -> None:
+    """Step counts (most of them divide the step number), checked when the schedule is
+    made rather than as a ZeroDivisionError or a wrong rate at its first step."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
+        value >= 0 if zero_ok else value > 0)
+    if not ok:
+        what = "a non-negative" if zero_ok else "a positive"
+        raise ValueError(f"{fn}: {name} must be {what} number of steps, got {value!r}")

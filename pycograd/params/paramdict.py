@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from pycograd.backends.arrays.placed import DeviceArray
-from pycograd.core.errors import NonScalarOutputError
+from pycograd.core.dtypes import is_float
+from pycograd.core.errors import GradientMismatchError, NonScalarOutputError, ParamLoadError
 from pycograd.core.pytree import register_pytree_node
 from pycograd.core.trace import Tracer
 from pycograd.core.tracebacks import api_boundary
@@ -35,13 +36,23 @@ from pycograd.transforms.grad import value_and_grad
 
 
 class Param:
-    """One stored value and its kind (``"param"``, ``"frozen"`` or ``"buffer"``)."""
+    """One stored value and its kind (``"param"``, ``"frozen"`` or ``"buffer"``).
 
-    __slots__ = ("value", "kind")
+    ``value`` is the live value: while ``weights.bind`` (so ``weights.grad``) is active it
+    is the bound (traced) value, so that every read path (``weights["w"]``, ``weights.w``,
+    ``items()``, a group, ``entry("w").value``) sees what the bare name ``w`` sees and none
+    can read the stored array and silently lose the gradient. ``stored`` is the array."""
+
+    __slots__ = ("stored", "kind", "live")
 
     def __init__(self, value: Any, kind: str):
-        self.value = value
+        self.stored = value
         self.kind = kind
+        self.live: list[Any] = []
+
+    @property
+    def value(self) -> Any:
+        return self.live[-1] if self.live else self.stored
 
     @property
     def trainable(self) -> bool:
@@ -95,7 +106,7 @@ def _as_value(name: str, value: Any, kind: str) -> Any:
         value = np.array(value)
         if kind == "param" and value.dtype.kind in "biu":
             value = value.astype(np.float64)
-    if kind == "param" and value.dtype.kind not in "fc":
+    if kind == "param" and not is_float(value.dtype):
         raise TypeError(f"trainable weight {name!r} has dtype {value.dtype}; gradients need a "
                         "float dtype: pass a float array, or mark it frozen[...] / buffer[...]")
     return value
@@ -178,6 +189,9 @@ class ParamDict:
         >>> weights.step(grads, 0.01)                        # in-place SGD
         >>> bool(objective() < value), list(weights)
         (True, ['w', 'b', 's'])
+        >>> _, g = weights.grad(lambda: np.sum(weights.w ** 2))   # weights.w, weights["w"]:
+        >>> bool(np.allclose(g["w"], 2 * weights.w))               # live under grad
+        True
     """
 
     def __init__(self, entries: Mapping[str, Any] | None = None, /, **kwargs: Any):
@@ -232,6 +246,27 @@ class ParamDict:
             return ParamDict._from_entries(group, primary)
         return self.entry(name).value
 
+    def __getattr__(self, name: str) -> Any:
+        """``weights.w1`` / ``weights.enc.w`` read like ``weights["w1"]`` (live under
+        ``weights.grad``); a weight named like a method (``step``, ``items``...) is read by
+        subscript only."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"ParamDict has no weight or group {name!r}; the weights "
+                                 f"are {list(self._entries)}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        elif name in self._entries:
+            self.assign(name, value)
+        else:
+            raise AttributeError(f"ParamDict has no weight {name!r} to assign; weights are "
+                                 "fixed at construction: build a new ParamDict to add one")
+
     def get(self, name: str, default: Any = None) -> Any:
         return self._entries[name].value if name in self._entries else default
 
@@ -280,21 +315,22 @@ class ParamDict:
         """Write ``value`` into the entry's array in place (so ties and every reference
         stay consistent). Shapes must match; dtypes cast within their kind."""
         p = self.entry(name)
-        if isinstance(value, DeviceArray) or isinstance(p.value, DeviceArray):
+        if (isinstance(value, DeviceArray) or isinstance(p.stored, DeviceArray)) and not p.live:
             # arrays on a device are immutable: the entry (shared by its ties) is rebound
-            if tuple(value.shape) != tuple(p.value.shape):
+            if tuple(value.shape) != tuple(p.stored.shape):
                 raise ValueError(f"assign({name!r}, ...): shape {value.shape} does not match "
-                                 f"the weight's shape {p.value.shape}")
-            p.value = value if value.dtype == p.value.dtype else value.astype(p.value.dtype)
+                                 f"the weight's shape {p.stored.shape}")
+            p.stored = value if value.dtype == p.stored.dtype else value.astype(p.stored.dtype)
             return
-        if isinstance(value, Tracer) or isinstance(p.value, Tracer):
-            raise TypeError(f"assign({name!r}, ...): needs concrete arrays, got a traced "
-                            "value; assign outside the transform")
+        if isinstance(value, Tracer) or p.live:
+            raise TypeError(f"assign({name!r}, ...): needs concrete arrays and unbound weights, "
+                            "got a traced value or a weight bound by weights.bind / "
+                            "weights.grad; assign outside the transform")
         value = np.asarray(value)
-        if value.shape != p.value.shape:
+        if value.shape != p.stored.shape:
             raise ValueError(f"assign({name!r}, ...): shape {value.shape} does not match the "
-                             f"weight's shape {p.value.shape}")
-        np.copyto(p.value, value, casting="same_kind")
+                             f"weight's shape {p.stored.shape}")
+        np.copyto(p.stored, value, casting="same_kind")
 
     def state_dict(self) -> dict[str, Any]:
         """``{canonical name: array}`` of every stored entry (trainable, frozen, buffer)."""
@@ -326,8 +362,25 @@ class ParamDict:
         registered namespaces and in those the ``functions`` read, for the ``with`` body."""
         env = self._env(values)
         namespaces = self._namespaces + [ns for ns, _ in self._active]
+        live = self._live_values(values)
         with bound(env, plan(env, namespaces, functions)):
-            yield env
+            for p, v in live:
+                p.live.append(v)
+            try:
+                yield env
+            finally:
+                for p, _ in reversed(live):
+                    p.live.pop()
+
+    def _live_values(self, values: Mapping[str, Any] | None) -> list[tuple[Param, Any]]:
+        """The entries ``values`` binds and their bound values (each entry once; a tied
+        name binds its array)."""
+        out: dict[int, tuple[Param, Any]] = {}
+        for name, v in (values or {}).items():
+            p = self._entries[name]
+            if id(p) not in out or name == self._canon[id(p)]:
+                out[id(p)] = (p, v)
+        return list(out.values())
 
     def functional(self, objective: Callable) -> Callable:
         """``objective`` (a forward reading the weights by bare name) as a function of
@@ -388,8 +441,8 @@ class ParamDict:
 
             value, g = weights_value_and_grad(self, objective, *data)
         else:
-            value, g = value_and_grad(_scalar_objective, 0)(self.trainable(), self, objective,
-                                                            *data)
+            stored = {n: p.stored for n, p in self._unique() if p.kind == "param"}
+            value, g = value_and_grad(_scalar_objective, 0)(stored, self, objective, *data)
         return value, {n: g.get(self._canon[id(p)]) if p.kind == "param" else None
                        for n, p in self._entries.items()}
 
@@ -410,20 +463,25 @@ class ParamDict:
         return None
 
     def step(self, grads: Mapping[str, Any], lr: float) -> None:
-        """In-place SGD, ``w -= lr * g``, over the trainable entries (each tied array
-        once). ``None`` gradients, frozen entries and buffers are left alone."""
+        """In-place SGD, ``w -= lr * g`` (``lr * conj(g)`` for a complex weight, the descent
+        direction under pycograd's complex convention), over the trainable entries (each tied
+        array once). ``None`` gradients, frozen entries and buffers are left alone."""
         unknown = [n for n in grads if n not in self._entries]
         if unknown:
-            raise KeyError(f"step: gradients for unknown weight(s) {unknown}")
+            raise GradientMismatchError(f"step: gradients for unknown weight(s) {unknown}; the "
+                                        f"weights are {list(self._entries)}")
         for name, p in self._unique():
             if p.kind != "param":
                 continue
             g = self._grad_for(grads, p)
             if g is None:
                 continue
-            if isinstance(g, Tracer) or isinstance(p.value, Tracer):
-                raise TypeError(f"step: {name!r} needs concrete arrays, got a traced value")
-            np.subtract(p.value, lr * np.asarray(g), out=p.value, casting="same_kind")
+            if isinstance(g, Tracer) or p.live:
+                raise TypeError(f"step: {name!r} needs concrete arrays and unbound weights, "
+                                "got a traced value or a weight bound by weights.bind / "
+                                "weights.grad; step outside the transform")
+            g = np.conj(g) if np.iscomplexobj(p.stored) else np.asarray(g)  # descent: conj
+            np.subtract(p.stored, lr * g, out=p.stored, casting="same_kind")
 
     # -- save / load ----------------------------------------------------------------
 
@@ -452,7 +510,11 @@ class ParamDict:
                 spec[e["name"]] = arrays[e["name"]]
             else:
                 spec[e["name"]] = Marked(e["kind"], arrays[e["name"]])
-        return cls(spec)
+        try:
+            return cls(spec)
+        except (ValueError, TypeError, KeyError) as e:
+            raise ParamLoadError(f"{os.fspath(path)}: the saved weights do not make a "
+                                 f"ParamDict: {e}") from e
 
     def load_state(self, state: Mapping[str, Any], source: str = "the state") -> None:
         """Copy ``state`` (stored name -> array, as ``state_dict`` gives) into the arrays in

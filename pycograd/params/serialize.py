@@ -12,30 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import PycogradError
+from pycograd.core.dtypes import read_npz, to_npz
+from pycograd.core.errors import ParamLoadError
 from pycograd.distributed.files import savez
+from pycograd.params.markers import KINDS
 
 META_KEY = "pycograd-meta"  # a hyphen: no weight name (a dotted identifier) can collide
 FORMAT = "pycograd.ParamDict"
 VERSION = 1
-
-
-class ParamLoadError(PycogradError, ValueError):
-    """Saved weights that do not fit the ParamDict they are loaded into: lists every missing,
-    extra or mismatched entry.
-
-    Examples:
-        >>> import os, tempfile
-        >>> import numpy as np
-        >>> from pycograd import ParamDict, ParamLoadError
-        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
-        >>> ParamDict(w=np.zeros(3)).save(path)
-        >>> try:
-        ...     ParamDict(w=np.zeros(4)).load_into(path)
-        ... except ParamLoadError as e:
-        ...     print("w" in str(e))
-        True
-    """
 
 
 def _resolve(path: str | os.PathLike) -> Path:
@@ -47,24 +31,78 @@ def _resolve(path: str | os.PathLike) -> Path:
 
 def write(path: str | os.PathLike, entries: list[dict], arrays: Mapping[str, np.ndarray]) -> None:
     """``entries``: one ``{"name", "kind", "tied"}`` per name, in order; ``arrays``: the
-    stored (canonical) names' values. Under data parallel only rank 0 writes."""
+    stored (canonical) names' values (ml_dtypes ones, bfloat16..., as their bits with a
+    dtype record: see ``core.dtypes.to_npz``). Under data parallel only rank 0 writes."""
     meta = json.dumps({"format": FORMAT, "version": VERSION, "entries": entries})
-    savez(path, **{META_KEY: np.array(meta)}, **arrays)
+    savez(path, **{META_KEY: np.array(meta)}, **to_npz(dict(arrays)))
 
 
 def read(path: str | os.PathLike) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """The entries and arrays of a file written by ``write``."""
+    """The entries and arrays of a file written by ``write``. Whatever is wrong with the
+    file (not a zip, truncated, a pickled or malformed record, a description that does not
+    match the arrays) raises ``ParamLoadError`` saying what; nothing in it is unpickled."""
     p = _resolve(path)
-    with np.load(p, allow_pickle=False) as z:
-        if META_KEY not in z.files:
-            raise ParamLoadError(f"{p}: not a pycograd ParamDict file (no {META_KEY!r} record); "
-                                 "write it with weights.save(path)")
-        meta = json.loads(str(z[META_KEY]))
-        arrays = {k: z[k] for k in z.files if k != META_KEY}
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    arrays = read_npz(p, "ParamDict")
+    if META_KEY not in arrays:
+        raise ParamLoadError(f"{p}: not a pycograd ParamDict file (no {META_KEY!r} record); "
+                             "write it with weights.save(path)")
+    meta = _meta(p, arrays.pop(META_KEY))
+    for name, a in arrays.items():
+        if a.dtype.type is np.void and a.dtype.names is None:
+            raise ParamLoadError(f"{p}: {name} holds raw bytes ({a.dtype}) with no dtype "
+                                 "recorded (a bfloat16 array saved by an older pycograd?)")
+    return _entries(p, meta, arrays), arrays
+
+
+def _meta(p: Path, raw: np.ndarray) -> dict:
+    if raw.dtype.kind != "U" or raw.shape != ():
+        raise ParamLoadError(f"{p}: the {META_KEY!r} record is a {raw.dtype} array of shape "
+                             f"{raw.shape}, not a JSON string")
+    try:
+        meta = json.loads(str(raw))
+    except ValueError as e:
+        raise ParamLoadError(f"{p}: the {META_KEY!r} record is not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise ParamLoadError(f"{p}: the {META_KEY!r} record is a JSON "
+                             f"{type(meta).__name__}, not an object")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise ParamLoadError(f"{p}: unsupported format {meta.get('format')!r} version "
                              f"{meta.get('version')!r}; expected {FORMAT!r} version {VERSION}")
-    return meta["entries"], arrays
+    return meta
+
+
+def _entries(p: Path, meta: dict, arrays: Mapping[str, np.ndarray]) -> list[dict]:
+    """The entries, checked: each names a string, a known kind and a tie target (a
+    string or null); untied names have an array, tied ones do not; no array is left over."""
+    entries = meta.get("entries")
+    if not isinstance(entries, list):
+        raise ParamLoadError(f"{p}: the description has no list of entries")
+    problems, names = [], set()
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or set(e) != {"name", "kind", "tied"}:
+            problems.append(f"entry {i} is not a {{name, kind, tied}} record: {e!r:.80}")
+            continue
+        name, kind, tied = e["name"], e["kind"], e["tied"]
+        if not isinstance(name, str) or name in names:
+            problems.append(f"entry {i}: name {name!r} is not a string or is repeated")
+            continue
+        names.add(name)
+        if kind not in KINDS:
+            problems.append(f"{name}: unknown kind {kind!r} (expected one of {KINDS})")
+        if tied is not None and not isinstance(tied, str):
+            problems.append(f"{name}: tied to {tied!r}, not a weight name")
+        elif tied is None and name not in arrays:
+            problems.append(f"{name}: no array stored for it")
+        elif tied is not None and name in arrays:
+            problems.append(f"{name}: tied to {tied!r} but also stores an array")
+    extra = sorted(set(arrays) - names)
+    if extra:
+        problems.append(f"arrays that no entry names: {', '.join(extra)}")
+    if problems:
+        raise ParamLoadError(f"{p}: malformed ParamDict file:\n  " + "\n  ".join(problems))
+    return entries
 
 
 def check_state(expected: Mapping[str, np.ndarray], aliases: Mapping[str, str],

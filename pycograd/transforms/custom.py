@@ -173,9 +173,11 @@ class custom_jvp(_CustomRule):  # noqa: N801  (a decorator, named like JAX's)
                                    tuple(tree_unflatten(in_tree, list(tangents))))
             out_leaves, out_tree = tree_flatten(out)
             spec.record(out_tree, out_leaves)
-            t_leaves = tree_flatten(t_out)[0]
-            return pack(out_leaves), pack([np.broadcast_to(t, np.shape(o)) for t, o
-                                           in zip(t_leaves, out_leaves)])
+            pairs = leaves_like(out_tree, t_out, "the output",
+                                f"custom_jvp rule of {self.fun.__name__!r}: the tangent")
+            return pack(out_leaves), pack([
+                np.zeros(np.shape(o), np.result_type(o)) if t is None
+                else np.broadcast_to(t, np.shape(o)) for (t, _), o in zip(pairs, out_leaves)])
 
         return unpack(top.process_custom_jvp(flat_fun, flat_rule, tuple(leaves)), spec)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.dtypes import is_float
 from pycograd.core.errors import ArgnumsError, ArgumentTypeError, NonScalarOutputError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, new_trace
@@ -21,13 +22,14 @@ from pycograd.core.tracebacks import api_boundary
 from pycograd.core.var import ReverseTrace, Var, backward
 from pycograd.numpy_api.complex import real
 from pycograd.routing.transparent import routed
+from pycograd.transforms.packing import leaves_like
 
 
 def _differentiable(x: Any) -> bool:
     if isinstance(x, (float, complex)) and not isinstance(x, bool):
         return True
     dt = getattr(x, "dtype", None)
-    return dt is not None and dt.kind in "fc"
+    return dt is not None and is_float(dt)
 
 
 def _lift(x: Any, trace: ReverseTrace) -> Any:
@@ -136,6 +138,11 @@ def _scalar_output(out: Any, fname: str, complex_ok: bool = False) -> Any:
             f"{fname} needs f to return a scalar, but it returned an array of shape {shape}; "
             "reduce it (e.g. np.sum or np.mean), or use vjp / jacrev for non-scalar outputs")
     dt = out.dtype if hasattr(out, "dtype") else np.dtype(type(out))
+    if not is_float(dt):
+        raise NonScalarOutputError(
+            f"{fname} needs f to return a real or complex float, but its output has dtype "
+            f"{dt}, which has no gradient (an integer count or a boolean comparison is not "
+            "differentiable: np.sum(x > 0) is piecewise constant); return a float loss")
     if dt.kind == "c" and not complex_ok:
         raise NonScalarOutputError(
             f"{fname} needs a real scalar output, got {dt}; take np.real or np.abs of it, "
@@ -279,24 +286,37 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     primal_out = tree_unflatten(out_td, [_lower(x, trace) for x in out_leaves])
 
     def vjp_fn(ct: Any) -> tuple:
-        ct_leaves, ct_td = tree_flatten(ct)
-        if len(ct_leaves) != len(out_leaves):
-            raise ShapeError(f"vjp_fn: cotangent has {len(ct_leaves)} leaves, the output "
-                             f"has {len(out_leaves)}")
+        try:
+            pairs = leaves_like(out_td, ct, "the output", "vjp_fn: the cotangent")
+        except ValueError as e:
+            raise ShapeError(f"vjp_fn: cotangent has {len(tree_flatten(ct)[0])} leaves, the "
+                             f"output has {len(out_leaves)}: {e}") from None
         roots, cts = [], []
-        for o, c in zip(out_leaves, ct_leaves):
-            if isinstance(o, Var) and o._trace is trace:
+        for o, (c, where) in zip(out_leaves, pairs):
+            if c is not None and isinstance(o, Var) and o._trace is trace:
                 if np.shape(c) != o.shape:
                     raise ShapeError(f"vjp_fn: cotangent of shape {np.shape(c)} for an output "
-                                     f"of shape {o.shape}")
+                                     f"of shape {o.shape} ({where})")
                 roots.append(o)
-                cts.append(c)
+                cts.append(_as_cotangent(c, o.dtype, where))
         found = backward(roots, cts, retain=True) if roots else {}
-        return tuple(_grads(lifted, found, ct_leaves))
+        return tuple(_grads(lifted, found, cts))
 
     if has_aux:
         return primal_out, vjp_fn, _strip(aux, trace)
     return primal_out, vjp_fn
+
+
+def _as_cotangent(c: Any, dt: np.dtype, where: str) -> Any:
+    """A cotangent (an array, a numpy or Python scalar) in the output's dtype ``dt``;
+    a complex cotangent for a real output would lose its imaginary part, so it raises."""
+    c_dt = np.result_type(c)
+    if c_dt.kind == "c" and dt.kind != "c":
+        raise ArgumentTypeError(f"vjp_fn: a complex cotangent ({c_dt}) for {where}, which is "
+                                f"real ({dt}); pass a real cotangent")
+    if isinstance(c, Tracer):
+        return c if c_dt == dt else c.astype(dt)
+    return np.asarray(c, dtype=dt)
 
 
 def is_traced(x: Any) -> bool:

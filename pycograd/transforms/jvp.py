@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.backends.arrays.placed import same_device
+from pycograd.core.dtypes import is_float
 from pycograd.core.errors import ArgumentError, ArgumentTypeError, NoRuleError, ShapeError
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
@@ -108,7 +109,7 @@ def _check_tangent(p: Any, t: Any, where: str) -> Any:
         raise ShapeError(f"jvp: tangent of shape {np.shape(t)} for a primal of shape "
                          f"{np.shape(p)} ({where}); each tangent must match its primal's shape")
     dt = np.result_type(p)
-    if dt.kind not in "fc":
+    if not is_float(dt):
         if not isinstance(t, Tracer) and np.any(np.asarray(t) != 0):
             raise ArgumentError(f"jvp: the primal {where} has dtype {dt}, which has no tangent "
                                 "space; pass None (or zeros) as its tangent")

@@ -451,6 +451,13 @@ class Summary:
         return self.table
 
 
+def _is_shape(s: Any) -> bool:
+    """A shape as ``summary`` takes it: a tuple, or a list of dims (``[5, 3]``, ``["batch",
+    3]``), which would otherwise be read as an array of those numbers."""
+    return isinstance(s, tuple) or isinstance(s, list) and all(
+        isinstance(d, (Integral, str, Dim)) and not isinstance(d, bool) for d in s)
+
+
 @api_boundary
 def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
             verbose: bool = True) -> Summary:
@@ -460,7 +467,7 @@ def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
 
     ``params`` is a (nested) dict, a ``ParamDict`` (frozen entries and buffers are listed
     and counted as non-trainable), or any pytree of arrays / ``ShapeDtypeStruct``s;
-    ``input_shapes`` are shapes (tuples, symbolic dims allowed), ``ShapeDtypeStruct``s, or
+    ``input_shapes`` are shapes (tuples or lists, symbolic dims allowed), ``ShapeDtypeStruct``s, or
     arrays.
 
     Stages. Primitives are too fine-grained to be a network's layers, so consecutive
@@ -482,7 +489,7 @@ def summary(f: Callable, params: Any, *input_shapes: Any, file: Any = None,
         >>> info.total, str(info.output)
         (16, 'f64[batch,4]')
     """
-    inputs = [ShapeDtypeStruct(s) if isinstance(s, tuple) else s for s in input_shapes]
+    inputs = [ShapeDtypeStruct(s) if _is_shape(s) else s for s in input_shapes]
     rows = []
     for name, leaf, trainable in _named_leaves(params):
         spec = leaf if isinstance(leaf, ShapeDtypeStruct) else \

@@ -19,7 +19,7 @@ import numpy as np
 
 from pycograd.core.errors import InAxesError, NoRuleError, ShapeError, TracerConversionError
 from pycograd.core.primitive import Primitive, family_rules
-from pycograd.core.pytree import tree_flatten, tree_unflatten
+from pycograd.core.pytree import DictKeys, tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
 from pycograd.core.tracebacks import api_boundary
 from pycograd.ops.batching import to_front
@@ -175,7 +175,7 @@ def _axes_for(axes: Any, tree: Any, what: str) -> list:
     if isinstance(axes, dict) and isinstance(tree, dict):
         if set(axes) != set(tree):
             raise InAxesError(f"vmap: {what} keys {sorted(axes)} do not match {sorted(tree)}")
-        return [a for k in tree for a in _axes_for(axes[k], tree[k], what)]
+        return [a for k in DictKeys(tree) for a in _axes_for(axes[k], tree[k], what)]
     raise InAxesError(f"vmap: {what}={axes!r} does not match the structure of the values; use "
                       "None, an int, or a tuple/dict shaped like the arguments")
 
