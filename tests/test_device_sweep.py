@@ -36,7 +36,11 @@ GAPS = {
         "scipy-log_softmax scipy-logsumexp "
         "scipy-logsumexp-axis scipy-logsumexp-b scipy-logsumexp-sign "
         "scipy-mvn-entropy-diagonal scipy-mvn-pdf scipy-norm-frozen scipy-norm-logpdf "
-        "scipy-norm-logpdf-default scipy-norm-pdf scipy-softmax scipy-softmax-all"),
+        "scipy-norm-logpdf-default scipy-norm-pdf scipy-softmax scipy-softmax-all "
+        "core-scipy-mvn-logpdf-singular"),
+    "numpy functions given Python lists of traced values (stacked through np.asarray)": (
+        "core-list-mean core-list-mean-tuple-axis core-list-var core-list-std core-list-norm "
+        "core-list-sum-nested core-list-append core-list-append-2d core-list-ufunc"),
     "the VJP adds booleans (numpy's logical or; the standard has no bool add)": "logical_not",
 }
 GAP_NAMES = {n for names in GAPS.values() for n in names.split()}

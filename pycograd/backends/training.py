@@ -18,7 +18,7 @@ import numpy as np
 
 from pycograd.backends import lowering
 from pycograd.backends.compile import lower_graph, resolve
-from pycograd.core.pytree import tree_flatten
+from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.graph.capture import capture
 
 _STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -55,5 +55,7 @@ def weights_value_and_grad(weights: Any, objective: Callable, *data: Any, backen
         step = steps[key] = ops.value_and_grad(lower_graph(graph, name, device),
                                                len(tree_flatten(train)[0]), jit, device)
     value, grads = step(leaves)
-    names = list(train)
-    return value[()] if np.ndim(value) == 0 else value, dict(zip(names, grads))
+    # the gradients come in the flattened order of ``train`` (dict keys sorted, as JAX):
+    # pair them by key through its tree, never by the dict's own order
+    grads = tree_unflatten(tree_flatten(train)[1], list(grads))
+    return value[()] if np.ndim(value) == 0 else value, grads
