@@ -233,7 +233,32 @@ def residual_modes(vjps: Any, family: str | None, saves: tuple | None,
     return ans_mode, drop, rest_mode, len(arg_modes)
 
 
-class Shaped:
+class _Refusing:
+    """A stand-in for a residual the tape did not keep: every use of its value (numpy's
+    protocols, arithmetic, indexing, conversion) raises ``ResidualError``."""
+
+    __slots__ = ()
+
+    def _message(self) -> str:
+        raise NotImplementedError
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise ResidualError(self._message())
+
+    __array__ = __array_ufunc__ = __getitem__ = __iter__ = _refuse
+    __len__ = __bool__ = __float__ = __int__ = __complex__ = __index__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _refuse
+    __neg__ = __abs__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # numpy's protocol probes: absent, as on any object
+            raise MissingAttributeError(name)
+        self._refuse()
+
+
+class Shaped(_Refusing):
     """What the tape keeps of a residual its VJP reads only for its shape and dtype:
     ``.shape``, ``.dtype``, ``.ndim``, ``.size``. Reading anything else raises
     ``ResidualError``, so a rule that needs the value (and a ``saves=`` that forgot it)
@@ -257,44 +282,19 @@ class Shaped:
             n *= d
         return n
 
-    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise ResidualError(
-            f"a VJP read the value of a residual of shape {self.shape} that the tape kept "
-            "only as its shape and dtype; list it in the primitive's saves=")
-
-    __array__ = __array_ufunc__ = __getitem__ = __iter__ = _refuse
-    __len__ = __bool__ = __float__ = __int__ = __complex__ = __index__ = _refuse
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
-    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _refuse
-    __neg__ = __abs__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
-    __hash__ = None  # type: ignore[assignment]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):  # numpy's protocol probes: absent, as on any object
-            raise MissingAttributeError(name)
-        self._refuse()
+    def _message(self) -> str:
+        return (f"a VJP read the value of a residual of shape {self.shape} that the tape kept "
+                "only as its shape and dtype; list it in the primitive's saves=")
 
 
-class _Unsaved:
+class _Unsaved(_Refusing):
     """What the tape passes for a residual it did not keep at all: any use raises."""
 
     __slots__ = ()
 
-    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise ResidualError("a VJP read a residual (an argument or the output) that the "
-                            "tape did not keep, since no rule of the primitive loads it")
-
-    __array__ = __array_ufunc__ = __getitem__ = __iter__ = _refuse
-    __len__ = __bool__ = __float__ = __int__ = __complex__ = __index__ = _refuse
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
-    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _refuse
-    __neg__ = __abs__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
-    __hash__ = None  # type: ignore[assignment]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):  # numpy's protocol probes: absent, as on any object
-            raise MissingAttributeError(name)
-        self._refuse()
+    def _message(self) -> str:
+        return ("a VJP read a residual (an argument or the output) that the tape did not "
+                "keep, since no rule of the primitive loads it")
 
 
 UNSAVED = _Unsaved()
