@@ -361,3 +361,24 @@ class DeviceError(PycogradError):
         ...     print(str(e).split(";")[0])
         unknown device 'tpu'
     """
+
+
+class MissingKeyError(PycogradError, KeyError):
+    """A name or key that is not there (a weight, an optimizer slot, a checkpoint entry); the
+    message lists the ones that are.
+
+    Examples:
+        >>> from pycograd.core.errors import MissingKeyError
+        >>> issubclass(MissingKeyError, KeyError)
+        True
+    """
+
+
+class MissingFileError(PycogradError, FileNotFoundError):
+    """A file pycograd was asked to read that does not exist.
+
+    Examples:
+        >>> from pycograd.core.errors import MissingFileError
+        >>> issubclass(MissingFileError, FileNotFoundError)
+        True
+    """

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
+from pycograd.core.errors import ArgumentError
+
 
 class TreeDef(NamedTuple):
     """Structure of a pytree: ``kind`` is None for a leaf, else the node's type."""
@@ -188,8 +190,8 @@ def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
     others = [tree_flatten(r) for r in rest]
     for _, r_td in others:
         if _shape(r_td) != _shape(td):
-            raise ValueError(f"tree_map: structures differ: {_shape(td)} vs {_shape(r_td)}"
-                             f"{key_mismatch(td, r_td)}")
+            raise ArgumentError(f"tree_map: structures differ: {_shape(td)} vs {_shape(r_td)}"
+                                f"{key_mismatch(td, r_td)}")
     return tree_unflatten(td, [f(*xs) for xs in zip(leaves, *(r for r, _ in others))])
 
 

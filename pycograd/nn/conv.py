@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import ShapeError
+from pycograd.core.errors import ArgumentError, ShapeError
 from pycograd.ops.shaping import full
 
 
@@ -24,7 +24,7 @@ def pair(v: Any, name: str = "argument") -> tuple[int, int]:
     """An int or a pair of ints as a pair."""
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+            raise ArgumentError(f"{name} must be an int or a pair of ints, got {v!r}")
         return int(v[0]), int(v[1])
     return int(v), int(v)
 
@@ -70,11 +70,11 @@ def conv_padding(op: str, padding: Any, kernel: tuple[int, int], stride: tuple[i
         if padding == "valid":
             return (0, 0), (0, 0)
         if padding != "same":
-            raise ValueError(f"{op}: padding={padding!r}; use an int, a pair of ints, 'valid' "
-                             "or 'same'")
+            raise ArgumentError(f"{op}: padding={padding!r}; use an int, a pair of ints, 'valid' "
+                                "or 'same'")
         if stride != (1, 1):
-            raise ValueError(f"{op}: padding='same' needs stride 1 (got stride {stride}), as "
-                             "in PyTorch; pad explicitly for a strided convolution")
+            raise ArgumentError(f"{op}: padding='same' needs stride 1 (got stride {stride}), as "
+                                "in PyTorch; pad explicitly for a strided convolution")
         th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
         return (th // 2, th - th // 2), (tw // 2, tw - tw // 2)
     ph, pw = pair(padding, "padding")

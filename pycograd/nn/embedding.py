@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from pycograd.core.errors import IndexOutOfRangeError
+from pycograd.core.errors import ArgumentTypeError, IndexOutOfRangeError
 from pycograd.core.trace import Tracer
 from pycograd.ops.elementwise import stop_gradient
 from pycograd.ops.matrix import concrete_values
@@ -54,7 +54,7 @@ def embedding(ids: Any, table: Any, padding_idx: int | None = None) -> Any:
     if not isinstance(ids, (np.ndarray, Tracer)):
         ids = np.asarray(ids)
     if np.dtype(ids.dtype).kind not in "iu":
-        raise TypeError(f"embedding: ids must be integers, got dtype {ids.dtype}")
+        raise ArgumentTypeError(f"embedding: ids must be integers, got dtype {ids.dtype}")
     n = np.shape(table)[0]
     check_range("embedding", "id", ids, n, f"a table of {n} rows")
     if padding_idx is not None and isinstance(n, numbers.Integral) and not -n <= padding_idx < n:

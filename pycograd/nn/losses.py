@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import ArgumentError
 from pycograd.core.trace import Tracer
 from pycograd.nn.activations import log_softmax, softplus
 from pycograd.nn.embedding import check_range
@@ -22,7 +23,7 @@ def reduce_loss(loss: Any, reduction: str, count: Any = None) -> Any:
         return np.sum(loss)
     if reduction == "mean":
         return np.sum(loss) / (np.size(loss) if count is None else count)
-    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    raise ArgumentError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def cross_entropy(logits: Any, target: Any, axis: int = -1, reduction: str = "mean",
@@ -58,8 +59,8 @@ def cross_entropy(logits: Any, target: Any, axis: int = -1, reduction: str = "me
     if np.dtype(target.dtype).kind in "biu":
         labels = target
         if np.shape(labels) != np.shape(logp)[:-1]:
-            raise ValueError(f"cross_entropy: integer labels of shape {np.shape(labels)} do "
-                             f"not match logits of shape {np.shape(logits)} less the class axis")
+            raise ArgumentError(f"cross_entropy: integer labels of shape {np.shape(labels)} do "
+                                f"not match logits of shape {np.shape(logits)} less the class axis")
         check_range("cross_entropy", "label", labels, n_classes, f"{n_classes} classes",
                     ignore_index)
         onehot = labels[..., None] == np.arange(n_classes)
@@ -75,8 +76,8 @@ def cross_entropy(logits: Any, target: Any, axis: int = -1, reduction: str = "me
     if axis != ndim - 1:
         target = np.moveaxis(target, axis, -1)
     if np.shape(target) != np.shape(logp):
-        raise ValueError(f"cross_entropy: soft targets of shape {np.shape(target)} do not "
-                         f"match logits of shape {np.shape(logp)}")
+        raise ArgumentError(f"cross_entropy: soft targets of shape {np.shape(target)} do not "
+                            f"match logits of shape {np.shape(logp)}")
     if label_smoothing:
         target = target * (1.0 - label_smoothing) + label_smoothing / n_classes
     return reduce_loss(-np.sum(target * logp, axis=-1), reduction)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.dtypes import read_npz, to_npz
+from pycograd.core.errors import ArgumentError, MissingKeyError
 from pycograd.core.pytree import tree_flatten, tree_paths, tree_unflatten
 from pycograd.distributed.files import savez
 from pycograd.optim.optimizers import Optimizer, is_param_container
@@ -77,15 +78,15 @@ def load_checkpoint(path: str | os.PathLike, params: Any,
     expected = _param_arrays(params)
     missing, extra = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
     if missing or extra:
-        raise KeyError(f"checkpoint {os.fspath(path)!r} does not match the parameters: "
-                       f"missing {missing}, unexpected {extra}")
+        raise MissingKeyError(f"checkpoint {os.fspath(path)!r} does not match the parameters: "
+                              f"missing {missing}, unexpected {extra}")
     for k, v in expected.items():
         if saved[k].shape != v.shape or saved[k].dtype != v.dtype:
-            raise ValueError(f"checkpoint entry {k!r} is {saved[k].dtype}{list(saved[k].shape)},"
-                             f" the parameter is {v.dtype}{list(v.shape)}")
+            raise ArgumentError(f"checkpoint entry {k!r} is {saved[k].dtype}{list(saved[k].shape)},"
+                                f" the parameter is {v.dtype}{list(v.shape)}")
     if optimizer is not None:
         if not opt_state:
-            raise KeyError(f"checkpoint {os.fspath(path)!r} holds no optimizer state")
+            raise MissingKeyError(f"checkpoint {os.fspath(path)!r} holds no optimizer state")
         optimizer.load_state_dict(opt_state)
     if callable(getattr(params, "load_state_dict", None)):
         params.load_state_dict(saved)

@@ -11,25 +11,26 @@ from typing import Any
 import numpy as np
 
 from pycograd import random as prandom
+from pycograd.core.errors import ArgumentError
 from pycograd.distributed.sharding import shard
 
 
 def _check(arrays: tuple, batch_size: int, window: int | None) -> tuple[list[np.ndarray], int]:
     if not arrays:
-        raise ValueError("batches: give at least one array")
+        raise ArgumentError("batches: give at least one array")
     if batch_size < 1:
-        raise ValueError(f"batches: batch_size must be positive, got {batch_size}")
+        raise ArgumentError(f"batches: batch_size must be positive, got {batch_size}")
     arrays_ = [np.asarray(a) for a in arrays]
     if window is not None:
         if len(arrays_) != 1 or arrays_[0].ndim != 1:
-            raise ValueError("batches: window=T takes exactly one 1-D token stream")
+            raise ArgumentError("batches: window=T takes exactly one 1-D token stream")
         if window < 1 or len(arrays_[0]) <= window:
-            raise ValueError(f"batches: a stream of {len(arrays_[0])} tokens has no window of "
-                             f"{window} inputs plus a next-token target")
+            raise ArgumentError(f"batches: a stream of {len(arrays_[0])} tokens has no window of "
+                                f"{window} inputs plus a next-token target")
         return arrays_, (len(arrays_[0]) - 1) // window
     n = len(arrays_[0])
     if any(len(a) != n for a in arrays_):
-        raise ValueError(f"batches: arrays differ in length: {[len(a) for a in arrays_]}")
+        raise ArgumentError(f"batches: arrays differ in length: {[len(a) for a in arrays_]}")
     return arrays_, n
 
 

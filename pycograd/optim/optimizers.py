@@ -41,7 +41,7 @@ import numpy as np
 
 from pycograd.backends.arrays.placed import DeviceArray
 from pycograd.core.dtypes import read_npz, to_npz
-from pycograd.core.errors import GradientMismatchError
+from pycograd.core.errors import ArgumentError, GradientMismatchError, MissingKeyError
 from pycograd.core.pytree import DictKeys, _node, tree_flatten, tree_paths, tree_unflatten
 from pycograd.distributed.files import savez
 from pycograd.optim.clip import clip_grad_norm
@@ -196,13 +196,13 @@ class Optimizer:
                 w = np.asarray(w)
                 g = descent_direction(g, w)
             if g.shape != w.shape:
-                raise ValueError(f"gradient for {k!r} has shape {g.shape}, parameter {w.shape}")
+                raise ArgumentError(f"gradient for {k!r} has shape {g.shape}, parameter {w.shape}")
             s = self.state.get(k)
             if s is None:
                 s = self.state[k] = {name: self.init_slot(name, w) for name in self.slots}
             elif any(v.shape != w.shape for v in s.values()):
-                raise ValueError(f"optimizer state for {k!r} does not match a parameter of "
-                                 f"shape {w.shape}: was it created for other parameters?")
+                raise ArgumentError(f"optimizer state for {k!r} does not match a parameter of "
+                                    f"shape {w.shape}: was it created for other parameters?")
             if self.weight_decay and self.coupled_weight_decay:
                 g = g + self.weight_decay * w
             new = self.update(w, g, s, lr, self.steps)
@@ -222,23 +222,23 @@ class Optimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         kind = str(np.asarray(state.get("optimizer", type(self).__name__)))
         if kind != type(self).__name__:
-            raise ValueError(f"state was saved by {kind}, cannot load it into "
-                             f"{type(self).__name__}")
+            raise ArgumentError(f"state was saved by {kind}, cannot load it into "
+                                f"{type(self).__name__}")
         if "step" not in state:
-            raise KeyError("optimizer state has no 'step' entry")
+            raise MissingKeyError("optimizer state has no 'step' entry")
         slots: dict[str, dict[str, np.ndarray]] = {}
         for name, v in state.items():
             if name in ("step", "optimizer"):
                 continue
             slot, _, k = name.partition("/")
             if slot not in self.slots or not k:
-                raise KeyError(f"unexpected entry {name!r} in {type(self).__name__} state "
-                               f"(slots are {self.slots})")
+                raise MissingKeyError(f"unexpected entry {name!r} in {type(self).__name__} state "
+                                      f"(slots are {self.slots})")
             slots.setdefault(k, {})[slot] = np.array(v)
         for k, s in slots.items():
             if set(s) != set(self.slots):
-                raise KeyError(f"state for {k!r} has slots {sorted(s)}, expected "
-                               f"{sorted(self.slots)}")
+                raise MissingKeyError(f"state for {k!r} has slots {sorted(s)}, expected "
+                                      f"{sorted(self.slots)}")
         self.steps = int(np.asarray(state["step"]))
         self.state = slots
 
@@ -274,7 +274,7 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, clip_norm: float | None = None):
         super().__init__(lr, weight_decay, clip_norm)
         if nesterov and momentum <= 0:
-            raise ValueError("SGD: nesterov=True needs momentum > 0")
+            raise ArgumentError("SGD: nesterov=True needs momentum > 0")
         self.momentum, self.nesterov = momentum, nesterov
         self.slots = ("buf",) if momentum else ()
 

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pycograd.core.errors import ArgumentError, ArgumentTypeError, MissingDependencyError
+
 Metric = Callable[[], "float | Mapping[str, float]"]
 
 
@@ -56,7 +58,7 @@ def open_bar(progress: bool | None, total: int) -> Any:
     except ImportError:
         if auto:
             return None
-        raise ImportError("train(progress=True) needs tqdm: pip install tqdm") from None
+        raise MissingDependencyError("train(progress=True) needs tqdm: pip install tqdm") from None
     return tqdm(total=total, unit="step", leave=True)
 
 
@@ -69,7 +71,7 @@ def read_metrics(val: Metric) -> dict[str, float]:
         try:
             metrics[str(name)] = float(value)
         except (TypeError, ValueError):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"train(val=...): the validation function must return a number or a dict of "
                 f"numbers, got {type(value).__name__} for {name!r}") from None
     return metrics
@@ -86,10 +88,10 @@ class Reporter:
     def __init__(self, steps: int, steps_per_epoch: int, progress: bool | None,
                  val: Metric | None = None, val_every: int | None = None) -> None:
         if val is not None and not callable(val):
-            raise TypeError("train(val=...) takes a function of no arguments that returns "
-                            f"a number or a dict of numbers, got {type(val).__name__}")
+            raise ArgumentTypeError("train(val=...) takes a function of no arguments that returns "
+                                    f"a number or a dict of numbers, got {type(val).__name__}")
         if val_every is not None and (not isinstance(val_every, int) or val_every < 1):
-            raise ValueError(f"train: val_every must be a positive int, got {val_every!r}")
+            raise ArgumentError(f"train: val_every must be a positive int, got {val_every!r}")
         self.steps, self.steps_per_epoch = steps, max(1, steps_per_epoch)
         self.epochs = math.ceil(steps / self.steps_per_epoch)
         default_every = self.steps_per_epoch if self.steps_per_epoch > 1 else max(1, steps // 20)

@@ -8,6 +8,8 @@ import math
 import numbers
 from collections.abc import Callable
 
+from pycograd.core.errors import ArgumentError
+
 Schedule = Callable[[int], float]
 
 
@@ -96,4 +98,4 @@ def _check_positive(fn: str, name: str, value: int, zero_ok: bool = False) -> No
         value >= 0 if zero_ok else value > 0)
     if not ok:
         what = "a non-negative" if zero_ok else "a positive"
-        raise ValueError(f"{fn}: {name} must be {what} number of steps, got {value!r}")
+        raise ArgumentError(f"{fn}: {name} must be {what} number of steps, got {value!r}")

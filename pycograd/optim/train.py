@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pycograd import random as prandom
+from pycograd.core.errors import ArgumentError
 from pycograd.distributed.training import hook as parallel_hook
 from pycograd.optim.data import DataLoader, num_batches
 from pycograd.optim.optimizers import SGD
@@ -81,11 +82,11 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
         (True, 2.0)
     """
     if steps < 1:
-        raise ValueError(f"train: steps must be positive, got {steps}")
+        raise ArgumentError(f"train: steps must be positive, got {steps}")
     opt = optimizer_or_lr if callable(getattr(optimizer_or_lr, "step", None)) else SGD(
         optimizer_or_lr)
     if batch_size is not None and not data:
-        raise ValueError("train: batch_size needs data arrays to batch")
+        raise ArgumentError("train: batch_size needs data arrays to batch")
     stream = _stream(data, batch_size, key)
     dp = parallel_hook(data_parallel, weights, opt)
     report = Reporter(steps, _steps_per_epoch(data, batch_size),

@@ -24,7 +24,15 @@ import numpy as np
 
 from pycograd.backends.arrays.placed import DeviceArray
 from pycograd.core.dtypes import is_float
-from pycograd.core.errors import GradientMismatchError, NonScalarOutputError, ParamLoadError
+from pycograd.core.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    GradientMismatchError,
+    MissingAttributeError,
+    MissingKeyError,
+    NonScalarOutputError,
+    ParamLoadError,
+)
 from pycograd.core.pytree import register_pytree_node
 from pycograd.core.trace import Tracer
 from pycograd.core.tracebacks import api_boundary
@@ -67,8 +75,8 @@ def _check_name(name: str) -> None:
     parts = name.split(".") if isinstance(name, str) else [name]
     for part in parts:
         if not isinstance(part, str) or not part.isidentifier() or keyword.iskeyword(part):
-            raise ValueError(f"weight name {name!r}: each dotted part must be a Python "
-                             "identifier (weights are referenced by bare name)")
+            raise ArgumentError(f"weight name {name!r}: each dotted part must be a Python "
+                                "identifier (weights are referenced by bare name)")
 
 
 def _flatten_spec(spec: Mapping, prefix: str, out: dict) -> None:
@@ -90,7 +98,7 @@ def _flatten_spec(spec: Mapping, prefix: str, out: dict) -> None:
 
 def _put(out: dict, name: str, value: Any) -> None:
     if name in out:
-        raise ValueError(f"weight {name!r} is given twice")
+        raise ArgumentError(f"weight {name!r} is given twice")
     out[name] = value
 
 
@@ -107,8 +115,9 @@ def _as_value(name: str, value: Any, kind: str) -> Any:
         if kind == "param" and value.dtype.kind in "biu":
             value = value.astype(np.float64)
     if kind == "param" and not is_float(value.dtype):
-        raise TypeError(f"trainable weight {name!r} has dtype {value.dtype}; gradients need a "
-                        "float dtype: pass a float array, or mark it frozen[...] / buffer[...]")
+        raise ArgumentTypeError(
+            f"trainable weight {name!r} has dtype {value.dtype}; gradients need a "
+            "float dtype: pass a float array, or mark it frozen[...] / buffer[...]")
     return value
 
 
@@ -124,11 +133,12 @@ def _build(spec: dict) -> tuple[dict[str, Param], set[str]]:
             continue
         kind, value = (raw.kind, raw.value) if isinstance(raw, Marked) else ("param", raw)
         if isinstance(value, Marked):
-            raise TypeError(f"weight {name!r}: markers do not nest ({kind}[{value.kind}[...]])")
+            raise ArgumentTypeError(
+                f"weight {name!r}: markers do not nest ({kind}[{value.kind}[...]])")
         if id(value) in by_id:
-            raise ValueError(f"weights {by_id[id(value)]!r} and {name!r} are the same array; "
-                             f"write {name}=tied[{by_id[id(value)]!r}] to share it, or pass a "
-                             "copy")
+            raise ArgumentError(f"weights {by_id[id(value)]!r} and {name!r} are the same array; "
+                                f"write {name}=tied[{by_id[id(value)]!r}] to share it, or pass a "
+                                "copy")
         value = _as_value(name, value, kind)
         by_id[id(value)] = name
         params[name] = Param(value, kind)
@@ -143,15 +153,15 @@ def _resolve_tie(name: str, ties: dict, params: dict, by_id: dict) -> Param:
     while True:
         if not isinstance(target, str):
             if id(target) not in by_id:
-                raise ValueError(f"{name}=tied(array): no other weight holds this array; name "
-                                 "the weight instead: tied['w1']")
+                raise ArgumentError(f"{name}=tied(array): no other weight holds this array; name "
+                                    "the weight instead: tied['w1']")
             target = by_id[id(target)]
         if target in params:
             return params[target]
         if target not in ties:
-            raise KeyError(f"{name}=tied[{target!r}]: there is no weight {target!r}")
+            raise MissingKeyError(f"{name}=tied[{target!r}]: there is no weight {target!r}")
         if target in chain:
-            raise ValueError(f"tied weights form a cycle: {' -> '.join(chain + [target])}")
+            raise ArgumentError(f"tied weights form a cycle: {' -> '.join(chain + [target])}")
         chain.append(target)
         target = ties[target]
 
@@ -202,7 +212,7 @@ class ParamDict:
             head = name.rpartition(".")[0]
             while head:
                 if head in spec:
-                    raise ValueError(f"{head!r} is both a weight and a group ({name!r})")
+                    raise ArgumentError(f"{head!r} is both a weight and a group ({name!r})")
                 head = head.rpartition(".")[0]
         self._init(*_build(spec))
 
@@ -234,7 +244,8 @@ class ParamDict:
         try:
             return self._entries[name]
         except KeyError:
-            raise KeyError(f"no weight {name!r}; the weights are {list(self._entries)}") from None
+            raise MissingKeyError(
+                f"no weight {name!r}; the weights are {list(self._entries)}") from None
 
     def __getitem__(self, name: str) -> Any:
         if name in self._entries:
@@ -251,12 +262,12 @@ class ParamDict:
         ``weights.grad``); a weight named like a method (``step``, ``items``...) is read by
         subscript only."""
         if name.startswith("_"):
-            raise AttributeError(name)
+            raise MissingAttributeError(name)
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(f"ParamDict has no weight or group {name!r}; the weights "
-                                 f"are {list(self._entries)}") from None
+            raise MissingAttributeError(f"ParamDict has no weight or group {name!r}; the weights "
+                                        f"are {list(self._entries)}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
@@ -264,8 +275,8 @@ class ParamDict:
         elif name in self._entries:
             self.assign(name, value)
         else:
-            raise AttributeError(f"ParamDict has no weight {name!r} to assign; weights are "
-                                 "fixed at construction: build a new ParamDict to add one")
+            raise MissingAttributeError(f"ParamDict has no weight {name!r} to assign; weights are "
+                                        "fixed at construction: build a new ParamDict to add one")
 
     def get(self, name: str, default: Any = None) -> Any:
         return self._entries[name].value if name in self._entries else default
@@ -318,18 +329,19 @@ class ParamDict:
         if (isinstance(value, DeviceArray) or isinstance(p.stored, DeviceArray)) and not p.live:
             # arrays on a device are immutable: the entry (shared by its ties) is rebound
             if tuple(value.shape) != tuple(p.stored.shape):
-                raise ValueError(f"assign({name!r}, ...): shape {value.shape} does not match "
-                                 f"the weight's shape {p.stored.shape}")
+                raise ArgumentError(f"assign({name!r}, ...): shape {value.shape} does not match "
+                                    f"the weight's shape {p.stored.shape}")
             p.stored = value if value.dtype == p.stored.dtype else value.astype(p.stored.dtype)
             return
         if isinstance(value, Tracer) or p.live:
-            raise TypeError(f"assign({name!r}, ...): needs concrete arrays and unbound weights, "
-                            "got a traced value or a weight bound by weights.bind / "
-                            "weights.grad; assign outside the transform")
+            raise ArgumentTypeError(
+                f"assign({name!r}, ...): needs concrete arrays and unbound weights, "
+                "got a traced value or a weight bound by weights.bind / "
+                "weights.grad; assign outside the transform")
         value = np.asarray(value)
         if value.shape != p.stored.shape:
-            raise ValueError(f"assign({name!r}, ...): shape {value.shape} does not match the "
-                             f"weight's shape {p.stored.shape}")
+            raise ArgumentError(f"assign({name!r}, ...): shape {value.shape} does not match the "
+                                f"weight's shape {p.stored.shape}")
         np.copyto(p.stored, value, casting="same_kind")
 
     def state_dict(self) -> dict[str, Any]:
@@ -348,7 +360,7 @@ class ParamDict:
         given = dict(values.items()) if values is not None else {}
         unknown = [n for n in given if n not in self._entries]
         if unknown:
-            raise KeyError(f"bind: no weight(s) {unknown}; the weights are {list(self)}")
+            raise MissingKeyError(f"bind: no weight(s) {unknown}; the weights are {list(self)}")
         flat = {}
         for name, p in self._entries.items():
             flat[name] = given[name] if name in given else given.get(self._canon[id(p)], p.value)
@@ -477,9 +489,10 @@ class ParamDict:
             if g is None:
                 continue
             if isinstance(g, Tracer) or p.live:
-                raise TypeError(f"step: {name!r} needs concrete arrays and unbound weights, "
-                                "got a traced value or a weight bound by weights.bind / "
-                                "weights.grad; step outside the transform")
+                raise ArgumentTypeError(
+                    f"step: {name!r} needs concrete arrays and unbound weights, "
+                    "got a traced value or a weight bound by weights.bind / "
+                    "weights.grad; step outside the transform")
             g = np.conj(g) if np.iscomplexobj(p.stored) else np.asarray(g)  # descent: conj
             np.subtract(p.stored, lr * g, out=p.stored, casting="same_kind")
 
@@ -495,7 +508,8 @@ class ParamDict:
         state = self.state_dict()
         traced = [n for n, v in state.items() if isinstance(v, Tracer)]
         if traced:
-            raise TypeError(f"save: {traced} hold traced values; save outside the transform")
+            raise ArgumentTypeError(
+                f"save: {traced} hold traced values; save outside the transform")
         serialize.write(path, meta, state)
 
     @classmethod

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.dtypes import read_npz, to_npz
-from pycograd.core.errors import ParamLoadError
+from pycograd.core.errors import MissingFileError, ParamLoadError
 from pycograd.distributed.files import savez
 from pycograd.params.markers import KINDS
 
@@ -43,7 +43,7 @@ def read(path: str | os.PathLike) -> tuple[list[dict], dict[str, np.ndarray]]:
     match the arrays) raises ``ParamLoadError`` saying what; nothing in it is unpickled."""
     p = _resolve(path)
     if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file")
+        raise MissingFileError(f"{p}: no such file")
     arrays = read_npz(p, "ParamDict")
     if META_KEY not in arrays:
         raise ParamLoadError(f"{p}: not a pycograd ParamDict file (no {META_KEY!r} record); "

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from pycograd.core.errors import MissingAttributeError
 from pycograd.core.trace import Tracer
 
 _MISSING = object()
@@ -55,11 +56,11 @@ class Group(Mapping):
         try:
             return self._items[name]
         except KeyError:
-            raise AttributeError(f"weight group has no entry {name!r}; it has "
-                                 f"{sorted(self._items)}") from None
+            raise MissingAttributeError(f"weight group has no entry {name!r}; it has "
+                                        f"{sorted(self._items)}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("a weight group is read-only; use weights.assign(name, value)")
+        raise MissingAttributeError("a weight group is read-only; use weights.assign(name, value)")
 
     def __getitem__(self, name: str) -> Any:
         head, _, rest = name.partition(".")
