@@ -94,7 +94,9 @@ class DPSGD:
         if n:
             res = ghost_pass(f, values, batch)
             scale = self.clip_norm / np.maximum(res.norms, self.clip_norm)
-            total, loss = res.clipped_sum(scale), float(np.mean(res.losses))
+            loss = float(np.mean(res.losses))
+            total = res.clipped_sum(scale, release=True)
+            res = None  # what the pass kept is not needed for the noise
         else:  # an empty Poisson sample: the step is noise alone
             total, loss = _zeros_like(values), float("nan")
         if sampling_rate is None:

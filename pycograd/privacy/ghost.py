@@ -23,6 +23,13 @@ Every other weight (an op without a rule above, or a weight used by several node
 per-example contributions would interfere) falls back to ``vmap(grad)`` over the examples
 for those weights only. The backward pass never forms the weights' batch gradients; the
 clipped sum is each rule node's own VJP applied to the cotangent scaled row by row.
+
+Memory stays near a plain gradient step's. Each layer's norm is taken as its cotangent
+arrives, and the activation its clipped sum will read is then dropped, as a plain
+backward drops it, whenever the tape can recompute it from the weights and the data
+(every node between them kept its non-traced arguments); ``clipped_sum`` replays those
+nodes, each once, freeing each value after its last reader. Otherwise (a custom rule on
+the way, an argument kept only as its shape) the activation stays on the tape until then.
 """
 
 from __future__ import annotations
@@ -34,9 +41,9 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import NonScalarOutputError, PycogradError
-from pycograd.core.primitive import Joint
+from pycograd.core.primitive import UNSAVED, Joint, Shaped
 from pycograd.core.pytree import tree_flatten, tree_unflatten
-from pycograd.core.trace import new_trace
+from pycograd.core.trace import Tracer, apply_impl, bind, new_trace
 from pycograd.core.var import (
     ANS,
     ARGS,
@@ -44,6 +51,7 @@ from pycograd.core.var import (
     PARAMS,
     PARENTS,
     PRIM,
+    SEQ,
     ReverseTrace,
     Var,
     _reachable,
@@ -73,7 +81,8 @@ class PrivacyError(PycogradError, ValueError):
 @dataclass
 class _Use:
     """A weight used once by a layer with a ghost rule: the layer's node, which of its
-    arguments the weight is, and the views between the weight and that argument."""
+    arguments the weight is, the views between the weight and that argument, and which of
+    the layer's arguments ``clipped_sum`` recomputes (``replay``) rather than keeps."""
 
     leaf: Var
     node: list  # the layer's tape node (``pycograd.core.var``: PRIM, ARGS ...)
@@ -81,6 +90,8 @@ class _Use:
     rule: Any
     views: list = field(default_factory=list)
     g: Any = None
+    replay: tuple = ()
+    g_sq: dict | None = None  # per-example ``|g_i|^2``, shared by the uses of one cotangent
 
 
 def per_sample_grad_norms(objective: Callable, weights: Any, *batch: Any) -> np.ndarray:
@@ -110,6 +121,23 @@ def _functional(objective: Callable, weights: Any) -> tuple[Callable, Any]:
     return routed(objective), weights
 
 
+class _GhostTrace(ReverseTrace):
+    """The ghost pass's tape: as lean as the eager tape for traced values, but every
+    argument that is not traced (data, labels, masks, constants: alive anyway, or small)
+    stays on its node, so that ``clipped_sum`` can replay the node."""
+
+    __slots__ = ()
+
+    def process(self, prim: Any, args: tuple, params: dict) -> Any:
+        out = ReverseTrace.process(self, prim, args, params)
+        if out.__class__ is Var:
+            kept = out._node[ARGS]
+            for i, a in enumerate(args):
+                if a.__class__ is not Var or a._trace is not self:
+                    kept[i] = a
+        return out
+
+
 @dataclass
 class GhostResult:
     """The per-example losses and gradient norms of one batch; ``clipped_sum(c)`` gives
@@ -123,24 +151,46 @@ class GhostResult:
     _fallback: dict
     _leaves: list
     _treedef: Any
+    _chain: list = field(default_factory=list)  # the nodes that replays run through
+    _released: bool = False
 
     @property
     def how(self) -> list:
-        ghost = {id(u.leaf): f"ghost {u.node[PRIM].name}" for u in self._uses}
+        ghost = {id(u.leaf): f"ghost {u.rule.name}" for u in self._uses}
         return [None if not isinstance(x, Var) else ghost.get(id(x)) or (
             "vmap" if k in self._fallback else "unused") for k, x in enumerate(self._leaves)]
 
-    def clipped_sum(self, scale: np.ndarray) -> Any:
+    def clipped_sum(self, scale: np.ndarray, release: bool = False) -> Any:
+        """``sum_i scale_i * grad_i``. With ``release`` it frees what the pass kept as it
+        goes (each cotangent once scaled, each replayed activation after its last reader),
+        which keeps a DP-SGD step near a plain step's memory; the result then cannot be
+        summed again."""
+        if self._released:
+            raise PrivacyError("clipped_sum(release=True) already consumed this ghost pass; "
+                               "run ghost_pass again, or pass release=False to sum twice")
         out: list = [None] * len(self._leaves)
         where = {id(x): k for k, x in enumerate(self._leaves)}
-        scaled: dict[int, Any] = {}  # a layer's weight and bias often share one cotangent
-        for u in self._uses:
-            gs = scaled.get(id(u.g))
-            if gs is None:
-                gs = scaled[id(u.g)] = _scale_rows(u.g, scale)
-            out[where[id(u.leaf)]] = _view_back(u, gs)
+        replay = _Replay(self._uses, self._chain)
+        groups: dict[int, list] = {}  # a layer's weight and bias often share one cotangent
+        for u in sorted(self._uses, key=lambda u: u.node[SEQ]):
+            groups.setdefault(id(u.g), []).append(u)
+        if release:
+            self._released = True
+            self._chain = []
+        for group in groups.values():
+            gs = _scale_rows(group[0].g, scale)
+            if release:
+                for u in group:
+                    u.g = None
+            for u in group:
+                out[where[id(u.leaf)]] = _view_back(u, gs, replay)
+                if release:
+                    u.node = u.views = None
+            gs = None
         for k, pe in self._fallback.items():
             out[k] = np.tensordot(scale, pe, axes=1)
+        if release:
+            self._fallback = dict.fromkeys(self._fallback)
         for k, x in enumerate(self._leaves):
             if isinstance(x, Var) and out[k] is None:
                 out[k] = np.zeros_like(x.value)
@@ -154,7 +204,7 @@ def ghost_pass(f: Callable, values: Any, batch: Sequence[Any]) -> GhostResult:
     their values, the per-example gradient norms, and what ``clipped_sum`` needs."""
     b = _batch_size(batch)
     leaves, td = tree_flatten(values)
-    with new_trace(ReverseTrace) as trace:
+    with new_trace(_GhostTrace) as trace:
         boxed = [_lift(x, trace) for x in leaves]
         losses = f(tree_unflatten(td, boxed), *batch)
     if not (isinstance(losses, Var) and losses._trace is trace):
@@ -177,15 +227,15 @@ def ghost_pass(f: Callable, values: Any, batch: Sequence[Any]) -> GhostResult:
         elif id(x._node) in users:
             fallback.append(k)
     users = None  # it holds every node: let backward release them as it goes
-    _backward(nodes, losses, uses, {id(boxed[k]._node) for k in fallback})
-    uses = [u for u in uses if u.g is not None]  # no cotangent reached it: no gradient
-    sq = np.zeros(b)
-    for u in uses:
-        sq += u.rule(u, b)
+    chain = _plan_replay(uses)
+    sq = _backward(nodes, losses, uses, chain, {id(boxed[k]._node) for k in fallback}, b)
+    reached = [u for u in uses if u.g is not None]  # no cotangent reached it: no gradient
+    if len(reached) < len(uses):
+        uses, chain = reached, _chain(reached)
     pe = _per_example(f, leaves, td, fallback, batch) if fallback else {}
     for g in pe.values():
-        sq += np.sum(np.reshape(g, (b, -1)) ** 2, axis=1)
-    return GhostResult(np.asarray(losses.value), np.sqrt(sq), uses, pe, boxed, td)
+        sq += _row_sq(g)
+    return GhostResult(np.asarray(losses.value), np.sqrt(sq), uses, pe, boxed, td, chain)
 
 
 def _lift(x: Any, trace: ReverseTrace) -> Any:
@@ -226,14 +276,161 @@ def _classify(leaf: Var, users: Mapping[int, list], b: int) -> _Use | None:
         rule = _RULES.get(node[PRIM].name)
         if rule is None or not rule.applies(node, pos, b):
             return None
-        return _Use(leaf, node, pos, rule.sq_norms, views)
+        return _Use(leaf, node, pos, rule, views)
 
 
-def _backward(nodes: list, root: Var, uses: list, skip: set[int]) -> None:
-    """Backward from ``ones(B)``, keeping the cotangent at each ghost node, computing no
-    cotangent for weights (nor their views), and releasing every other node on the way."""
+def _plan_replay(uses: list) -> list:
+    """Mark, in each use, the layer's arguments that its clipped sum reads and the tape can
+    recompute; return the nodes those replays run through (kept by ``_backward``)."""
+    ok: dict[int, bool] = {}
+    for u in uses:
+        args = u.node[ARGS]
+        u.replay = tuple(i for i, p in u.node[PARENTS]
+                         if _is_value(args[i]) and _replayable(p, ok))
+    return _chain(uses)
+
+
+def _chain(uses: list) -> list:
+    """The nodes that the replays of ``uses`` run through."""
+    chain: dict[int, list] = {}
+    stack = [p for u in uses for i, p in u.node[PARENTS] if i in u.replay]
+    while stack:
+        v = stack.pop()
+        if v[PRIM] is None or id(v) in chain:
+            continue
+        chain[id(v)] = v
+        stack.extend(p for _, p in v[PARENTS])
+    return list(chain.values())
+
+
+def _is_value(a: Any) -> bool:
+    return a is not UNSAVED and not isinstance(a, Shaped)
+
+
+def _replayable(root: list, ok: dict[int, bool]) -> bool:
+    """Whether ``root``'s output can be recomputed from the weights and what the nodes above
+    it kept: every argument that is not traced is kept whole, and no node runs user code."""
+    stack = [root]
+    while stack:
+        v = stack[-1]
+        if id(v) in ok:
+            stack.pop()
+            continue
+        if v[PRIM] is None:
+            ok[id(v)] = v[ANS]() is not None
+            stack.pop()
+            continue
+        args = list(v[ARGS])
+        for i, _ in v[PARENTS]:
+            args[i] = None
+        if v[PRIM].calls_user_code or any(
+                a is UNSAVED or isinstance(a, (Shaped, Tracer)) for a in args):
+            ok[id(v)] = False
+            stack.pop()
+            continue
+        todo = [p for _, p in v[PARENTS] if id(p) not in ok]
+        if todo:
+            stack.extend(todo)
+            continue
+        ok[id(v)] = all(ok[id(p)] for _, p in v[PARENTS])
+        stack.pop()
+    return ok[id(root)]
+
+
+class _Replay:
+    """The recomputed outputs of the replay chain's nodes, each computed once and freed
+    after its last reader (a chain node or a use's replayed argument) has taken it. A
+    ufunc whose input is a replayed array that nothing else reads (nor views) writes its
+    output into that array, as ``y = x @ W; y += b`` would: the replay of a layer then
+    costs no more than its forward did."""
+
+    def __init__(self, uses: list, chain: list):
+        self.values: dict[int, Any] = {}
+        self.left: dict[int, int] = {}
+        self.fresh: set[int] = set()  # replayed arrays that own their memory
+        readers = [p for u in uses for i, p in u.node[PARENTS] if i in u.replay]
+        readers += [p for v in chain for _, p in v[PARENTS]]
+        for p in readers:
+            self.left[id(p)] = self.left.get(id(p), 0) + 1
+
+    def args(self, node: list, which: Sequence[int]) -> list:
+        """``node``'s arguments with those at ``which`` (traced ones) recomputed."""
+        return self._args(node, which)[0]
+
+    def _args(self, node: list, which: Sequence[int]) -> tuple[list, Any]:
+        """The arguments, and one of them that is free to overwrite (or None)."""
+        args, spare = list(node[ARGS]), None
+        for i, p in node[PARENTS]:
+            if i in which:
+                args[i], free = self._take(p)
+                if free:
+                    spare = args[i]
+        if spare is not None and any(np.may_share_memory(spare, v) for v in self.values.values()
+                                     if isinstance(v, np.ndarray)):
+            spare = None
+        return args, spare
+
+    def take(self, node: list) -> Any:
+        return self._take(node)[0]
+
+    def _take(self, node: list) -> tuple[Any, bool]:
+        """``node``'s output, and whether nothing else will read it."""
+        if node[PRIM] is None:
+            var = node[ANS]()
+            if var is None:  # pragma: no cover - the pass holds its weights
+                raise PrivacyError("a weight of the ghost pass was freed before its replay")
+            return var.value, False
+        stack = [node]
+        while stack:  # parents first, without recursion (deep nets)
+            v = stack[-1]
+            if id(v) in self.values:
+                stack.pop()
+                continue
+            todo = [p for _, p in v[PARENTS] if p[PRIM] is not None and id(p) not in self.values]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            vals, spare = self._args(v, [i for i, _ in v[PARENTS]])
+            self.values[id(v)] = out = self._apply(v, vals, spare)
+            if out is spare or (out.__class__ is np.ndarray and out.base is None and not any(
+                    isinstance(a, np.ndarray) and np.may_share_memory(out, a) for a in vals)):
+                self.fresh.add(id(v))
+            vals = spare = out = None  # the inputs go as soon as their last reader has run
+        value = self.values[id(node)]
+        self.left[id(node)] -= 1
+        if self.left[id(node)] > 0:
+            return value, False
+        del self.values[id(node)]
+        return value, id(node) in self.fresh
+
+    @staticmethod
+    def _apply(v: list, vals: list, spare: Any) -> Any:
+        prim, params = v[PRIM], v[PARAMS]
+        if any(a.__class__ is not np.ndarray and isinstance(a, Tracer) for a in vals):
+            return bind(prim, vals, params)
+        uf = prim.impl
+        if spare is not None and isinstance(uf, np.ufunc) and uf.signature is None and \
+                uf.nout == 1 and spare.shape == np.broadcast_shapes(*map(np.shape, vals)):
+            try:  # no casting: the output has the dtype it would have had
+                return uf(*vals, out=spare, casting="no", **params)
+            except TypeError:
+                pass
+        return apply_impl(prim, vals, params)
+
+
+def _backward(nodes: list, root: Var, uses: list, chain: list, skip: set[int],
+              b: int) -> np.ndarray:
+    """Backward from ``ones(B)``: at each ghost node, its norms (squared, summed into the
+    result) and its cotangent, kept; no cotangent for weights (nor their views); every
+    other node released on the way, but for what ``clipped_sum`` replays."""
     keep = {id(u.node): u for u in uses}
+    replayed = {id(v) for v in chain}
     side = set(skip) | {id(u.leaf._node) for u in uses} | {id(v) for u in uses for v in u.views}
+    sq = np.zeros(b)
+    g_sq: dict[int, np.ndarray] = {}
+    for u in uses:
+        u.g_sq = g_sq
     seed = np.ones_like(root.value)
     root = root._node
     root[CT] = seed
@@ -243,8 +440,9 @@ def _backward(nodes: list, root: Var, uses: list, skip: set[int]) -> None:
             if id(v) in side:
                 continue
             u = keep.get(id(v))
-            if u is not None:
+            if u is not None and g is not None:
                 u.g = g
+                sq += u.rule.sq_norms(u, b)
             if g is not None and v[PARENTS]:
                 vjps, args, params, ans = v[PRIM].vjps, v[ARGS], v[PARAMS], v[ANS]
                 wanted = tuple(i for i, p in v[PARENTS] if id(p) not in side)
@@ -260,26 +458,37 @@ def _backward(nodes: list, root: Var, uses: list, skip: set[int]) -> None:
                     if ct is not None:
                         p[CT] = ct if p[CT] is None else p[CT] + ct
                 g = ct = joint = args = ans = None
-            if u is None:
+            if u is None and id(v) not in replayed:
                 v[ARGS] = v[PARAMS] = v[PARENTS] = None
                 nodes[k] = None
-            else:  # its output is not read again (the rules' VJPs never read ``ans``)
-                v[ANS] = None
+                continue
+            # kept for clipped_sum: the arguments it recomputes go now, as do outputs
+            # (the rules' VJPs never read ``ans``; a replay recomputes it)
+            v[ANS] = None
+            drop = u.replay if u is not None else [i for i, _ in v[PARENTS]]
+            if drop:
+                v[ARGS] = args = list(v[ARGS])
+                for i in drop:
+                    args[i] = UNSAVED
+                args = None
     finally:
         for v in nodes:
             if v is not None:
                 v[CT] = None
+        for u in uses:
+            u.g_sq = None
+    return sq
 
 
 def _scale_rows(g: Any, scale: np.ndarray) -> Any:
-    return g * np.reshape(scale, (-1,) + (1,) * (np.ndim(g) - 1))
+    return np.einsum("i...,i->i...", g, scale)  # ``g * scale[:, None]`` buffers 64 KiB
 
 
-def _view_back(u: _Use, g: Any) -> Any:
+def _view_back(u: _Use, g: Any, replay: _Replay) -> Any:
     """``sum_i scale_i grad_i`` for ``u``'s weight: the layer's VJP for the weight on the
-    row-scaled cotangent, then back through the views."""
+    row-scaled cotangent (its replayed arguments recomputed), then back through the views."""
     n = u.node
-    ct = n[PRIM].vjps[u.pos](g, None, *n[ARGS], **n[PARAMS])
+    ct = n[PRIM].vjps[u.pos](g, None, *replay.args(n, u.replay), **n[PARAMS])
     for v in reversed(u.views):
         ct = v[PRIM].vjps[0](ct, v[ANS], *v[ARGS], **v[PARAMS])
     return ct
@@ -304,9 +513,10 @@ def _per_example(f: Callable, leaves: list, td: Any, which: list[int],
 # ---- the ghost rules -------------------------------------------------------------------
 
 class _Rule:
-    """``applies(node, pos, B)`` and ``sq_norms(use, B) -> (B,)`` for one primitive."""
+    """``applies(node, pos, B)`` and ``sq_norms(use, B) -> (B,)`` for the primitive ``name``."""
 
-    def __init__(self, applies: Callable, sq_norms: Callable):
+    def __init__(self, name: str, applies: Callable, sq_norms: Callable):
+        self.name = name
         self.applies = applies
         self.sq_norms = sq_norms
 
@@ -316,10 +526,24 @@ def _outer_sq(a: np.ndarray, c: np.ndarray) -> np.ndarray:
     the ``T x T`` Gram matrices when ``T^2 <= m n``, else the product itself."""
     t, m, n = a.shape[1], a.shape[2], c.shape[2]
     if t == 1:
-        return np.sum(a[:, 0] ** 2, axis=1) * np.sum(c[:, 0] ** 2, axis=1)
+        return _row_sq(a) * _row_sq(c)
     if t * t <= m * n:
         return np.einsum("bts,bts->b", a @ np.swapaxes(a, 1, 2), c @ np.swapaxes(c, 1, 2))
-    return np.sum((np.swapaxes(a, 1, 2) @ c) ** 2, axis=(1, 2))
+    return _row_sq(np.swapaxes(a, 1, 2) @ c)
+
+
+def _g_row_sq(u: _Use) -> np.ndarray:
+    """``|g_i|^2`` of the use's cotangent (a layer's weight and bias share it)."""
+    sq = u.g_sq.get(id(u.g))
+    if sq is None:
+        sq = u.g_sq[id(u.g)] = _row_sq(u.g)
+    return sq
+
+
+def _row_sq(x: Any) -> np.ndarray:
+    """``sum(x_i ** 2)`` per example, without an ``x``-sized temporary."""
+    r = np.reshape(x, (np.shape(x)[0], -1))
+    return np.einsum("ij,ij->i", r, r)
 
 
 def _linear_applies(node: Var, pos: int, b: int) -> bool:
@@ -336,7 +560,10 @@ def _linear_sq(u: _Use, b: int) -> np.ndarray:
     g = u.g
     if u.pos == 1:
         d, p = np.shape(w)
-        return _outer_sq(np.reshape(a, (b, -1, d)), np.reshape(g, (b, -1, p)))
+        a = np.reshape(a, (b, -1, d))
+        if a.shape[1] == 1:  # ``|x_i|^2 |g_i|^2``
+            return _row_sq(a) * _g_row_sq(u)
+        return _outer_sq(a, np.reshape(g, (b, -1, p)))
     m, k = np.shape(a)[-2:]
     groups = int(np.prod(np.shape(a)[:-2], dtype=int))
     length = np.shape(w)[-1]
@@ -356,16 +583,14 @@ def _broadcast_sq(u: _Use, b: int) -> np.ndarray:
     """Bias / scale: per-example gradients are weight-sized, so form them."""
     node, g = u.node, u.g
     name = node[PRIM].name
-    if name == "multiply":
-        contrib = g * node[ARGS][1 - u.pos]
-    else:
-        contrib = -g if name == "subtract" and u.pos == 1 else g
+    contrib = g * node[ARGS][1 - u.pos] if name == "multiply" else g  # the sign: squared
     ws = np.shape(node[ARGS][u.pos])
     rest = np.shape(contrib)[1:]
     padded = (1,) * (len(rest) - len(ws)) + tuple(ws)
     axes = tuple(1 + i for i, (wd, od) in enumerate(zip(padded, rest)) if wd == 1 and od != 1)
-    pe = np.sum(contrib, axis=axes) if axes else contrib
-    return np.sum(np.reshape(pe, (b, -1)) ** 2, axis=1)
+    if contrib is g and not axes:
+        return _g_row_sq(u)
+    return _row_sq(np.sum(contrib, axis=axes) if axes else contrib)
 
 
 def _gather_applies(node: Var, pos: int, b: int) -> bool:
@@ -383,13 +608,13 @@ def _gather_sq(u: _Use, b: int) -> np.ndarray:
     uniq, inv = np.unique(keys, return_inverse=True)
     sums = np.zeros((len(uniq), dim))
     np.add.at(sums, inv.ravel(), np.reshape(u.g, (-1, dim)))
-    return np.bincount(uniq // v, weights=np.sum(sums ** 2, axis=1), minlength=b)
+    return np.bincount(uniq // v, weights=_row_sq(sums), minlength=b)
 
 
 _RULES = {
-    "matmul": _Rule(_linear_applies, _linear_sq),
-    "add": _Rule(_broadcast_applies, _broadcast_sq),
-    "subtract": _Rule(_broadcast_applies, _broadcast_sq),
-    "multiply": _Rule(_broadcast_applies, _broadcast_sq),
-    "getitem": _Rule(_gather_applies, _gather_sq),
+    "matmul": _Rule("matmul", _linear_applies, _linear_sq),
+    "add": _Rule("add", _broadcast_applies, _broadcast_sq),
+    "subtract": _Rule("subtract", _broadcast_applies, _broadcast_sq),
+    "multiply": _Rule("multiply", _broadcast_applies, _broadcast_sq),
+    "getitem": _Rule("getitem", _gather_applies, _gather_sq),
 }
