@@ -239,14 +239,16 @@ def test_release_frees_the_pass_and_sums_once():
 def test_replay_writes_only_into_its_own_dead_arrays():
     """The hidden activation is recomputed for the clipped sum, in place where an array the
     replay made is read by no one else: not into a weight (``c`` reaches the layer through a
-    view), nor into the data, nor into an array that a live view still reads (``r``)."""
+    view), nor into the data, nor into an array that a live view still reads (``r``), nor
+    into one smaller than the result (``k``)."""
     w = {"V": rng.standard_normal((4, 6)), "c": rng.standard_normal(6),
          "W": rng.standard_normal((6, 3))}
 
     def f(w, x):
         t = x @ w["V"]
         r = np.reshape(np.reshape(t, (len(x), 2, 3)), (len(x), 6))  # a view of t
-        h = np.tanh(t * 2.0 + r + np.reshape(w["c"], (1, 6)) + x[:, :1])
+        k = np.sum(t, axis=1, keepdims=True) * 0.5  # free, but too small to hold the sum
+        h = np.tanh((t * 2.0 + r + np.reshape(w["c"], (1, 6))) + k + x[:, :1])
         return np.sum((h @ w["W"]) ** 2, axis=1)
 
     x = rng.standard_normal((B, 4))

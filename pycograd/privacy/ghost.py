@@ -357,11 +357,12 @@ class _Replay:
         """``node``'s arguments with those at ``which`` (traced ones) recomputed."""
         return self._args(node, which)[0]
 
-    def _args(self, node: list, which: Sequence[int]) -> tuple[list, Any]:
-        """The arguments, and one of them that is free to overwrite (or None)."""
+    def _args(self, node: list, which: Sequence[int] | None) -> tuple[list, Any]:
+        """The arguments (those at ``which``, or all traced ones, recomputed), and one of
+        them that is free to overwrite (or None)."""
         args, spare = list(node[ARGS]), None
         for i, p in node[PARENTS]:
-            if i in which:
+            if which is None or i in which:
                 args[i], free = self._take(p)
                 if free:
                     spare = args[i]
@@ -391,7 +392,7 @@ class _Replay:
                 stack.extend(todo)
                 continue
             stack.pop()
-            vals, spare = self._args(v, [i for i, _ in v[PARENTS]])
+            vals, spare = self._args(v, None)
             self.values[id(v)] = out = self._apply(v, vals, spare)
             if out is spare or (out.__class__ is np.ndarray and out.base is None and not any(
                     isinstance(a, np.ndarray) and np.may_share_memory(out, a) for a in vals)):
@@ -411,10 +412,10 @@ class _Replay:
             return bind(prim, vals, params)
         uf = prim.impl
         if spare is not None and isinstance(uf, np.ufunc) and uf.signature is None and \
-                uf.nout == 1 and spare.shape == np.broadcast_shapes(*map(np.shape, vals)):
-            try:  # no casting: the output has the dtype it would have had
+                uf.nout == 1:
+            try:  # numpy checks before computing: the output's shape and dtype are spare's
                 return uf(*vals, out=spare, casting="no", **params)
-            except TypeError:
+            except (TypeError, ValueError):
                 pass
         return apply_impl(prim, vals, params)
 
