@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import NonScalarOutputError, PycogradError
-from pycograd.core.primitive import UNSAVED, Joint, Shaped
+from pycograd.core.primitive import UNSAVED, VALUE, Joint, Shaped
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer, apply_impl, bind, new_trace
 from pycograd.core.var import (
@@ -91,6 +91,8 @@ class _Use:
     views: list = field(default_factory=list)
     g: Any = None
     replay: tuple = ()
+    unread: tuple = ()  # the layer's traced arguments whose values the weight's VJP
+    # does not read: kept only as their shape (``Shaped``) after the backward
     g_sq: dict | None = None  # per-example ``|g_i|^2``, shared by the uses of one cotangent
 
 
@@ -284,10 +286,24 @@ def _plan_replay(uses: list) -> list:
     recompute; return the nodes those replays run through (kept by ``_backward``)."""
     ok: dict[int, bool] = {}
     for u in uses:
-        args = u.node[ARGS]
-        u.replay = tuple(i for i, p in u.node[PARENTS]
-                         if _is_value(args[i]) and _replayable(p, ok))
+        n = u.node
+        read = _read_by_vjp(n[PRIM], u.pos, len(n[ARGS]))
+        u.unread = tuple(i for i, _ in n[PARENTS] if i not in read
+                         and n[ARGS][i].__class__ is np.ndarray)
+        u.replay = tuple(i for i, p in n[PARENTS]
+                         if i in read and _is_value(n[ARGS][i]) and _replayable(p, ok))
     return _chain(uses)
+
+
+def _read_by_vjp(prim: Any, pos: int, n: int) -> set[int]:
+    """The arguments whose values (not just shapes) the VJP for argument ``pos`` reads (the
+    tape's own analysis, ``core.primitive.residual_modes``); all when it cannot tell."""
+    modes = prim.residuals_one[pos] if prim.residuals_one is not None else None
+    if modes is None:
+        return set(range(n))
+    _, drop, rest, named = modes
+    partial = {i for i, _ in drop}
+    return {i for i in range(n) if (i not in partial) if i < named or rest is VALUE}
 
 
 def _chain(uses: list) -> list:
@@ -311,7 +327,7 @@ def _replayable(root: list, ok: dict[int, bool]) -> bool:
     """Whether ``root``'s output can be recomputed from the weights and what the nodes above
     it kept: every argument that is not traced is kept whole, and no node runs user code."""
     stack = [root]
-    while stack:
+    while stack:  # parents first, without recursion (deep nets)
         v = stack[-1]
         if id(v) in ok:
             stack.pop()
@@ -320,21 +336,21 @@ def _replayable(root: list, ok: dict[int, bool]) -> bool:
             ok[id(v)] = v[ANS]() is not None
             stack.pop()
             continue
-        args = list(v[ARGS])
-        for i, _ in v[PARENTS]:
-            args[i] = None
-        if v[PRIM].calls_user_code or any(
-                a is UNSAVED or isinstance(a, (Shaped, Tracer)) for a in args):
-            ok[id(v)] = False
-            stack.pop()
-            continue
         todo = [p for _, p in v[PARENTS] if id(p) not in ok]
         if todo:
-            stack.extend(todo)
+            stack += todo
             continue
-        ok[id(v)] = all(ok[id(p)] for _, p in v[PARENTS])
         stack.pop()
+        ok[id(v)] = all(ok[id(p)] for _, p in v[PARENTS]) and _kept_whole(v)
     return ok[id(root)]
+
+
+def _kept_whole(v: list) -> bool:
+    if v[PRIM].calls_user_code:
+        return False
+    traced = [i for i, _ in v[PARENTS]]
+    return not any(a is UNSAVED or isinstance(a, (Shaped, Tracer))
+                   for i, a in enumerate(v[ARGS]) if i not in traced)
 
 
 class _Replay:
@@ -467,10 +483,12 @@ def _backward(nodes: list, root: Var, uses: list, chain: list, skip: set[int],
             # (the rules' VJPs never read ``ans``; a replay recomputes it)
             v[ANS] = None
             drop = u.replay if u is not None else [i for i, _ in v[PARENTS]]
-            if drop:
+            if drop or u is not None and u.unread:
                 v[ARGS] = args = list(v[ARGS])
                 for i in drop:
                     args[i] = UNSAVED
+                for i in u.unread if u is not None else ():
+                    args[i] = Shaped(args[i])
                 args = None
     finally:
         for v in nodes:
