@@ -26,10 +26,12 @@ clipped sum is each rule node's own VJP applied to the cotangent scaled row by r
 
 Memory stays near a plain gradient step's. Each layer's norm is taken as its cotangent
 arrives, and the activation its clipped sum will read is then dropped, as a plain
-backward drops it, whenever the tape can recompute it from the weights and the data
-(every node between them kept its non-traced arguments); ``clipped_sum`` replays those
-nodes, each once, freeing each value after its last reader. Otherwise (a custom rule on
-the way, an argument kept only as its shape) the activation stays on the tape until then.
+backward drops it, whenever the tape can recompute it from the weights and the data (the
+pass's tape keeps every untraced argument: data, masks, constants); ``clipped_sum``
+replays those nodes, each once, freeing each value after its last reader. Otherwise (a
+custom rule or a checkpoint on the way, or values traced by an enclosing transform) the
+activation stays on the tape until then. The price is time: the layers that feed the
+replayed activations run forward a second time.
 """
 
 from __future__ import annotations
