@@ -350,9 +350,13 @@ def _replayable(root: list, ok: dict[int, bool]) -> bool:
 def _kept_whole(v: list) -> bool:
     if v[PRIM].calls_user_code:
         return False
-    traced = [i for i, _ in v[PARENTS]]
-    return not any(a is UNSAVED or isinstance(a, (Shaped, Tracer))
-                   for i, a in enumerate(v[ARGS]) if i not in traced)
+    args, parents = v[ARGS], v[PARENTS]
+    if len(parents) < len(args):
+        traced = {i for i, _ in parents}
+        for i, a in enumerate(args):
+            if i not in traced and (a is UNSAVED or isinstance(a, (Shaped, Tracer))):
+                return False
+    return True
 
 
 class _Replay:
@@ -384,9 +388,10 @@ class _Replay:
                 args[i], free = self._take(p)
                 if free:
                     spare = args[i]
-        if spare is not None and any(np.may_share_memory(spare, v) for v in self.values.values()
-                                     if isinstance(v, np.ndarray)):
-            spare = None
+        if spare is not None:
+            for v in self.values.values():
+                if isinstance(v, np.ndarray) and np.may_share_memory(spare, v):
+                    return args, None
         return args, spare
 
     def take(self, node: list) -> Any:
@@ -412,8 +417,7 @@ class _Replay:
             stack.pop()
             vals, spare = self._args(v, None)
             self.values[id(v)] = out = self._apply(v, vals, spare)
-            if out is spare or (out.__class__ is np.ndarray and out.base is None and not any(
-                    isinstance(a, np.ndarray) and np.may_share_memory(out, a) for a in vals)):
+            if out is spare or _fresh(out, vals):
                 self.fresh.add(id(v))
             vals = spare = out = None  # the inputs go as soon as their last reader has run
         value = self.values[id(node)]
@@ -426,8 +430,9 @@ class _Replay:
     @staticmethod
     def _apply(v: list, vals: list, spare: Any) -> Any:
         prim, params = v[PRIM], v[PARAMS]
-        if any(a.__class__ is not np.ndarray and isinstance(a, Tracer) for a in vals):
-            return bind(prim, vals, params)
+        for a in vals:
+            if a.__class__ is not np.ndarray and isinstance(a, Tracer):
+                return bind(prim, vals, params)
         uf = prim.impl
         if spare is not None and isinstance(uf, np.ufunc) and uf.signature is None and \
                 uf.nout == 1:
@@ -436,6 +441,17 @@ class _Replay:
             except (TypeError, ValueError):
                 pass
         return apply_impl(prim, vals, params)
+
+
+def _fresh(out: Any, inputs: list) -> bool:
+    """Whether ``out`` is an array a replayed node made: it owns its memory, which none of
+    the node's inputs shares."""
+    if out.__class__ is not np.ndarray or out.base is not None:
+        return False
+    for a in inputs:
+        if isinstance(a, np.ndarray) and np.may_share_memory(out, a):
+            return False
+    return True
 
 
 def _backward(nodes: list, root: Var, uses: list, chain: list, skip: set[int],
