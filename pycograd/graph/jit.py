@@ -35,7 +35,8 @@ class JitFallbackWarning(UserWarning):
 
 
 def _signature(leaves: Sequence) -> tuple:
-    return tuple((type(x), np.shape(x), np.result_type(x)) if not isinstance(x, Tracer) else
+    return tuple((np.ndarray, x.shape, x.dtype) if type(x) is np.ndarray else  # fast path
+                 (type(x), np.shape(x), np.result_type(x)) if not isinstance(x, Tracer) else
                  (Tracer, tuple(x.shape), np.dtype(x.dtype)) for x in leaves)
 
 
