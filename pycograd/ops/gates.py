@@ -29,7 +29,7 @@ from pycograd.ops.shaping import broadcast_shapes, dtype_of, shape_of
 def _parts(tanh: Callable, xg: Any, hg: Any, h: Any) -> tuple:
     """The gates ``(r|z, r, z, W_hn h + b_hn, n)`` of a GRU step; gates are sigmoids written
     ``(1 + tanh(x / 2)) / 2`` (never overflows)."""
-    H = h.shape[-1]
+    H = np.shape(h)[-1]
     two = 2 * H
     rz = 0.5 + 0.5 * tanh(0.5 * (xg[..., :two] + hg[..., :two]))
     r, z = rz[..., :H], rz[..., H:]
