@@ -103,8 +103,9 @@ case("lstm_cell", lambda x, h, c, wi, wh: nn.lstm_cell(x, (h, c), wi, wh),
      [(2, 3), (2, 4), (2, 4), (16, 3), (16, 4)], "tanh")
 case("scan-rnn", lambda xs, h, wi, wh: nn.scan(lambda h, x: nn.rnn_cell(x, h, wi, wh), h, xs),
      [(4, 2, 3), (2, 4), (4, 3), (4, 4)], "tanh")
-case("scan-gru", lambda xs, h, wi, wh: nn.scan(lambda h, x: nn.gru_cell(x, h, wi, wh), h, xs),
-     [(3, 2, 3), (2, 4), (12, 3), (12, 4)], "gru_gates")
+case("scan-gru-batch_first",  # a symbolic batch, concrete time
+     lambda h, xs, wi, wh: nn.scan(lambda h, x: nn.gru_cell(x, h, wi, wh), h, xs, axis=1),
+     [(2, 4), (2, 3, 3), (12, 3), (12, 4)], "gru_gates")
 
 
 def _flat(out: tuple) -> tuple:
