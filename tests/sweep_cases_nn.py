@@ -14,6 +14,7 @@ from sweep_cases import Arg, Case
 
 import pycograd.nn as nn
 from pycograd import random as pr
+from pycograd.ops.gates import gru_gates_p
 from pycograd.transforms.checkpoint import checkpoint
 
 CASES: list[Case] = []
@@ -90,11 +91,21 @@ case("global_avg_pool", nn.global_avg_pool, [(2, 3, 2, 2)], "sum")
 case("rnn_cell", lambda x, h, wi, wh: nn.rnn_cell(x, h, wi, wh), [(2, 3), (2, 4), (4, 3), (4, 4)],
      "tanh")
 case("gru_cell", lambda x, h, wi, wh: nn.gru_cell(x, h, wi, wh),
-     [(2, 3), (2, 4), (12, 3), (12, 4)], "tanh")
+     [(2, 3), (2, 4), (12, 3), (12, 4)], "gru_gates")
+case("gru_cell-bias-one_input",  # x without a batch axis broadcasts against the batched h
+     lambda x, h, wi, wh, bi, bh: nn.gru_cell(x, h, wi, wh, bi, bh),
+     [(3,), (2, 4), (12, 3), (12, 4), (12,), (12,)], "gru_gates")
+case("gru_cell-one_state", lambda x, h, wi, wh: nn.gru_cell(x, h, wi, wh),
+     [(2, 3), (4,), (12, 3), (12, 4)], "gru_gates")
+case("gru_gates-broadcast", lambda xg, hg, h: gru_gates_p.bind(xg, hg, h),
+     [(2, 1, 6), (3, 6), (3, 2)], "gru_gates")
 case("lstm_cell", lambda x, h, c, wi, wh: nn.lstm_cell(x, (h, c), wi, wh),
      [(2, 3), (2, 4), (2, 4), (16, 3), (16, 4)], "tanh")
 case("scan-rnn", lambda xs, h, wi, wh: nn.scan(lambda h, x: nn.rnn_cell(x, h, wi, wh), h, xs),
      [(4, 2, 3), (2, 4), (4, 3), (4, 4)], "tanh")
+case("scan-gru-batch_first",  # a symbolic batch, concrete time
+     lambda h, xs, wi, wh: nn.scan(lambda h, x: nn.gru_cell(x, h, wi, wh), h, xs, axis=1),
+     [(2, 4), (2, 3, 3), (12, 3), (12, 4)], "gru_gates")
 
 
 def _flat(out: tuple) -> tuple:

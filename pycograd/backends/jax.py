@@ -17,6 +17,7 @@ import numpy as np
 
 from pycograd.backends.lowering import register
 from pycograd.core.primitive import Primitive
+from pycograd.ops.gates import gru_math
 from pycograd.ops.indexing import fill
 
 _RENAMED = {
@@ -78,6 +79,7 @@ BY_NAME = {
     "expm": jax.scipy.linalg.expm,
     "argsort": lambda x, axis, kind, stable: jnp.argsort(x, axis=axis, stable=True),
     "searchsorted": lambda a, v, side: jnp.searchsorted(a, v, side=side),
+    "gru_gates": lambda xg, hg, h: gru_math(jnp.tanh, xg, hg, h),
 }
 
 register("jax", BY_NAME, {"elementwise": _elementwise, "reduction": _numpy_named,

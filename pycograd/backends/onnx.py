@@ -210,7 +210,24 @@ def _basic(idx: Any) -> bool:
                for p in parts)
 
 
+def _gru_gates(b: Builder, node: Any, xg: str, hg: str, h: str) -> str:
+    """``ops.gates.gru_math`` in ONNX operators (Slice on the last axis for the gates)."""
+    H = node.args[2].shape[-1]
+    xg, hg, h = _operands(b, node, (xg, hg, h))
+    half = b.const(0.5, node.out.dtype)
+
+    def cut(x: str, start: int, end: int) -> str:
+        return b.op("Slice", [x, b.ints([start]), b.ints([end]), b.ints([-1])])
+
+    s = b.op("Add", [cut(xg, 0, 2 * H), cut(hg, 0, 2 * H)])
+    rz = b.op("Add", [half, b.op("Mul", [half, b.op("Tanh", [b.op("Mul", [half, s])])])])
+    n = b.op("Tanh", [b.op("Add", [cut(xg, 2 * H, 3 * H),
+                                   b.op("Mul", [cut(rz, 0, H), cut(hg, 2 * H, 3 * H)])])])
+    return b.op("Add", [n, b.op("Mul", [cut(rz, H, 2 * H), b.op("Sub", [h, n])])])
+
+
 BY_NAME = {
+    "gru_gates": _gru_gates,
     "sum": _reduce("ReduceSum"), "max": _reduce("ReduceMax"), "min": _reduce("ReduceMin"),
     "prod": _reduce("ReduceProd"),
     "matmul": lambda b, node, x, y: b.op("MatMul", _operands(b, node, (x, y))),

@@ -15,6 +15,7 @@ import tensorflow.experimental.numpy as tnp
 from pycograd.backends.lowering import register
 from pycograd.core.primitive import Primitive
 from pycograd.graph.ir import Value
+from pycograd.ops.gates import gru_math
 from pycograd.ops.indexing import fill
 
 _RENAMED = {
@@ -73,6 +74,7 @@ BY_NAME = {
     "expm": tf.linalg.expm,
     "logabsdet": lambda a: tf.linalg.slogdet(a)[1],
     "slogdet_sign": lambda a: tf.linalg.slogdet(a)[0],
+    "gru_gates": lambda xg, hg, h: gru_math(tf.tanh, xg, hg, h),
 }
 
 

@@ -17,6 +17,7 @@ import torch
 
 from pycograd.backends.lowering import register
 from pycograd.core.primitive import Primitive
+from pycograd.ops.gates import gru_math
 from pycograd.ops.indexing import fill
 
 _RENAMED = {
@@ -191,6 +192,7 @@ BY_NAME = {
     "logabsdet": lambda a: torch.linalg.slogdet(a)[1],
     "slogdet_sign": lambda a: torch.linalg.slogdet(a)[0], "logdet": _logdet,
     "expm": torch.linalg.matrix_exp,
+    "gru_gates": lambda xg, hg, h: gru_math(torch.tanh, xg, hg, h),
 }
 
 register("torch", BY_NAME, {"elementwise": _elementwise}, _refuse)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import DeviceError
+from pycograd.ops.gates import gru_math
 from pycograd.ops.indexing import fill, is_basic_index
 
 # numpy's ufunc name -> the standard's name, where they differ.
@@ -332,4 +333,5 @@ IMPLS: dict[str, Impl] = {
     "xlogy": lambda xp, dev, x, y: _x_times(xp, x, xp.log(y)),
     "xlog1py": lambda xp, dev, x, y: _x_times(xp, x, xp.log1p(y)),
     "argmax": _argext("argmax"), "argmin": _argext("argmin"),
+    "gru_gates": lambda xp, dev, xg, hg, h: gru_math(xp.tanh, xg, hg, h),
 }
