@@ -6,28 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from notebook_run import execute_notebook, printed
 
 
 def _run_notebook(name: str) -> str:
     """Execute the saved ``notebooks/<name>`` again; the text it prints."""
-    nbformat = pytest.importorskip("nbformat")
-    pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("threadpoolctl")
-    pytest.importorskip("cloudpickle")
-    sys.path.insert(0, str(Path(__file__).parents[1] / "notebooks"))
-    try:
-        import make_demo
-    finally:
-        sys.path.pop(0)
-    nb = nbformat.read(make_demo.HERE / name, as_version=4)
-    return "".join(out.get("text", "") for cell in make_demo.execute(nb).cells
-                   for out in cell.get("outputs", []))
+    return printed(execute_notebook(name, needs=("matplotlib", "threadpoolctl", "cloudpickle")))
 
 
 def _number(label: str, text: str) -> float:
