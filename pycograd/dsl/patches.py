@@ -82,6 +82,35 @@ def _stagecache_targets() -> list[Any]:
             PipelineTracer.transform_pipeline_lhs_placeholders, MacroTracer.handle_macro, lam]
 
 
+def _lowering_targets() -> list[Any]:
+    import pipescript.tracers.pipeline_tracer as pipeline
+    from pipescript.tracers.pipeline_tracer import PipelineTracer
+    from pyccolo.ast_rewriter import AstRewriter
+    from pyccolo.emit_event import _emit_event
+    from pyccolo.expr_rewriter import ExprRewriter
+    from pyccolo.tracer import BaseTracer
+
+    from pycograd.dsl import lowering
+
+    rewriter = lowering._ORIGINAL[0] if lowering._ORIGINAL else ExprRewriter
+    return [AstRewriter.visit, rewriter.visit_BinOp, _emit_event, BaseTracer._emit_event,
+            BaseTracer._handle_normal_emit_return, PipelineTracer._apply,
+            PipelineTracer.search_left_descendant_placeholder,
+            PipelineTracer.transform_pipeline_lhs_placeholders,
+            PipelineTracer.transform_pipeline_apply_ops,
+            PipelineTracer.transform_pipeline_compose_ops,
+            PipelineTracer.transform_pipeline_rhs_placeholders,
+            PipelineTracer.maybe_skip_binop_arg, PipelineTracer.coalesce_pipeline_null,
+            pipeline.node_is_pipeline_bitor_op, pipeline.parent_is_pipeline_bitor_op,
+            pipeline.parent_is_fork_macro]
+
+
+def _install_lowering() -> None:
+    from pycograd.dsl import lowering
+
+    lowering.install()
+
+
 def _install_fastemit() -> None:
     from pycograd.dsl import fastemit
 
@@ -99,6 +128,7 @@ PATCHES = [
     Patch("stagecache", _stagecache_targets, frozenset({"c4374a67b4ecfd54"}),
           _install_stagecache),
     Patch("fastemit", _fastemit_targets, frozenset({"3b7461fc560cf74d"}), _install_fastemit),
+    Patch("lowering", _lowering_targets, frozenset({"a98b4204b2231b95"}), _install_lowering),
 ]
 
 INSTALLED: dict[str, bool] = {}

@@ -182,6 +182,7 @@ def _rhs(original: Callable) -> Callable:
         frame_to_node_mapping[frame.f_code.co_filename, frame.f_lineno] = node
         return lambda: fn
 
+    handler.__wrapped__ = original  # type: ignore[attr-defined]
     return handler
 
 
@@ -208,6 +209,7 @@ def _lhs(original: Callable) -> Callable:
         self.binop_nodes_to_eval.add(id(node))
         return lambda *_, **__: fn
 
+    handler.__wrapped__ = original  # type: ignore[attr-defined]
     return handler
 
 
@@ -228,6 +230,7 @@ def _macro(original: Callable) -> Callable:
                             lambda thunk: thunk())
         return out if fn is None else (lambda: fn)
 
+    handler.__wrapped__ = original  # type: ignore[attr-defined]
     return handler
 
 
