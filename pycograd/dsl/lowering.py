@@ -1,4 +1,5 @@
-"""Lower plain ``|>`` pipelines to two plain calls when pyccolo instruments DSL code.
+"""Lower plain ``|>`` pipes (and the DSL's call routing) to plain calls when pyccolo
+instruments DSL code.
 
 pipescript runs ``x |> f`` through pyccolo events: pyccolo weaves ``before_binop``,
 ``before_left_binop_arg``, ``before_right_binop_arg`` and ``after_binop`` events around the
@@ -7,7 +8,7 @@ this is a pipe (not a ``$ |>`` pipeline to make a lambda of), build the apply fu
 turn a stage holding a ``$`` hole into a lambda, and map a final ``pipeline_null`` to
 ``None``. Every one of those decisions depends only on the node and its augmentations, so
 for a training step it is the same decision every step; dispatching the events to make it
-again was ~45% of a small MLP's DSL step.
+again was about a third of a small MLP's DSL step (``benchmarks/bench_dsl.py``).
 
 This module makes the decisions once, when pyccolo instruments the code (in pyccolo's
 expression rewriter, where the node's augmentations are known), for each ``|>`` (also
@@ -24,8 +25,13 @@ it to ``None`` at the end of a pipeline and notes the node for IPython's traceba
 as the handlers would. A stage with a ``$`` hole becomes
 ``__pycograd_stage__(<node id>, lambda: <stage>)``, which asks pipescript's stage handler
 (with ``stagecache``, compiled once) for the lambda, exactly as the event would. Everything
-else in the expression (the operands, a call's routing) is instrumented as before. With
-pipescript's tracer off, both fall back to what the woven code does then (a plain ``|``).
+else in the expression (the operands) is instrumented as before. With pipescript's tracer
+off, both fall back to what the woven code does then (a plain ``|``).
+
+The same holds for ``routing.CellRoutingTracer``'s ``before_call`` event, woven into every
+call of a bare name in DSL code (``relu(h)``, ``cross_entropy($, Y)``): where it is the only
+handler of the call's ``before_call``, the callee ``f`` becomes ``__pycograd_route__(f)``,
+which swaps it as the handler would.
 """
 
 from __future__ import annotations
@@ -35,8 +41,11 @@ import builtins
 import sys
 from typing import Any
 
+from pycograd.dsl.stagecache import note_node
+
 PIPE = "__pycograd_pipe__"
 STAGE = "__pycograd_stage__"
+ROUTE = "__pycograd_route__"
 
 _BINOP_EVENTS = ("before_binop", "after_binop", "before_left_binop_arg",
                  "after_left_binop_arg", "before_right_binop_arg", "after_right_binop_arg")
@@ -51,23 +60,24 @@ _EXPECTED = {
 (``stagecache``'s wrappers count as the handlers they wrap)."""
 
 _RT: dict[str, Any] = {}
-"""What the run-time helpers read, filled by ``install``: the tracer stack, pipescript's
-``pipeline_null`` and traceback map, pyccolo's node tables."""
-_TRACER: list[Any] = [None]
-"""pipescript's ``PipelineTracer`` (found on pyccolo's tracer stack)."""
+"""What the run-time helpers read, filled by ``install``: pyccolo's tracer stack and node
+tables, pipescript's ``pipeline_null``, the two tracer classes."""
+_ACTIVE: dict[str, Any] = {"pipe": None, "route": None}
+"""The tracer instance last found on pyccolo's stack, per kind: pipescript's
+``PipelineTracer`` ("pipe") and ``routing.CellRoutingTracer`` ("route")."""
 
 
-def _tracer() -> Any:
-    """The active ``PipelineTracer`` that pyccolo would dispatch a pipe's events to, or
-    ``None`` (off, or hard-disabled: then the woven code computes a plain ``|``)."""
+def _active(kind: str) -> Any:
+    """The tracer of ``kind`` that pyccolo would dispatch the lowered event to, or ``None``
+    (off, or hard-disabled: then the woven code would have gone on unchanged)."""
     stack = _RT["stack"]
-    tracer = _TRACER[0]
+    tracer = _ACTIVE[kind]
     if tracer is None or tracer not in stack:
-        cls = _RT["PipelineTracer"]
+        cls = _RT[kind]
         tracer = next((t for t in stack if isinstance(t, cls)), None)
         if tracer is None:
             return None
-        _TRACER[0] = tracer
+        _ACTIVE[kind] = tracer
     return None if tracer._is_tracing_hard_disabled else tracer
 
 
@@ -85,13 +95,13 @@ def pipe(value: Any, func: Any, node_id: int, star: int, last: bool, mark: bool)
     ``star`` 1 / 2 for ``*|>`` / ``**|>``, ``last`` for the pipeline's outermost pipe,
     ``mark`` where its handler's note of the node for IPython's tracebacks is the last."""
     __hide_pyccolo_frame__ = True  # noqa: F841
-    tracer = _tracer()
+    tracer = _active("pipe")
     if tracer is None:
         return value | func
     frame = sys._getframe(1)
     node = _node(node_id, frame)
     if mark and node is not None:
-        _RT["frame_map"][frame.f_code.co_filename, frame.f_lineno] = node.left
+        note_node(frame, node.left)
     null = _RT["null"]
     out = null if value is null else tracer._apply(func, value, node, star)
     return None if last and out is null else out
@@ -102,7 +112,7 @@ def stage(node_id: int, fallback: Any) -> Any:
     makes of it (``fallback`` evaluates the operand as written, as the woven code does when
     the handler declines or fails)."""
     __hide_pyccolo_frame__ = True  # noqa: F841
-    tracer = _tracer()
+    tracer = _active("pipe")
     if tracer is None:
         return fallback()
     frame = sys._getframe(1)
@@ -115,6 +125,19 @@ def stage(node_id: int, fallback: Any) -> Any:
             raise exc from None
         out = None
     return fallback() if out is None else out()
+
+
+def route(func: Any) -> Any:
+    """A call's callee as ``routing.CellRoutingTracer``'s ``before_call`` handler swaps it
+    (pyccolo drops an exception of the handler and keeps the callee; so does this)."""
+    tracer = _active("route")
+    if tracer is None:
+        return func
+    try:
+        out = tracer.swap_callee(func)
+    except Exception:
+        return func
+    return func if out is None else out
 
 
 def _rhs_handler(tracer: Any) -> Any:
@@ -165,6 +188,8 @@ def _make_rewriter(base: type) -> type:
     )
     from pyccolo.trace_events import TraceEvent
 
+    from pycograd.dsl.routing import CellRoutingTracer
+
     star_by_spec = {PipelineTracer.pipeline_op_spec: 0, PipelineTracer.pipeline_tuple_op_spec: 1,
                     PipelineTracer.pipeline_dict_op_spec: 2}
 
@@ -194,13 +219,38 @@ def _make_rewriter(base: type) -> type:
                 return None
             return star
 
+        def _routes_only(self, copy: ast.AST) -> bool:
+            """Whether the one ``before_call`` handler pyccolo would weave for this call is
+            ``routing.CellRoutingTracer``'s (unguarded)."""
+            if self.global_guards_enabled:
+                return False
+            found = [(t, spec) for t in self.tracers
+                     for spec in t._event_handlers.get(TraceEvent.before_call, ())
+                     if spec.predicate(copy)]
+            return len(found) == 1 and isinstance(found[0][0], CellRoutingTracer) \
+                and _name(found[0][1].handler) == "swap_callee" and found[0][1].guard is None
+
+        def visit_Call(self, node: ast.Call) -> Any:
+            copy = self.orig_to_copy_mapping.get(id(node))
+            if copy is not None and self._routes_only(copy):
+                self.__dict__.setdefault("_pycograd_routed", set()).add(id(node))
+            return super().visit_Call(node)
+
+        def emit(self, evt: Any, node_or_id: Any, *args: Any, **kwargs: Any) -> Any:
+            if evt == TraceEvent.before_call and node_or_id in self.__dict__.get(
+                    "_pycograd_routed", ()):
+                func = kwargs["ret"]
+                return ast.copy_location(ast.Call(ast.copy_location(
+                    ast.Name(ROUTE, ast.Load()), func), [func], []), func)
+            return super().emit(evt, node_or_id, *args, **kwargs)
+
         def visit_BinOp(self, node: ast.BinOp) -> Any:
             copy = self.orig_to_copy_mapping.get(id(node))
             tracer = self._pipeline_tracer() if copy is not None else False
             star = self._star(node, copy) if tracer else None
             if star is None:
                 return super().visit_BinOp(node)
-            _TRACER[0] = tracer
+            _ACTIVE["pipe"] = tracer
             right_copy = self.orig_to_copy_mapping[id(node.right)]
             top = not isinstance(right_copy, ast.BinOp) or \
                 not PipelineTracer.get_augmentations(id(right_copy))
@@ -238,16 +288,19 @@ def install() -> None:
         return
     import pyccolo.ast_rewriter as rewriter
     from pipescript.constants import pipeline_null
-    from pipescript.patches.traceback_patch import frame_to_node_mapping
     from pipescript.tracers.pipeline_tracer import PipelineTracer
     from pyccolo.emit_event import _TRACER_STACK
     from pyccolo.trace_events import TraceEvent
     from pyccolo.tracer import BaseTracer
 
-    _RT.update(stack=_TRACER_STACK, null=pipeline_null, frame_map=frame_to_node_mapping,
+    from pycograd.dsl.routing import CellRoutingTracer
+
+    _RT.update(stack=_TRACER_STACK, null=pipeline_null,
                nodes=BaseTracer.ast_node_by_id, remap=BaseTracer.node_id_remapping_by_fname,
-               event=TraceEvent.before_right_binop_arg, PipelineTracer=PipelineTracer)
+               event=TraceEvent.before_right_binop_arg, pipe=PipelineTracer,
+               route=CellRoutingTracer)
     _ORIGINAL.append(rewriter.ExprRewriter)
     rewriter.ExprRewriter = _make_rewriter(rewriter.ExprRewriter)
     setattr(builtins, PIPE, pipe)
     setattr(builtins, STAGE, stage)
+    setattr(builtins, ROUTE, route)

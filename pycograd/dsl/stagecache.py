@@ -105,6 +105,8 @@ def _template(fn: Any, frame: FrameType) -> _Template | None:
     return t if same else None
 
 
+_BUILTINS = vars(builtins)
+
 _ENTRIES: dict[tuple[str, int], _Entry] = {}
 """``(handler kind, id(node))`` -> entry; removed when the node is collected."""
 _REFS: dict[tuple[str, int], weakref.ref] = {}
@@ -137,7 +139,8 @@ def _pattern(names: tuple[str, ...], frame: FrameType) -> tuple:
     if loc is glob:
         weights = capture.weight_names(glob)
         return (True, *(n in glob and n not in weights for n in names))
-    return (False, *((n in loc) + 2 * (n in glob) + 4 * hasattr(builtins, n) for n in names))
+    built = _BUILTINS  # ``n in`` its dict is ``hasattr(builtins, n)``, without the raise
+    return (False, *((n in loc) + 2 * (n in glob) + 4 * (n in built) for n in names))
 
 
 def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[], Any],
@@ -159,11 +162,23 @@ def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[],
     return out, None
 
 
+def note_node(frame: FrameType, node: ast.AST) -> None:
+    """What pipescript's handlers do on each run: note ``node`` as the one running at the
+    frame's line, for IPython's traceback display (a weak map; set only when it changes)."""
+    mapping = _FRAME_MAP[0]
+    key = (frame.f_code.co_filename, frame.f_lineno)
+    if mapping.get(key) is not node:
+        mapping[key] = node
+
+
+_FRAME_MAP: list[Any] = []
+"""pipescript's ``frame_to_node_mapping`` (filled by ``install``)."""
+
+
 # ---- the wrapped handlers ---------------------------------------------------------------
 
 def _rhs(original: Callable) -> Callable:
     """``PipelineTracer.transform_pipeline_rhs_placeholders``: a stage ``|> <expr with $>``."""
-    from pipescript.patches.traceback_patch import frame_to_node_mapping
     from pipescript.tracers.pipeline_tracer import _skip_binop_args_lambda
 
     def handler(self: Any, ret: Any, node: ast.expr, frame: FrameType, *args: Any,
@@ -179,7 +194,7 @@ def _rhs(original: Callable) -> Callable:
         out, fn = _compiled("rhs", node, frame, compile_, lambda thunk: thunk())
         if fn is None:
             return ret if out is _PASS else out
-        frame_to_node_mapping[frame.f_code.co_filename, frame.f_lineno] = node
+        note_node(frame, node)
         return lambda: fn
 
     handler.__wrapped__ = original  # type: ignore[attr-defined]
@@ -188,7 +203,6 @@ def _rhs(original: Callable) -> Callable:
 
 def _lhs(original: Callable) -> Callable:
     """``PipelineTracer.transform_pipeline_lhs_placeholders``: a pipeline ``$ |> ...``."""
-    from pipescript.patches.traceback_patch import frame_to_node_mapping
 
     def handler(self: Any, ret: Any, node: ast.BinOp, frame: FrameType, *args: Any,
                 **kwargs: Any) -> Any:
@@ -203,7 +217,7 @@ def _lhs(original: Callable) -> Callable:
             return ret if out is _PASS else out
         # what the original does besides compiling: its operands are not evaluated and
         # the apply handler leaves this node to the lambda
-        frame_to_node_mapping[frame.f_code.co_filename, frame.f_lineno] = node
+        note_node(frame, node)
         self.binop_arg_nodes_to_skip.add(id(node.left))
         self.binop_arg_nodes_to_skip.add(id(node.right))
         self.binop_nodes_to_eval.add(id(node))
@@ -247,10 +261,12 @@ def install() -> None:
     tables and in tracer instances that already exist (once)."""
     if _INSTALLED[0]:
         return
+    from pipescript.patches.traceback_patch import frame_to_node_mapping
     from pipescript.tracers.macro_tracer import MacroTracer
     from pipescript.tracers.pipeline_tracer import PipelineTracer
     from pyccolo.tracer import _InternalBaseTracer
 
+    _FRAME_MAP.append(frame_to_node_mapping)
     for cls in (PipelineTracer, MacroTracer):
         tables = [cls.EVENT_HANDLERS_BY_CLASS[cls]]
         if cls.initialized():
