@@ -41,7 +41,7 @@ import builtins
 import sys
 from typing import Any
 
-from pycograd.dsl.stagecache import note_node
+from pycograd.dsl.stagecache import note_node, reuse
 
 PIPE = "__pycograd_pipe__"
 STAGE = "__pycograd_stage__"
@@ -116,10 +116,15 @@ def stage(node_id: int, fallback: Any) -> Any:
     if tracer is None:
         return fallback()
     frame = sys._getframe(1)
+    node = _node(node_id, frame)
+    fn = None if node is None else reuse(node, frame)
+    if fn is not None:  # what stagecache's handler does with a stage compiled before
+        note_node(frame, node)
+        return fn
     event = _RT["event"]
     handler = _rhs_handler(tracer)
     try:
-        out = handler(tracer, fallback, _node(node_id, frame), frame, event, None)
+        out = handler(tracer, fallback, node, frame, event, None)
     except Exception as exc:
         if tracer.should_propagate_handler_exception(event, exc):
             raise exc from None

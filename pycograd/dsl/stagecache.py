@@ -162,6 +162,19 @@ def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[],
     return out, None
 
 
+def reuse(node: ast.expr, frame: FrameType) -> FunctionType | None:
+    """The compiled stage the ``|> <expr with $>`` handler would reuse for ``node`` in
+    ``frame``, else ``None`` (not installed, or not compiled for this resolution yet: ask the
+    handler). ``lowering`` calls this, then ``note_node``, as the handler would."""
+    if not _INSTALLED[0]:
+        return None
+    entry = _entry("rhs", node)
+    if entry.state == _PASS:
+        return None
+    template = entry.variants.get(_pattern(entry.names, frame))
+    return template.make(frame) if template else None
+
+
 def note_node(frame: FrameType, node: ast.AST) -> None:
     """What pipescript's handlers do on each run: note ``node`` as the one running at the
     frame's line, for IPython's traceback display (a weak map; set only when it changes)."""
