@@ -14,7 +14,8 @@ depends only on how each free name of the stage resolves in the running frame (a
 ``name=name`` default, a ``_dynamic_lookup``, a plain global, a late-bound ambient weight),
 so the cache key is (stage node, that resolution pattern), and the defaults are read from
 the frame again on each run, as pipescript's fresh lambda would have read them. An entry
-lives as long as its stage's AST node.
+lives as long as its stage's AST node. ``lowering`` reads a compiled stage straight from
+here (``reuse``, then ``note_node`` as the handler does).
 """
 
 from __future__ import annotations
