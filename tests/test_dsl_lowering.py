@@ -177,3 +177,50 @@ def test_a_traceback_through_lowered_pipes_is_pipescripts(tmp_path):
     assert [f for f in frames["off"] if "<traced_lambda>" not in f] == expected, err["off"]
     assert err["patched"].splitlines()[-1] == err["off"].splitlines()[-1] == \
         "AttributeError: 'Var' object has no attribute 'nosuch'"
+
+
+IPYTHON_CELLS = ["""
+import numpy as np
+def bad(v):
+    return v.nosuch
+X = np.ones((3, 2))
+""", """
+f = |> X |> $ @ np.ones((2, 2)) |> bad |> np.sum
+f()
+""", """
+def g(x, k):
+    return x |> $ * k |> bad
+g(1.0, 2.0)
+""", """
+with params{ w = np.ones((2, 2)) } as weights:
+    h = $ |> $ @ w |> fork[$ |> bad, $] *|> $ + $
+    weights.grad(|> X |> h |> np.sum)
+""", """
+q = |> 3 |> $ * kk
+q()
+""", """
+[1, -1] |> fork[map[$ > 0] |> all, $ |> len]
+"""]
+
+IPYTHON = r"""
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+for cell in ["%load_ext pycograd", *json.loads(sys.argv[1])]:
+    shell.run_cell(cell)
+"""
+
+
+def test_ipython_shows_the_same_tracebacks(tmp_path):
+    """Frames, lines, pipescript's notes and the highlighted node (pipescript's note of the
+    node running at each line, which lowering keeps) are the same, byte for byte."""
+    shown = {}
+    for mode in ("patched", "off"):
+        proc = subprocess.run([sys.executable, "-c", IPYTHON, json.dumps(IPYTHON_CELLS)],
+                              env=_env(mode), capture_output=True, text=True, timeout=120,
+                              cwd=tmp_path)
+        shown[mode] = proc.stdout + proc.stderr
+    assert shown["patched"] == shown["off"]
+    for words in ("'numpy.ndarray' object has no attribute 'nosuch'", "in fork branch #1",
+                  "Undefined name 'kk'", "while applying stage `|> all`"):
+        assert words in shown["patched"], (words, shown["patched"][-3000:])

@@ -17,12 +17,13 @@ expression rewriter, where the node's augmentations are known), for each ``|>`` 
 compiled) and pipescript's handlers are the ones this was written for (``patches`` checks
 their source; the handlers on these events are checked at each rewrite). The pipe becomes
 
-    __pycograd_pipe__(x, f, <node id>, star, last, mark)
+    __pycograd_pipe__(x, f, <node id>, star, last)
 
 which applies ``f`` to ``x`` by pipescript's own ``PipelineTracer._apply`` (its application
-hooks, and its diagnostic note on an error, included), passes ``pipeline_null`` along, maps
-it to ``None`` at the end of a pipeline and notes the node for IPython's traceback display,
-as the handlers would. A stage with a ``$`` hole becomes
+hooks, and its diagnostic note on an error, included), passes ``pipeline_null`` along and
+maps it to ``None`` at the end of a pipeline, as the handlers would; an operand ``x`` that
+the handlers note as the running node (for IPython's traceback display) before it runs
+becomes ``__pycograd_mark__(<node id>) or x``. A stage with a ``$`` hole becomes
 ``__pycograd_stage__(<node id>, lambda: <stage>)``, which asks pipescript's stage handler
 (with ``stagecache``, compiled once) for the lambda, exactly as the event would. Everything
 else in the expression (the operands) is instrumented as before. With pipescript's tracer
@@ -46,6 +47,7 @@ from pycograd.dsl.stagecache import note_node, reuse
 PIPE = "__pycograd_pipe__"
 STAGE = "__pycograd_stage__"
 ROUTE = "__pycograd_route__"
+MARK = "__pycograd_mark__"
 
 _BINOP_EVENTS = ("before_binop", "after_binop", "before_left_binop_arg",
                  "after_left_binop_arg", "before_right_binop_arg", "after_right_binop_arg")
@@ -90,21 +92,27 @@ def _node(node_id: int, frame: Any) -> Any:
     return _RT["nodes"].get(node_id)
 
 
-def pipe(value: Any, func: Any, node_id: int, star: int, last: bool, mark: bool) -> Any:
+def pipe(value: Any, func: Any, node_id: int, star: int, last: bool) -> Any:
     """``value |> func`` as pipescript's handlers evaluate it (see the module docstring):
-    ``star`` 1 / 2 for ``*|>`` / ``**|>``, ``last`` for the pipeline's outermost pipe,
-    ``mark`` where its handler's note of the node for IPython's tracebacks is the last."""
+    ``star`` 1 / 2 for ``*|>`` / ``**|>``, ``last`` for the pipeline's outermost pipe."""
     __hide_pyccolo_frame__ = True  # noqa: F841
     tracer = _active("pipe")
     if tracer is None:
         return value | func
-    frame = sys._getframe(1)
-    node = _node(node_id, frame)
-    if mark and node is not None:
-        note_node(frame, node.left)
+    node = _node(node_id, sys._getframe(1))
     null = _RT["null"]
     out = null if value is null else tracer._apply(func, value, node, star)
     return None if last and out is null else out
+
+
+def mark(node_id: int) -> None:
+    """What pipescript's handlers do before a pipe's operand runs: note the operand as the
+    node running at this line, for IPython's tracebacks."""
+    if _active("pipe") is not None:
+        frame = sys._getframe(1)
+        node = _node(node_id, frame)
+        if node is not None:
+            note_node(frame, node)
 
 
 def stage(node_id: int, fallback: Any) -> Any:
@@ -280,7 +288,20 @@ def _make_rewriter(base: type) -> type:
                                                     kw_defaults=[], defaults=[]), right))
                 right = at(ast.Call(at(ast.Name(STAGE, ast.Load())),
                                     [at(ast.Constant(id(right_copy))), thunk], []))
-            consts = (id(copy), star, last, not staged and not left_is_pipe)
+            def marked(operand: ast.expr, operand_copy: ast.AST) -> ast.expr:
+                """``__pycograd_mark__(<id>) or <operand>``: noted, then evaluated."""
+                note = at(ast.Call(at(ast.Name(MARK, ast.Load())),
+                                   [at(ast.Constant(id(operand_copy)))], []))
+                return at(ast.BoolOp(ast.Or(), [note, operand]))
+
+            # the innermost pipe's note of its left operand is the one that can be read
+            # (the outer pipes' notes of theirs are overwritten before anything runs); a
+            # staged right operand is noted by its handler
+            if not left_is_pipe:
+                left = marked(left, self.orig_to_copy_mapping[id(node.left)])
+            if not staged:
+                right = marked(right, right_copy)
+            consts = (id(copy), star, last)
             return at(ast.Call(at(ast.Name(PIPE, ast.Load())),
                                [left, right, *(at(ast.Constant(c)) for c in consts)], []))
 
@@ -313,3 +334,4 @@ def install() -> None:
     setattr(builtins, PIPE, pipe)
     setattr(builtins, STAGE, stage)
     setattr(builtins, ROUTE, route)
+    setattr(builtins, MARK, mark)
