@@ -178,15 +178,34 @@ def reuse(node: ast.expr, frame: FrameType) -> FunctionType | None:
 
 def note_node(frame: FrameType, node: ast.AST) -> None:
     """What pipescript's handlers do on each run: note ``node`` as the one running at the
-    frame's line, for IPython's traceback display (a weak map; set only when it changes)."""
-    mapping = _FRAME_MAP[0]
-    key = (frame.f_code.co_filename, frame.f_lineno)
-    if mapping.get(key) is not node:
-        mapping[key] = node
+    frame's line, for IPython's traceback display. Its one reader (pipescript's patch of
+    ``executing.find_node_ipython``) reads it for IPython cells only, so it is set only for
+    a line of a cell (and only when it changes)."""
+    filename = frame.f_code.co_filename
+    cell = _CELL_FILES.get(filename)
+    if cell is None:
+        if len(_CELL_FILES) > 10_000:
+            _CELL_FILES.clear()
+        cell = _CELL_FILES[filename] = _is_cell(filename)
+    if cell:
+        mapping = _FRAME_MAP[0]
+        key = (filename, frame.f_lineno)
+        if mapping.get(key) is not node:
+            mapping[key] = node
+
+
+def _is_cell(filename: str) -> bool:
+    try:
+        from executing.executing import is_ipython_cell_filename
+    except ImportError:  # then pipescript reads no note
+        return False
+    return is_ipython_cell_filename(filename)
 
 
 _FRAME_MAP: list[Any] = []
 """pipescript's ``frame_to_node_mapping`` (filled by ``install``)."""
+_CELL_FILES: dict[str, bool] = {}
+"""File name -> whether it is an IPython cell's (``executing``'s test)."""
 
 
 # ---- the wrapped handlers ---------------------------------------------------------------
