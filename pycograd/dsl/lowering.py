@@ -131,6 +131,8 @@ def stage(node_id: int, fallback: Any) -> Any:
         return fn
     event = _RT["event"]
     handler = _rhs_handler(tracer)
+    if handler is None:  # no handler to make a lambda: the operand runs as written
+        return fallback()
     try:
         out = handler(tracer, fallback, node, frame, event, None)
     except Exception as exc:
@@ -154,7 +156,8 @@ def route(func: Any) -> Any:
 
 
 def _rhs_handler(tracer: Any) -> Any:
-    """The stage handler in ``tracer``'s table (``stagecache``'s wrapper when installed)."""
+    """The stage handler in ``tracer``'s table (``stagecache``'s wrapper when installed), or
+    ``None``."""
     cached = _RT.get("rhs")
     if cached is not None and cached[0] is tracer:
         return cached[1]
@@ -162,7 +165,7 @@ def _rhs_handler(tracer: Any) -> Any:
         if _name(spec.handler) == "transform_pipeline_rhs_placeholders":
             _RT["rhs"] = (tracer, spec.handler)
             return spec.handler
-    raise RuntimeError("pycograd.dsl.lowering: pipescript's stage handler is gone")
+    return None
 
 
 def _name(handler: Any) -> str:
