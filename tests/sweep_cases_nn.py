@@ -50,6 +50,14 @@ case("log_softmax-axis0", lambda x: nn.log_softmax(x, axis=0), [(3, 2)], "log_so
 case("log_softmax-axes", lambda x: nn.log_softmax(x, axis=(-1, 0)), [(2, 2, 3)], "log_softmax")
 case("logsumexp", lambda x: nn.logsumexp(x, axis=-1), [(2, 4)], "exp")
 
+# complex logits and features: the fused primitives are holomorphic, as their compositions
+CZ = dict(low=-0.5, high=0.5, dtype="complex128")
+CASES.append(Case("nn-softmax-complex", nn.softmax, (Arg((2, 3), **CZ),), ("softmax",)))
+CASES.append(Case("nn-log_softmax-complex", lambda z: nn.log_softmax(z, axis=0),
+                  (Arg((3, 2), **CZ),), ("log_softmax",)))
+CASES.append(Case("nn-layer_norm-complex", lambda z, w: nn.layer_norm(z, w, w),
+                  (Arg((2, 3), **CZ), Arg((3,), **CZ)), ("layer_norm",)))
+
 # ---- losses ------------------------------------------------------------------------
 case("cross_entropy-labels", lambda z: nn.cross_entropy(z, LABELS), [(3, 4)], "log_softmax")
 case("cross_entropy-soft", lambda z, t: nn.cross_entropy(z, nn.softmax(t)), [(3, 4), (3, 4)],
