@@ -43,10 +43,10 @@ def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5,
         >>> round(float(y.mean()), 6), round(float(y.std()), 3)
         (0.0, 1.0)
     """
-    affine = tuple(n for n, p in (("weight", weight), ("bias", bias)) if p is not None)
-    return layer_norm_p.bind(x, *(p for p in (weight, bias) if p is not None),
-                             axis=negative_axes(axis, np.ndim(x), "layer_norm"), eps=eps,
-                             affine=affine)
+    parts = [(n, np.asarray(p) if isinstance(p, (list, tuple)) else p)
+             for n, p in (("weight", weight), ("bias", bias)) if p is not None]
+    return layer_norm_p.bind(x, *(p for _, p in parts), affine=tuple(n for n, _ in parts),
+                             axis=negative_axes(axis, np.ndim(x), "layer_norm"), eps=eps)
 
 
 def rms_norm(x: Any, weight: Any = None, eps: float = 1e-6, axis: int | tuple = -1) -> Any:
