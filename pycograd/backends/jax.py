@@ -63,7 +63,18 @@ def _pack(*parts: Any) -> Any:
     return jnp.concatenate([p.reshape(*batch, -1) for p in parts], axis=-1)
 
 
+def _layer_norm(x: Any, *wb: Any, axis: tuple, eps: float, affine: tuple) -> Any:
+    d = x - jnp.mean(x, axis=axis, keepdims=True)
+    y = d / jnp.sqrt(jnp.mean(d * d, axis=axis, keepdims=True) + eps)
+    for name, p in zip(affine, wb):
+        y = y * p if name == "weight" else y + p
+    return y
+
+
 BY_NAME = {
+    "softmax": lambda x, axis: jax.nn.softmax(x, axis=axis),
+    "log_softmax": lambda x, axis: jax.nn.log_softmax(x, axis=axis),
+    "layer_norm": _layer_norm,
     "getitem": _getitem, "scatter_add": _scatter_add,
     "concatenate": lambda *xs, axis: jnp.concatenate(xs, axis=axis),
     "take_along": lambda x, idx, axis: jnp.take_along_axis(x, idx, axis),

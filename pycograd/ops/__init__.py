@@ -6,6 +6,7 @@ from pycograd.ops import (  # noqa: F401
     decompositions,
     elementwise,
     fft,
+    fused,
     gates,
     indexing,
     integrate,

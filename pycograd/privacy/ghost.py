@@ -16,8 +16,10 @@ a small product of that node's input and cotangent, whose norm has a closed form
 * ``W @ P`` (convolution: ``conv2d`` is one matmul of the reshaped kernel with the
   patches): the same with the roles of the factors swapped, per group;
 * ``table[ids]`` (embedding): the rows example ``i`` looked up, summed per distinct id;
-* ``h + b``, ``h - b``, ``h * gamma`` with a weight broadcast over the batch (bias,
-  layer norm's scale and shift): the per-example gradient is small, so it is computed.
+* ``h + b``, ``h - b``, ``h * gamma`` with a weight broadcast over the batch (a bias, a
+  scale), and ``layer_norm``'s own scale and shift (``g * x_hat`` and ``g``, ``x_hat``
+  recomputed from the input its node keeps): the per-example gradient is small, so it is
+  computed.
 
 Every other weight (an op without a rule above, or a weight used by several nodes, whose
 per-example contributions would interfere) falls back to ``vmap(grad)`` over the examples
@@ -49,6 +51,7 @@ from pycograd.core.var import (
     _reachable,
 )
 from pycograd.numpy_api.transparent import routed
+from pycograd.ops.fused import normalized
 from pycograd.transforms.grad import grad
 from pycograd.transforms.vmap import vmap
 
@@ -232,7 +235,9 @@ def _classify(leaf: Var, users: Mapping[int, list], b: int) -> _Use | None:
 def _backward(nodes: list, root: Var, uses: list, skip: set[int]) -> None:
     """Backward from ``ones(B)``, keeping the cotangent at each ghost node, computing no
     cotangent for weights (nor their views), and releasing every other node on the way."""
-    keep = {id(u.node): u for u in uses}
+    keep: dict[int, list] = {}  # a node may be the ghost use of several weights
+    for u in uses:
+        keep.setdefault(id(u.node), []).append(u)
     side = set(skip) | {id(u.leaf._node) for u in uses} | {id(v) for u in uses for v in u.views}
     seed = np.ones_like(root.value)
     root = root._node
@@ -243,8 +248,8 @@ def _backward(nodes: list, root: Var, uses: list, skip: set[int]) -> None:
             if id(v) in side:
                 continue
             u = keep.get(id(v))
-            if u is not None:
-                u.g = g
+            for use in u or ():
+                use.g = g
             if g is not None and v[PARENTS]:
                 vjps, args, params, ans = v[PRIM].vjps, v[ARGS], v[PARAMS], v[ANS]
                 wanted = tuple(i for i, p in v[PARENTS] if id(p) not in side)
@@ -279,7 +284,9 @@ def _view_back(u: _Use, g: Any) -> Any:
     """``sum_i scale_i grad_i`` for ``u``'s weight: the layer's VJP for the weight on the
     row-scaled cotangent, then back through the views."""
     n = u.node
-    ct = n[PRIM].vjps[u.pos](g, None, *n[ARGS], **n[PARAMS])
+    vjps = n[PRIM].vjps
+    ct = vjps.rule((u.pos,), g, None, *n[ARGS], **n[PARAMS])[u.pos] \
+        if vjps.__class__ is Joint else vjps[u.pos](g, None, *n[ARGS], **n[PARAMS])
     for v in reversed(u.views):
         ct = v[PRIM].vjps[0](ct, v[ANS], *v[ARGS], **v[PARAMS])
     return ct
@@ -360,7 +367,30 @@ def _broadcast_sq(u: _Use, b: int) -> np.ndarray:
         contrib = g * node[ARGS][1 - u.pos]
     else:
         contrib = -g if name == "subtract" and u.pos == 1 else g
-    ws = np.shape(node[ARGS][u.pos])
+    return _summed_sq(contrib, np.shape(node[ARGS][u.pos]), b)
+
+
+def _affine_applies(node: Var, pos: int, b: int) -> bool:
+    """A ``layer_norm`` scale or bias shared by the examples of the input's first axis."""
+    x = node[ARGS][0]
+    out = np.broadcast_shapes(*(np.shape(a) for a in node[ARGS]))
+    return (pos >= 1 and len(out) >= 2 and out[0] == b and np.ndim(x) == len(out)
+            and np.ndim(node[ARGS][pos]) <= len(out) - 1)
+
+
+def _affine_sq(u: _Use, b: int) -> np.ndarray:
+    """``layer_norm``'s scale (``g * x_hat``, the normalized input recomputed from the
+    input the tape keeps) or bias (``g``), summed per example like a broadcast operand."""
+    node, g = u.node, u.g
+    params = node[PARAMS]
+    if params["affine"][u.pos - 1] == "weight":
+        g = g * normalized(node[ARGS][0], params["axis"], params["eps"])[0]
+    return _summed_sq(g, np.shape(node[ARGS][u.pos]), b)
+
+
+def _summed_sq(contrib: np.ndarray, ws: tuple, b: int) -> np.ndarray:
+    """Per-example squared norms of ``contrib`` (``(B, ...)``) summed back over the axes a
+    weight of shape ``ws`` was broadcast along."""
     rest = np.shape(contrib)[1:]
     padded = (1,) * (len(rest) - len(ws)) + tuple(ws)
     axes = tuple(1 + i for i, (wd, od) in enumerate(zip(padded, rest)) if wd == 1 and od != 1)
@@ -392,4 +422,5 @@ _RULES = {
     "subtract": _Rule(_broadcast_applies, _broadcast_sq),
     "multiply": _Rule(_broadcast_applies, _broadcast_sq),
     "getitem": _Rule(_gather_applies, _gather_sq),
+    "layer_norm": _Rule(_affine_applies, _affine_sq),
 }
