@@ -29,21 +29,40 @@ import pycograd as pg
 def cpu_compare(contenders: dict[str, Any], repeats: int) -> None:
     """Median and best-of-N CPU time per call (``time.process_time``, round-robin): on a
     loaded shared machine wall-clock medians move with the neighbours' load, CPU time much
-    less (run with OPENBLAS_NUM_THREADS=1 so that BLAS threads do not count twice)."""
+    less (run with OPENBLAS_NUM_THREADS=1 so that BLAS threads do not count twice).
+
+    Also the minor page faults per call: numpy arrays above glibc's mmap / trim thresholds
+    come back from the kernel as fresh zeroed pages on every allocation, which costs a
+    large part of a step that allocates megabytes (the hand-written MLP step does; the
+    jit program, with scratch buffers and recycled outputs, does not). Run with
+    ``GLIBC_TUNABLES=glibc.malloc.trim_threshold=1000000000:glibc.malloc.mmap_threshold=1000000000``
+    to see the ratios without that cost."""
     calls = {k: max(1, int(2e-3 / max(_once(f), 1e-7))) for k, f in contenders.items()}
     samples: dict[str, list[float]] = {k: [] for k in contenders}
+    faults = dict.fromkeys(contenders, 0)
     for _ in range(repeats):
         for k, f in contenders.items():
+            m0 = _minor_faults()
             c0 = time.process_time()
             for _ in range(calls[k]):
                 f()
             samples[k].append((time.process_time() - c0) / calls[k])
+            faults[k] += _minor_faults() - m0
     base = sorted(samples["numpy (by hand)"])
     for k, v in samples.items():
         v.sort()
         print(f"  cpu {k:<20} median {v[len(v) // 2] * 1e6:9.1f} us "
               f"({v[len(v) // 2] / base[len(base) // 2]:5.2f}x)   best {v[0] * 1e6:9.1f} us "
-              f"({v[0] / base[0]:5.2f}x)")
+              f"({v[0] / base[0]:5.2f}x)   {faults[k] / (repeats * calls[k]):6.0f} page "
+              "faults/call")
+
+
+def _minor_faults() -> int:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _once(f: Any) -> float:

@@ -1,4 +1,4 @@
-"""Peak memory of one value-and-gradient step: pycograd, PyTorch eager and hand-written numpy.
+"""Peak memory of one value-and-gradient step: pycograd, PyTorch eager, JAX and hand numpy.
 
 Each measurement runs in its own process with ``MALLOC_MMAP_THRESHOLD_=131072`` (so freed
 arrays leave the process): one warm-up step, then the resident set (``VmRSS``) as the
@@ -10,12 +10,13 @@ peak (``VmHWM``) minus the baseline. Gradients are taken with respect to every w
 - ``transformer``: 6 pre-LN encoder blocks (4-head attention, ReLU MLP of width 4d),
   d=256, sequence 128, batch 16, float64, loss ``sum(h * h)``.
 
-Variants: ``plain``, and ``segments`` (``pycograd.checkpoint_sequential`` against
-``torch.utils.checkpoint.checkpoint`` on the very same segments: about sqrt(L) segments
-of consecutive layers, all but the last recomputed in backward). Targets: pycograd plain
-<= 1.0x PyTorch eager; segments <= 1.0x PyTorch's segments.
+JAX runs without ``jit`` (op by op, as the others; ``jax.nn.standardize`` is its layer
+norm). Variants: ``plain``, and ``segments`` (``pycograd.checkpoint_sequential`` against
+``torch.utils.checkpoint.checkpoint`` and ``jax.checkpoint`` on the very same segments:
+about sqrt(L) segments of consecutive layers, all but the last recomputed in backward).
+Targets: pycograd plain <= 1.0x PyTorch eager; segments <= 1.0x PyTorch's segments.
 
-    python benchmarks/bench_memory.py [--models mlp transformer] [--quick]
+    python benchmarks/bench_memory.py [--models mlp transformer]
 """
 
 from __future__ import annotations
@@ -187,6 +188,58 @@ def torch_step(model: str, variant: str) -> Callable[[], Any]:
     return step
 
 
+def jax_step(model: str, variant: str) -> Callable[[], Any]:
+    """JAX without ``jit`` (op by op, as the other contenders run), float64; segments
+    through ``jax.checkpoint`` on the same segments."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    if model == "mlp":
+        raw, x = mlp_weights()
+        ws = [tuple(jnp.asarray(a) for a in w) for w in raw]
+
+        def layer(h: Any, w: Any) -> Any:
+            return jnp.tanh(h @ w[0] + w[1])
+    else:
+        raw, x = transformer_weights()
+        ws = [{k: jnp.asarray(v) for k, v in p.items()} for p in raw]
+
+        def layer(h: Any, p: Any) -> Any:
+            a = jax.nn.standardize(h, axis=-1, epsilon=1e-5) * p["g1"] + p["b1"]
+            q, k, v = ((a @ p[n]).reshape(TBATCH, SEQ, HEADS, D // HEADS).transpose(0, 2, 1, 3)
+                       for n in ("wq", "wk", "wv"))
+            s = jax.nn.softmax(q @ k.transpose(0, 1, 3, 2) * (1 / math.sqrt(D // HEADS)), -1)
+            o = (s @ v).transpose(0, 2, 1, 3).reshape(TBATCH, SEQ, D)
+            h = h + o @ p["wo"]
+            m = (jax.nn.standardize(h, axis=-1, epsilon=1e-5) * p["g2"] + p["b2"]) @ p["w1"] \
+                + p["c1"]
+            return h + jax.nn.relu(m) @ p["w2"] + p["c2"]
+    xj = jnp.asarray(x)
+
+    def run(h: Any, part: list) -> Any:
+        for w in part:
+            h = layer(h, w)
+        return h
+
+    def loss(ws: list) -> Any:
+        h = xj
+        if variant == "segments":
+            bounds = segments(len(ws), SEGMENTS[model])
+            for j, (a, b) in enumerate(bounds):
+                h = run(h, ws[a:b]) if j == len(bounds) - 1 else jax.checkpoint(run)(h, ws[a:b])
+        else:
+            h = run(h, ws)
+        return jnp.sum(h * h)
+
+    value_and_grad = jax.value_and_grad(loss)
+
+    def step() -> Any:
+        value, grads = value_and_grad(ws)
+        return float(value), jax.block_until_ready(grads)
+    return step
+
+
 def numpy_step(model: str, variant: str) -> Callable[[], Any]:
     """The MLP's forward and backward by hand: each layer keeps its output, which is both
     its tanh's derivative and the next layer's input."""
@@ -213,7 +266,8 @@ def numpy_step(model: str, variant: str) -> Callable[[], Any]:
     return step
 
 
-STEPS = {"pycograd": pycograd_step, "pytorch": torch_step, "numpy": numpy_step}
+STEPS = {"pycograd": pycograd_step, "pytorch": torch_step, "jax": jax_step,
+         "numpy": numpy_step}
 
 
 def child(model: str, who: str, variant: str) -> None:
@@ -223,7 +277,8 @@ def child(model: str, who: str, variant: str) -> None:
 
 def measure(model: str, who: str, variant: str) -> dict | None:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", OMP_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1")
+               OPENBLAS_NUM_THREADS="1", JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     here = os.path.dirname(os.path.abspath(__file__))
     env["PYTHONPATH"] = os.pathsep.join(
         [os.path.dirname(here), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -244,8 +299,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(*args.child)
         return
-    torch_ok = subprocess.run([sys.executable, "-c", "import torch"],
-                              capture_output=True).returncode == 0
+    have = {who: subprocess.run([sys.executable, "-c", f"import {who}"],
+                                capture_output=True).returncode == 0 for who in ("torch", "jax")}
     for model in args.models:
         title = (f"{LAYERS}-layer tanh MLP, width {WIDTH}, batch {BATCH}" if model == "mlp"
                  else f"{BLOCKS}-block transformer encoder, d={D}, {HEADS} heads, seq {SEQ}, "
@@ -254,9 +309,9 @@ def main(argv: list[str] | None = None) -> None:
               f"(segments: {SEGMENTS[model]})")
         rows: dict = {}
         for variant in ("plain", "segments"):
-            for who in ("numpy", "pytorch", "pycograd"):
-                if who == "pytorch" and not torch_ok or who == "numpy" and (
-                        model != "mlp" or variant != "plain"):
+            for who in ("numpy", "pytorch", "jax", "pycograd"):
+                if who == "pytorch" and not have["torch"] or who == "jax" and not have["jax"] \
+                        or who == "numpy" and (model != "mlp" or variant != "plain"):
                     continue
                 r = measure(model, who, variant)
                 if r is not None:
@@ -269,6 +324,9 @@ def main(argv: list[str] | None = None) -> None:
                 ratio = ours["mib"] / theirs["mib"]
                 print(f"  {variant}: pycograd / pytorch = {ratio:.2f}x  (target <= 1.0x: "
                       f"{'met' if ratio <= 1.0 else 'MISSED'})")
+            jx = rows.get(("jax", variant))
+            if ours and jx:
+                print(f"  {variant}: pycograd / jax = {ours['mib'] / jx['mib']:.2f}x")
         plain, seg = rows.get(("pycograd", "plain")), rows.get(("pycograd", "segments"))
         if plain and seg:
             print(f"  pycograd segments vs plain: {plain['mib'] / seg['mib']:.2f}x less memory, "

@@ -11,6 +11,68 @@ from __future__ import annotations
 
 from make_demo import make
 
+LOWERED_MD = """## The same forward, compiled to torch and jax
+
+`compile_to(f, "torch")` (or `"jax"`) captures `f` once as a graph and lowers it to the
+framework's own operations. `scan` unrolls into that graph, so the result is a plain torch
+(jax) function of tensors, which `torch.autograd` (`jax.grad`) differentiates and
+`torch.compile` (`jax.jit`) compiles. Importing torch and jax into one process can crash, so
+each framework runs in a fresh Python process: the forward and its arguments go there
+pickled (cloudpickle pickles notebook functions by value), are compiled and run there, and
+the largest difference from the numpy forward comes back."""
+
+LOWERED_HELPER = """import importlib.util, subprocess, sys, tempfile
+from pathlib import Path
+import cloudpickle
+
+WORKER = '''
+import pickle, sys
+import numpy as np
+import pycograd as pg
+backend, job = sys.argv[1:]
+with open(job, "rb") as fh:
+    cases = pickle.load(fh)
+if backend == "jax":
+    import jax
+    jax.config.update("jax_enable_x64", True)       # float64 in jax
+    to_framework = jax.numpy.asarray
+else:
+    import torch
+    to_framework = torch.as_tensor
+for name, (f, args, expected) in cases.items():
+    out = pg.compile_to(f, backend)(*pg.tree_map(to_framework, args))
+    print(name, float(np.max(np.abs(np.asarray(out) - expected))))
+'''
+
+def lowered_parity(cases, backends=("torch", "jax")):
+    \"\"\"{(backend, name): max |f compiled to backend - f on numpy|} for cases
+    {name: (f, args)}; each backend in its own process, None where it is not installed.\"\"\"
+    jobs = {name: (f, args, f(*args)) for name, (f, args) in cases.items()}
+    diffs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        job = Path(tmp) / "cases.pkl"
+        job.write_bytes(cloudpickle.dumps(jobs))
+        for backend in backends:
+            if importlib.util.find_spec(backend) is None:
+                diffs.update({(backend, name): None for name in cases})
+                continue
+            run = subprocess.run([sys.executable, "-c", WORKER, backend, str(job)],
+                                 capture_output=True, text=True)
+            if run.returncode:
+                raise RuntimeError(f"the {backend} process failed:\\n{run.stderr}")
+            for line in run.stdout.splitlines():
+                name, diff = line.rsplit(" ", 1)
+                diffs[backend, name] = float(diff)
+    return diffs
+
+def show_parity(diffs, what):
+    for (backend, name), diff in diffs.items():
+        if diff is None:
+            print(f"{backend} is not installed: {name} not compiled")
+            continue
+        print(f"max |{backend} - numpy| ({name} {what}) = {diff:.1e}")
+        assert diff < 1e-10, (backend, name, diff)"""
+
 CELLS = [
     ("md", """# pycograd: recurrent networks
 
@@ -78,10 +140,12 @@ def initial(kind, shape):
     h = np.zeros(shape + (H,))
     return h if kind == "gru" else (h, h)
 
-def loss(p, xs, ys, kind):
+def logits(p, xs, kind):
     _, hs = scan(step_fn(p, kind), initial(kind, xs.shape[1:-1]), xs)   # (T, ..., H)
-    logits = hs @ p["w_out"] + p["b_out"]
-    return cross_entropy(logits.reshape(-1, V), ys.reshape(-1))
+    return hs @ p["w_out"] + p["b_out"]
+
+def loss(p, xs, ys, kind):
+    return cross_entropy(logits(p, xs, kind).reshape(-1, V), ys.reshape(-1))
 
 def fit(kind, steps, lr=0.01, seed=0):
     rng = np.random.default_rng(seed)
@@ -175,6 +239,11 @@ for _ in range(60):
 print(f"LSTM, 60 more steps with per-sequence clipping: loss {clipped_curve[0]:.3f} -> "
       f"{np.mean(clipped_curve[-5:]):.3f}, held-out perplexity "
       f"{np.exp(float(loss(p, val_xs, val_ys, 'lstm'))):.2f}")"""),
+    ("md", LOWERED_MD),
+    ("code", LOWERED_HELPER),
+    ("code", """show_parity(lowered_parity({kind: (lambda p, xs, kind=kind: logits(p, xs, kind),
+                                      (models[kind], val_xs[:, :16]))
+                               for kind in ("gru", "lstm")}), "logits, float64")"""),
 ]
 
 

@@ -10,6 +10,7 @@ executes the saved notebook again and checks what it reports.
 from __future__ import annotations
 
 from make_demo import make
+from make_rnn_demo import LOWERED_HELPER, LOWERED_MD
 
 CELLS = [
     ("md", """# pycograd: RWKV, parallel for training, recurrent for sampling
@@ -189,6 +190,14 @@ plt.show()
 early, late = np.median(times[75:125]), np.median(times[975:1000])
 print(f"median ms per token near token 100: {1e3 * early:.2f}, near token 1000: "
       f"{1e3 * late:.2f}")"""),
+    ("md", LOWERED_MD.replace("`scan` unrolls into that graph", "Both WKV forms go into that "
+                              "graph (the recurrent one unrolled)")),
+    ("code", LOWERED_HELPER),
+    ("code", """tokens = val_xs[:8]
+show_parity(lowered_parity({
+    "parallel": (lambda p, tokens: rwkv(p, tokens)[0], (p, tokens)),
+    "recurrent": (lambda p, tokens: rwkv(p, tokens, recurrent=True)[0], (p, tokens))}),
+    "logits of the trained model, float64")"""),
 ]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from sweep_cases import Arg, Case, sid
 
 import pycograd.numpy_api.complex  # noqa: F401  (np.real / np.imag / np.angle on tracers)
+from pycograd.ops.gates import gru_gates_p
 
 CASES: list[Case] = []
 
@@ -165,3 +166,10 @@ case("complex-take_along_axis", lambda z: np.take_along_axis(
 case("complex-scatter_add", lambda z, w: pycograd.scatter_add(z, np.array([0, 2, 0]), w),
      [Z(4), Z(3)], "scatter_add")
 case("complex-round", lambda z: np.round(z, 1) + z, [Z(3)], "round add")
+
+# ---- the GRU's fused gates (holomorphic in each operand; a real state gets a real cotangent)
+SMALL = dict(low=-0.5, high=0.5)  # away from tanh's poles at +-i pi/2
+case("complex-gru_gates", lambda xg, hg, h: gru_gates_p.bind(xg, hg, h),
+     [Z(2, 6, **SMALL), Z(2, 6, **SMALL), Z(2, 2, **SMALL)], "gru_gates")
+case("complex-gru_gates-real_state", lambda xg, hg, h: gru_gates_p.bind(xg, hg, h),
+     [Z(6, **SMALL), Z(2, 6, **SMALL), R(2, 2, **SMALL)], "gru_gates")

@@ -14,6 +14,7 @@ from sweep_cases import Arg, Case
 
 import pycograd.nn as nn
 from pycograd import random as pr
+from pycograd.ops.gates import gru_gates_p
 from pycograd.transforms.checkpoint import checkpoint
 
 CASES: list[Case] = []
@@ -40,17 +41,31 @@ case("gelu", nn.gelu, [(2, 3)], "erf")
 case("gelu-tanh", lambda x: nn.gelu(x, approximate="tanh"), [(2, 3)], "tanh")
 case("silu", nn.silu, [(2, 3)], "exp")
 case("softplus", nn.softplus, [(2, 3)], "exp")
-case("softmax", nn.softmax, [(2, 4)], "exp")
-case("log_softmax-axis0", lambda x: nn.log_softmax(x, axis=0), [(3, 2)], "exp")
+case("softmax", nn.softmax, [(2, 4)], "softmax")
+case("softmax-axes", lambda x: nn.softmax(x, axis=(0, 2)), [(2, 3, 2)], "softmax")
+case("softmax-all-0d", lambda x: nn.softmax(x, axis=None) * nn.softmax(x[0, 0], axis=None),
+     [(2, 3)], "softmax")
+case("softmax-masked", lambda x: nn.softmax(np.where(np.eye(3, dtype=bool), -np.inf, x)),
+     [(3, 3)], "softmax")
+case("log_softmax-axis0", lambda x: nn.log_softmax(x, axis=0), [(3, 2)], "log_softmax")
+case("log_softmax-axes", lambda x: nn.log_softmax(x, axis=(-1, 0)), [(2, 2, 3)], "log_softmax")
 case("logsumexp", lambda x: nn.logsumexp(x, axis=-1), [(2, 4)], "exp")
 
+# complex logits and features: the fused primitives are holomorphic, as their compositions
+CZ = dict(low=-0.5, high=0.5, dtype="complex128")
+CASES.append(Case("nn-softmax-complex", nn.softmax, (Arg((2, 3), **CZ),), ("softmax",)))
+CASES.append(Case("nn-log_softmax-complex", lambda z: nn.log_softmax(z, axis=0),
+                  (Arg((3, 2), **CZ),), ("log_softmax",)))
+CASES.append(Case("nn-layer_norm-complex", lambda z, w: nn.layer_norm(z, w, w),
+                  (Arg((2, 3), **CZ), Arg((3,), **CZ)), ("layer_norm",)))
+
 # ---- losses ------------------------------------------------------------------------
-case("cross_entropy-labels", lambda z: nn.cross_entropy(z, LABELS), [(3, 4)], "exp")
+case("cross_entropy-labels", lambda z: nn.cross_entropy(z, LABELS), [(3, 4)], "log_softmax")
 case("cross_entropy-soft", lambda z, t: nn.cross_entropy(z, nn.softmax(t)), [(3, 4), (3, 4)],
-     "exp")
+     "log_softmax softmax")
 case("cross_entropy-smoothing-sum",
      lambda z: nn.cross_entropy(z, LABELS, reduction="sum", label_smoothing=0.1), [(3, 4)],
-     "exp")
+     "log_softmax")
 case("bce_with_logits", lambda z, t: nn.binary_cross_entropy_with_logits(z, nn.sigmoid(t)),
      [(2, 3), (2, 3)], "exp")
 case("mse", nn.mse, [(2, 3), (2, 3)], "multiply")
@@ -58,7 +73,12 @@ case("huber", lambda p, t: nn.huber(p, t, delta=0.5), [(2, 3), (2, 3)], "where",
      second_order=False)
 
 # ---- normalization ---------------------------------------------------------------------
-case("layer_norm", lambda x, w, b: nn.layer_norm(x, w, b), [(2, 4), (4,), (4,)], "sqrt")
+case("layer_norm", lambda x, w, b: nn.layer_norm(x, w, b), [(2, 4), (4,), (4,)], "layer_norm")
+case("layer_norm-plain", lambda x: nn.layer_norm(x), [(3, 4)], "layer_norm")
+case("layer_norm-weight-axes", lambda x, w: nn.layer_norm(x, w, axis=(0, 2)),
+     [(2, 3, 4), (2, 1, 4)], "layer_norm")
+case("layer_norm-bias-broadcasts-up", lambda x, b: nn.layer_norm(x, bias=b, eps=0.1),
+     [(3, 4), (2, 1, 4)], "layer_norm")
 case("rms_norm", lambda x, w: nn.rms_norm(x, w), [(2, 4), (4,)], "sqrt")
 case("batch_norm-train", lambda x, w, b: nn.batch_norm(x, None, None, w, b, training=True)[0],
      [(4, 3), (3,), (3,)], "sqrt")
@@ -69,10 +89,10 @@ case("linear", lambda x, w, b: nn.linear(x, w, b), [(2, 3), (4, 3), (4,)], "matm
 case("embedding", lambda t: nn.embedding(IDS, t), [(4, 3)], "getitem")
 case("dropout", lambda x: nn.dropout(x, 0.5, KEY), [(2, 6)], "multiply")
 case("attention-causal", lambda q, k, v: nn.scaled_dot_product_attention(q, k, v, is_causal=True),
-     [(3, 2), (3, 2), (3, 2)], "exp")
+     [(3, 2), (3, 2), (3, 2)], "softmax")
 case("multi_head_attention",
      lambda x, wq, wk, wv, wo: nn.multi_head_attention(x, x, x, 2, wq, wk, wv, wo),
-     [(3, 4), (4, 4), (4, 4), (4, 4), (4, 4)], "exp")
+     [(3, 4), (4, 4), (4, 4), (4, 4), (4, 4)], "softmax")
 case("conv1d", lambda x, w: nn.conv1d(x, w, padding=1), [(1, 2, 5), (3, 2, 3)], "matmul")
 case("conv2d-stride-groups", lambda x, w: nn.conv2d(x, w, stride=2, padding=1, groups=2),
      [(1, 2, 5, 5), (4, 1, 3, 3)], "matmul")
@@ -90,11 +110,21 @@ case("global_avg_pool", nn.global_avg_pool, [(2, 3, 2, 2)], "sum")
 case("rnn_cell", lambda x, h, wi, wh: nn.rnn_cell(x, h, wi, wh), [(2, 3), (2, 4), (4, 3), (4, 4)],
      "tanh")
 case("gru_cell", lambda x, h, wi, wh: nn.gru_cell(x, h, wi, wh),
-     [(2, 3), (2, 4), (12, 3), (12, 4)], "tanh")
+     [(2, 3), (2, 4), (12, 3), (12, 4)], "gru_gates")
+case("gru_cell-bias-one_input",  # x without a batch axis broadcasts against the batched h
+     lambda x, h, wi, wh, bi, bh: nn.gru_cell(x, h, wi, wh, bi, bh),
+     [(3,), (2, 4), (12, 3), (12, 4), (12,), (12,)], "gru_gates")
+case("gru_cell-one_state", lambda x, h, wi, wh: nn.gru_cell(x, h, wi, wh),
+     [(2, 3), (4,), (12, 3), (12, 4)], "gru_gates")
+case("gru_gates-broadcast", lambda xg, hg, h: gru_gates_p.bind(xg, hg, h),
+     [(2, 1, 6), (3, 6), (3, 2)], "gru_gates")
 case("lstm_cell", lambda x, h, c, wi, wh: nn.lstm_cell(x, (h, c), wi, wh),
      [(2, 3), (2, 4), (2, 4), (16, 3), (16, 4)], "tanh")
 case("scan-rnn", lambda xs, h, wi, wh: nn.scan(lambda h, x: nn.rnn_cell(x, h, wi, wh), h, xs),
      [(4, 2, 3), (2, 4), (4, 3), (4, 4)], "tanh")
+case("scan-gru-batch_first",  # a symbolic batch, concrete time
+     lambda h, xs, wi, wh: nn.scan(lambda h, x: nn.gru_cell(x, h, wi, wh), h, xs, axis=1),
+     [(2, 4), (2, 3, 3), (12, 3), (12, 4)], "gru_gates")
 
 
 def _flat(out: tuple) -> tuple:

@@ -4,28 +4,16 @@ split across two array_api_strict devices, gradients equal to a single-device ru
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from notebook_run import execute_notebook, outputs, printed
 
 
 @pytest.mark.slow
 def test_device_notebook_runs_and_matches_one_device():
-    nbformat = pytest.importorskip("nbformat")
-    pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    pytest.importorskip("array_api_strict")
-    sys.path.insert(0, str(Path(__file__).parents[1] / "notebooks"))
-    try:
-        import make_demo
-    finally:
-        sys.path.pop(0)
-    nb = nbformat.read(make_demo.HERE / "pycograd_device_placement_demo.ipynb", as_version=4)
-    cells = make_demo.execute(nb).cells
-    text = "".join(out.get("text", "") for cell in cells for out in cell.get("outputs", []))
-    errors = [out for cell in cells for out in cell.get("outputs", [])
-              if out.get("output_type") == "error"]
+    cells = execute_notebook("pycograd_device_placement_demo.ipynb", needs=("array_api_strict",))
+    text = printed(cells)
+    errors = [out for out in outputs(cells) if out.get("output_type") == "error"]
     assert not errors, errors
     split = re.search(r"loss split over two devices: (\S+)", text).group(1)
     one = re.search(r"loss on numpy alone: +(\S+)", text).group(1)

@@ -1,6 +1,7 @@
-"""The DSL's patches of pyccolo/pipescript internals (``stagecache``, ``fastemit``): installed
-onto the code they were written for, skipped with one warning on any other, skipped
-silently under ``PYCOGRAD_NO_PATCHES=1``, and the same results in every case.
+"""The DSL's patches of pyccolo/pipescript internals (``stagecache``, ``fastemit``,
+``lowering``): installed onto the code they were written for, skipped with one warning on
+any other, skipped silently under ``PYCOGRAD_NO_PATCHES=1``, and the same results in every
+case.
 
 Patches are process-wide, so each mode runs one DSL script in its own child process.
 """
@@ -86,27 +87,27 @@ def test_patches_match_the_installed_pyccolo_and_pipescript():
             patches._version("pipescript"))
 
 
-def test_patched_run_installs_both_and_compiles_each_stage_once(runs):
+def test_patched_run_installs_all_and_compiles_each_stage_once(runs):
     r = runs["patched"]
-    assert r["installed"] == {"stagecache": True, "fastemit": True}
+    assert r["installed"] == {"stagecache": True, "fastemit": True, "lowering": True}
     assert r["warnings"] == [] and r["cached"] > 0
     assert "pycograd" in r["loop"]
 
 
 def test_no_patches_env_runs_pipescripts_own_code_silently(runs):
     r = runs["off"]
-    assert r["installed"] == {"stagecache": False, "fastemit": False}
+    assert r["installed"] == {"stagecache": False, "fastemit": False, "lowering": False}
     assert r["warnings"] == [] and r["cached"] == 0
     assert "pycograd" not in r["loop"]
 
 
 def test_changed_internals_fall_back_with_one_warning(runs):
     r = runs["mismatch"]
-    assert r["installed"] == {"stagecache": False, "fastemit": False}
+    assert r["installed"] == {"stagecache": False, "fastemit": False, "lowering": False}
     assert r["cached"] == 0 and "pycograd" not in r["loop"]
     ((category, message),) = r["warnings"]
     assert category == "PatchSkippedWarning"
-    for words in ("stagecache, fastemit", "pyccolo", "pipescript", patches.ENV):
+    for words in ("stagecache, fastemit, lowering", "pyccolo", "pipescript", patches.ENV):
         assert words in message, (words, message)
 
 

@@ -4,30 +4,16 @@ need the Graphviz ``dot`` program, which CI installs)."""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from notebook_run import execute_notebook, outputs, printed
 
 
 @pytest.mark.slow
 def test_graph_notebook_runs_and_reaches_its_results():
-    nbformat = pytest.importorskip("nbformat")
-    pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    sys.path.insert(0, str(Path(__file__).parents[1] / "notebooks"))
-    try:
-        import make_demo
-    finally:
-        sys.path.pop(0)
-    nb = nbformat.read(make_demo.HERE / "pycograd_graph_viz_demo.ipynb", as_version=4)
-    for cell in nb.cells:
-        if cell.source.startswith("%load_ext"):
-            cell.source = make_demo.load_line()
-    cells = make_demo.execute(nb).cells
-    text = "".join(out.get("text", "") for cell in cells for out in cell.get("outputs", []))
-    svgs = [out for cell in cells for out in cell.get("outputs", [])
-            if "image/svg+xml" in out.get("data", {})]
+    cells = execute_notebook("pycograd_graph_viz_demo.ipynb")
+    text = printed(cells)
+    svgs = [out for out in outputs(cells) if "image/svg+xml" in out.get("data", {})]
     assert len(svgs) == 3, "the MLP, its gradient graph and the attention block are drawn"
     assert "= matmul %0 %1 : f64[32,16]" in text
     assert "named weight inputs: ['w1', 'b1', 'w2', 'b2']" in text

@@ -218,3 +218,35 @@ def test_scan_over_a_symbolic_axis_names_scan():
     out = pg.eval_shape(lambda xs: pg.scan(lambda h, x: h + x, np.zeros(1), xs, axis=1)[1],
                         pg.ShapeDtypeStruct((batch, 4), np.float64))
     assert out.shape[1] == 4
+
+
+def _composed_gru(x, h, w_ih, w_hh, b_ih, b_hh):
+    """The GRU step as separate numpy operations (what ``gru_gates`` fuses)."""
+    xg, hg = x @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+    H = h.shape[-1]
+    r, z = np.split(0.5 + 0.5 * np.tanh(0.5 * (xg[..., :2 * H] + hg[..., :2 * H])), 2, axis=-1)
+    n = np.tanh(xg[..., 2 * H:] + r * hg[..., 2 * H:])
+    return n + z * (h - n)
+
+
+def test_gru_cell_is_one_gate_node_per_step_with_the_composed_values_and_gradients():
+    x, h = rng.normal(size=(3, 5)), rng.normal(size=(3, 4))
+    w = [rng.normal(size=s) for s in ((12, 5), (12, 4), (12,), (12,))]
+    np.testing.assert_array_equal(pg.gru_cell(x, h, *w), _composed_gru(x, h, *w))
+
+    def loss(cell, *args):
+        return np.sum(np.sin(cell(*args)))
+    argnums = tuple(range(1, 7))
+    fused = pg.grad(loss, argnums)(pg.gru_cell, x, h, *w)
+    composed = pg.grad(loss, argnums)(_composed_gru, x, h, *w)
+    for a, b in zip(fused, composed):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+    graph = pg.capture(lambda x, h: pg.gru_cell(x, h, *w), x, h)
+    names = [n.prim.name for n in graph.nodes]
+    assert names.count("gru_gates") == 1 and len(names) <= 7, names   # was 23 nodes
+
+
+def test_gru_cell_with_lstm_shaped_weights_names_gru_cell():
+    x, h = np.ones((2, 3)), np.ones((2, 4))
+    with pytest.raises(ShapeError, match=r"gru_cell: .*\(\.\.\., 3H\).*\(2, 16\)"):
+        pg.gru_cell(x, h, np.ones((16, 3)), np.ones((16, 4)))

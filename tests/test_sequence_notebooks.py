@@ -1,34 +1,34 @@
 """The sequence-model notebooks execute again from their saved cells and reach their
-results (``notebooks/make_rnn_demo.py``, ``notebooks/make_rwkv_demo.py`` build them)."""
+results (``notebooks/make_rnn_demo.py``, ``notebooks/make_rwkv_demo.py`` build them),
+including the forward compiled to torch and jax (each in its own process) matching numpy."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from notebook_run import execute_notebook, printed
 
 
 def _run_notebook(name: str) -> str:
     """Execute the saved ``notebooks/<name>`` again; the text it prints."""
-    nbformat = pytest.importorskip("nbformat")
-    pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("threadpoolctl")
-    sys.path.insert(0, str(Path(__file__).parents[1] / "notebooks"))
-    try:
-        import make_demo
-    finally:
-        sys.path.pop(0)
-    nb = nbformat.read(make_demo.HERE / name, as_version=4)
-    return "".join(out.get("text", "") for cell in make_demo.execute(nb).cells
-                   for out in cell.get("outputs", []))
+    return printed(execute_notebook(name, needs=("matplotlib", "threadpoolctl", "cloudpickle")))
 
 
 def _number(label: str, text: str) -> float:
     return float(re.search(re.escape(label) + r"\s*(\S+?),?\s", text).group(1))
+
+
+def _assert_lowered_parity(text: str, names: set[str]) -> None:
+    """Each installed framework reports every forward in ``names`` within 1e-10 of numpy."""
+    for backend in ("torch", "jax"):
+        if importlib.util.find_spec(backend) is None:
+            assert f"{backend} is not installed" in text, text
+            continue
+        diffs = dict(re.findall(r"max \|" + backend + r" - numpy\| \((\S+) [^)]*\) = (\S+)", text))
+        assert set(diffs) == names, text
+        assert max(float(d) for d in diffs.values()) < 1e-10, text
 
 
 @pytest.mark.slow
@@ -45,6 +45,7 @@ def test_rnn_notebook_trains_samples_and_clips_per_sequence():
     assert _number("max |mean of per-sequence - batch gradient| =", text) < 1e-12
     before, after = re.search(r"per-sequence clipping: loss (\S+) -> (\S+),", text).groups()
     assert float(after) < float(before), text
+    _assert_lowered_parity(text, {"gru", "lstm"})
 
 
 @pytest.mark.slow
@@ -59,3 +60,4 @@ def test_rwkv_notebook_recurrent_equals_parallel_and_trains():
     assert re.search(r"sample: 'return the .{100,}'", text) or \
         re.search(r"sample: \"return the .{100,}\"", text), text
     assert "median ms per token near token 100:" in text     # timing shown, not asserted
+    _assert_lowered_parity(text, {"parallel", "recurrent"})

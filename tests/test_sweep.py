@@ -568,5 +568,6 @@ def test_graph(case: Case):
     og = optimize(gg)
     _tight(og(*args), (v0, g0), case, "optimized grad_graph")
     leaves = pycograd.tree_flatten(args)[0]
-    _tight(compile_graph(og)(*leaves), pycograd.tree_flatten((v0, g0))[0], case,
-           "compiled program")
+    program = compile_graph(og)
+    for what in ("compiled program", "compiled program, recycled outputs"):
+        _tight(program(*leaves), pycograd.tree_flatten((v0, g0))[0], case, what)

@@ -17,6 +17,7 @@ import numpy as np
 
 from pycograd.backends.lowering import register
 from pycograd.core.primitive import Primitive
+from pycograd.ops.gates import gru_math
 from pycograd.ops.indexing import fill
 
 _RENAMED = {
@@ -62,7 +63,18 @@ def _pack(*parts: Any) -> Any:
     return jnp.concatenate([p.reshape(*batch, -1) for p in parts], axis=-1)
 
 
+def _layer_norm(x: Any, *wb: Any, axis: tuple, eps: float, affine: tuple) -> Any:
+    d = x - jnp.mean(x, axis=axis, keepdims=True)
+    y = d / jnp.sqrt(jnp.mean(d * d, axis=axis, keepdims=True) + eps)
+    for name, p in zip(affine, wb):
+        y = y * p if name == "weight" else y + p
+    return y
+
+
 BY_NAME = {
+    "softmax": lambda x, axis: jax.nn.softmax(x, axis=axis),
+    "log_softmax": lambda x, axis: jax.nn.log_softmax(x, axis=axis),
+    "layer_norm": _layer_norm,
     "getitem": _getitem, "scatter_add": _scatter_add,
     "concatenate": lambda *xs, axis: jnp.concatenate(xs, axis=axis),
     "take_along": lambda x, idx, axis: jnp.take_along_axis(x, idx, axis),
@@ -78,6 +90,7 @@ BY_NAME = {
     "expm": jax.scipy.linalg.expm,
     "argsort": lambda x, axis, kind, stable: jnp.argsort(x, axis=axis, stable=True),
     "searchsorted": lambda a, v, side: jnp.searchsorted(a, v, side=side),
+    "gru_gates": lambda xg, hg, h: gru_math(jnp.tanh, xg, hg, h),
 }
 
 register("jax", BY_NAME, {"elementwise": _elementwise, "reduction": _numpy_named,

@@ -210,7 +210,53 @@ def _basic(idx: Any) -> bool:
                for p in parts)
 
 
+def _gru_gates(b: Builder, node: Any, xg: str, hg: str, h: str) -> str:
+    """``ops.gates.gru_math`` in ONNX operators (Slice on the last axis for the gates)."""
+    H = node.args[2].shape[-1]
+    xg, hg, h = _operands(b, node, (xg, hg, h))
+    half = b.const(0.5, node.out.dtype)
+
+    def cut(x: str, start: int, end: int) -> str:
+        return b.op("Slice", [x, b.ints([start]), b.ints([end]), b.ints([-1])])
+
+    s = b.op("Add", [cut(xg, 0, 2 * H), cut(hg, 0, 2 * H)])
+    rz = b.op("Add", [half, b.op("Mul", [half, b.op("Tanh", [b.op("Mul", [half, s])])])])
+    n = b.op("Tanh", [b.op("Add", [cut(xg, 2 * H, 3 * H),
+                                   b.op("Mul", [cut(rz, 0, H), cut(hg, 2 * H, 3 * H)])])])
+    return b.op("Add", [n, b.op("Mul", [cut(rz, H, 2 * H), b.op("Sub", [h, n])])])
+
+
+def _softmax(op_type: str) -> Any:
+    """``Softmax`` / ``LogSoftmax`` along one axis; over several, through
+    ``ReduceLogSumExp``."""
+    def rule(b: Builder, node: Any, x: str) -> str:
+        axis = node.params["axis"]
+        if len(axis) == 1:
+            return b.op(op_type, [x], axis=axis[0])
+        z = b.op("Sub", [x, b.op("ReduceLogSumExp", [x, b.ints(axis)], keepdims=1)
+                         if axis else x])  # a 0-d input: log-probability 0
+        return z if op_type == "LogSoftmax" else b.op("Exp", [z])
+    return rule
+
+
+def _layer_norm(b: Builder, node: Any, x: str, *wb: str) -> str:
+    """The statistics over ``axis`` in the input's dtype, then the affine arguments in the
+    result's (numpy's promotion)."""
+    axes, src, dst = b.ints(node.params["axis"]), node.args[0].dtype, node.out.dtype
+    d = b.op("Sub", [x, b.op("ReduceMean", [x, axes], keepdims=1)])
+    var = b.op("ReduceMean", [b.op("Mul", [d, d]), axes], keepdims=1)
+    y = b.op("Div", [d, b.op("Sqrt", [b.op("Add", [var, b.const(node.params["eps"], src)])])])
+    y = b.cast(y, src, dst)
+    for name, p, arg in zip(node.params["affine"], wb, node.args[1:]):
+        dt = arg.dtype if isinstance(arg, Value) else np.result_type(arg)
+        y = b.op("Mul" if name == "weight" else "Add", [y, b.cast(p, dt, dst)])
+    return y
+
+
 BY_NAME = {
+    "gru_gates": _gru_gates,
+    "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
+    "layer_norm": _layer_norm,
     "sum": _reduce("ReduceSum"), "max": _reduce("ReduceMax"), "min": _reduce("ReduceMin"),
     "prod": _reduce("ReduceProd"),
     "matmul": lambda b, node, x, y: b.op("MatMul", _operands(b, node, (x, y))),

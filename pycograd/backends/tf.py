@@ -15,6 +15,7 @@ import tensorflow.experimental.numpy as tnp
 from pycograd.backends.lowering import register
 from pycograd.core.primitive import Primitive
 from pycograd.graph.ir import Value
+from pycograd.ops.gates import gru_math
 from pycograd.ops.indexing import fill
 
 _RENAMED = {
@@ -54,7 +55,27 @@ def _getitem(x: Any, *arrays: Any, idx: Any) -> Any:
     return x[fill(idx, arrays)]
 
 
+def _softmax(log: bool) -> Any:
+    def rule(x: Any, axis: tuple) -> Any:
+        if len(axis) == 1:
+            return (tf.nn.log_softmax if log else tf.nn.softmax)(x, axis=axis[0])
+        if not axis:  # a 0-d input: one element, probability 1
+            return tf.zeros_like(x) if log else tf.ones_like(x)
+        z = x - tf.reduce_logsumexp(x, axis=list(axis), keepdims=True)
+        return z if log else tf.exp(z)
+    return rule
+
+
+def _layer_norm(x: Any, *wb: Any, axis: tuple, eps: float, affine: tuple) -> Any:
+    d = x - tf.reduce_mean(x, axis=list(axis), keepdims=True)
+    y = d / tf.sqrt(tf.reduce_mean(d * d, axis=list(axis), keepdims=True) + eps)
+    for name, p in zip(affine, wb):
+        y = y * p if name == "weight" else y + p
+    return y
+
+
 BY_NAME = {
+    "softmax": _softmax(False), "log_softmax": _softmax(True), "layer_norm": _layer_norm,
     "getitem": _getitem, "argmax": _arg(tnp.argmax), "argmin": _arg(tnp.argmin),
     "argsort": lambda x, axis, kind, stable: tnp.argsort(x, axis=-1 if axis is None else axis,
                                                          kind="stable"),
@@ -73,6 +94,7 @@ BY_NAME = {
     "expm": tf.linalg.expm,
     "logabsdet": lambda a: tf.linalg.slogdet(a)[1],
     "slogdet_sign": lambda a: tf.linalg.slogdet(a)[0],
+    "gru_gates": lambda xg, hg, h: gru_math(tf.tanh, xg, hg, h),
 }
 
 

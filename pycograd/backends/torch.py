@@ -17,6 +17,7 @@ import torch
 
 from pycograd.backends.lowering import register
 from pycograd.core.primitive import Primitive
+from pycograd.ops.gates import gru_math
 from pycograd.ops.indexing import fill
 
 _RENAMED = {
@@ -164,6 +165,33 @@ def _cholesky(a: Any, upper: bool = False) -> Any:
     return torch.linalg.cholesky(sym, upper=upper)
 
 
+def _softmax(log: bool) -> Any:
+    def rule(x: Any, axis: tuple) -> Any:
+        if len(axis) == 1:
+            return (torch.log_softmax if log else torch.softmax)(x, axis[0])
+        if not axis:  # a 0-d input: one element, probability 1
+            return torch.zeros_like(x) if log else torch.ones_like(x)
+        z = x - torch.logsumexp(x, dim=axis, keepdim=True)
+        return z if log else torch.exp(z)
+    return rule
+
+
+def _layer_norm(x: Any, *wb: Any, axis: tuple, eps: float, affine: tuple) -> Any:
+    """``F.layer_norm`` where the axes are the trailing ones and the affine arguments have
+    their shape (PyTorch's ``normalized_shape``); the same statistics written out else."""
+    trailing = tuple(x.shape[len(x.shape) - len(axis):])
+    if axis == tuple(range(-len(axis), 0)) and all(
+            isinstance(p, torch.Tensor) and tuple(p.shape) == trailing for p in wb):
+        parts = dict(zip(affine, wb))
+        return torch.nn.functional.layer_norm(x, trailing, parts.get("weight"),
+                                              parts.get("bias"), eps)
+    d = x - x.mean(dim=axis, keepdim=True)
+    y = d / torch.sqrt((d * d).mean(dim=axis, keepdim=True) + eps)
+    for name, p in zip(affine, wb):
+        y = y * p if name == "weight" else y + p
+    return y
+
+
 def _logdet(a: Any) -> Any:
     sign, logabs = torch.linalg.slogdet(a)
     return torch.log(sign) + logabs
@@ -191,6 +219,8 @@ BY_NAME = {
     "logabsdet": lambda a: torch.linalg.slogdet(a)[1],
     "slogdet_sign": lambda a: torch.linalg.slogdet(a)[0], "logdet": _logdet,
     "expm": torch.linalg.matrix_exp,
+    "gru_gates": lambda xg, hg, h: gru_math(torch.tanh, xg, hg, h),
+    "softmax": _softmax(False), "log_softmax": _softmax(True), "layer_norm": _layer_norm,
 }
 
 register("torch", BY_NAME, {"elementwise": _elementwise}, _refuse)

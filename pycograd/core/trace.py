@@ -10,7 +10,7 @@ Level 0 belongs to the stand-alone eager tape (``Var(x)`` outside any transform)
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -53,6 +53,30 @@ class Tracer:
     __slots__ = ("_trace",)
     __array_priority__ = 1000
     _trace: Trace
+
+
+#: Every way Python or numpy reads a concrete value out of an array, and how an error names it.
+VALUE_READS = {
+    "__bool__": "bool() (Python control flow such as `if x > 0:`)",
+    "__float__": "float()",
+    "__int__": "int()",
+    "__index__": "using as an index or a size",
+    "__complex__": "complex()",
+    "__array__": "np.asarray()",
+    "item": ".item()",
+    "tolist": ".tolist()",
+}
+
+
+def refuse_value_reads(refusal: Callable[[str], Callable]) -> Callable[[type], type]:
+    """Class decorator for a tracer that has no data (capture, eval_shape): each entry of
+    ``VALUE_READS`` becomes ``refusal(what)``, so the two transforms cannot drift apart on
+    which reads they refuse; only their messages differ."""
+    def install(cls: type) -> type:
+        for name, what in VALUE_READS.items():
+            setattr(cls, name, refusal(what))
+        return cls
+    return install
 
 
 class _ThreadStack(threading.local):

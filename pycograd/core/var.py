@@ -18,6 +18,7 @@ soon as its VJP has run.
 
 from __future__ import annotations
 
+import sys
 import weakref
 from itertools import count
 from operator import itemgetter
@@ -205,6 +206,38 @@ class Var(Tracer):
 _by_seq = itemgetter(SEQ)
 
 
+def _add_into(old: Any, ct: Any) -> bool:
+    """Add ``ct`` into the accumulated cotangent ``old`` in place, when ``old`` is a numpy
+    array that nothing else can see: it owns its memory and the only references to it are
+    the node's slot and the caller's local (PyTorch accumulates its gradient buffers in
+    place under the same condition). Then a fan-out (``h * h``, a residual connection)
+    costs no third array. Returns whether it did."""
+    if old.__class__ is not np.ndarray or ct.__class__ is not np.ndarray or \
+            sys.getrefcount(old) != _SOLE or old.base is not None or \
+            old.shape != ct.shape or old.dtype != ct.dtype or not old.flags.writeable:
+        return False
+    np.add(old, ct, out=old)
+    return True
+
+
+def _sole_count() -> int:
+    """What ``sys.getrefcount`` says inside ``_add_into`` of an array held only by a list
+    slot and the caller's local, as ``backward`` holds it (measured, since interpreters
+    count borrowed references differently)."""
+    seen = []
+
+    def probe(old: Any, ct: Any) -> bool:
+        seen.append(sys.getrefcount(old))
+        return False
+    slot = [np.zeros(1)]
+    old = slot[0]
+    probe(old, None)
+    return seen[0]
+
+
+_SOLE = _sole_count()
+
+
 def _reachable(roots: list[list]) -> list[list]:
     """Every node below ``roots``, latest first (a reverse topological order)."""
     nodes: list[list] = []
@@ -228,19 +261,21 @@ def _reachable(roots: list[list]) -> list[list]:
     return nodes
 
 
-def backward(roots: list[Var], cts: list[Any], retain: bool = False,
+def backward(roots: list, cts: list[Any], retain: bool = False,
              leaves: bool = False) -> dict[int, Any]:
-    """Propagate output cotangents ``cts`` back through the tape below ``roots``.
+    """Propagate output cotangents ``cts`` back through the tape below ``roots`` (``Var``s,
+    or their nodes: a caller that lets go of a root ``Var`` before calling frees its value
+    as soon as the root's VJP has run, instead of after the whole pass).
 
     Returns ``{id(leaf): cotangent}`` for every reached leaf ``Var`` (one made without a
     primitive), or ``{id(leaf): (leaf, cotangent)}`` with ``leaves=True``. Unless
     ``retain``, each node's residuals are released as soon as its VJP has run.
     """
-    nodes = _reachable([r._node for r in roots])
+    roots = [r._node if r.__class__ is Var else r for r in roots]
+    nodes = _reachable(roots)
     out: dict[int, Any] = {}
     try:
         for r, g in zip(roots, cts):
-            r = r._node
             r[CT] = g if r[CT] is None else r[CT] + g
         for k, v in enumerate(nodes):
             prim, args, params, parents, ans, _, g = v
@@ -265,7 +300,10 @@ def backward(roots: list[Var], cts: list[Any], retain: bool = False,
                             ct = rule(g, ans, *args, **params)
                         if ct is not None:
                             old = p[CT]
-                            p[CT] = ct if old is None else old + ct
+                            if old is None:
+                                p[CT] = ct
+                            elif not _add_into(old, ct):
+                                p[CT] = old + ct
                 except ResidualError as e:
                     raise ResidualError(f"{prim.name}: {e}") from None
             # the locals would otherwise hold this node's arrays through the next VJP

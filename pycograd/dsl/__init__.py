@@ -3,8 +3,9 @@
 Built on pipescript (``|>``, ``$`` holes, ``fork``, brace blocks, namespace-block macros);
 this package adds the ``params`` block (``block``, run once and at the user's lines by
 ``blockrun``), keeps weights late-bound in pipelines
-(``capture``), compiles each pipeline stage once (``stagecache``, installed by ``patches``
-where pipescript's code is the one it was written for), the checks and error
+(``capture``), compiles each pipeline stage once (``stagecache``) and turns plain ``|>``
+pipes into plain calls (``lowering``; both installed by ``patches`` where pipescript's
+code is the one they were written for), the checks and error
 messages (``checks``, ``errors``, ``hint``), the IPython extension (``extension``) and the
 script runner (``script``). pipescript is imported only when the DSL is turned on.
 """
@@ -26,7 +27,7 @@ def register() -> None:
     from pycograd.dsl.block import build, params
 
     blockrun.install()
-    patches.install()  # stagecache and fastemit, checked against pipescript's own code
+    patches.install()  # stagecache, fastemit, lowering: checked against their targets' code
     capture.install()
     stages.install()
     register_namespace_macro("params", build, call_form=params)

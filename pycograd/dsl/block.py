@@ -17,7 +17,7 @@ import types
 from typing import Any
 
 from pycograd.dsl import capture
-from pycograd.dsl.errors import WeightShadowError
+from pycograd.dsl.errors import NoUserFrameError, WeightShadowError
 from pycograd.params import ParamDict
 
 _MACHINERY = ("pyccolo", "pipescript", "pycograd")
@@ -34,7 +34,10 @@ def caller_namespace(depth: int = 1) -> dict:
         if name.partition(".")[0] not in _MACHINERY:
             return frame.f_globals
         frame = frame.f_back
-    raise RuntimeError("params{...}: no user frame found")
+    raise NoUserFrameError(
+        "params{...}: every frame on the stack belongs to pycograd, pipescript or pyccolo, so "
+        "there is no namespace to bind the block's weights in; write the block in a notebook "
+        "cell or in a script run by `python -m pycograd run`")
 
 
 def _check_shadowing(ns: dict, names: list[str]) -> None:

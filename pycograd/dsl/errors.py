@@ -21,5 +21,9 @@ class UndefinedWeightError(DSLError, NameError):
     """A name read in a ``params{}`` block's ``with`` body that nothing defines."""
 
 
+class NoUserFrameError(DSLError, RuntimeError):
+    """A ``params{}`` block evaluated with no user code on the stack to bind its weights in."""
+
+
 class PipelineStageError(DSLError, TypeError):
     """A ``|>`` stage that is not a function."""

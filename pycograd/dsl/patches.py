@@ -1,14 +1,17 @@
-"""Install the DSL's two speed patches of pyccolo and pipescript internals only onto the
+"""Install the DSL's three speed patches of pyccolo and pipescript internals only onto the
 code they were written for.
 
-``fastemit`` replaces pyccolo's event loop (and pipescript's ``has_augmentations``), and
-``stagecache`` wraps three of pipescript's handlers. Both read private code, which any
-release may change. So each patch names the functions whose behaviour it copies or
-relies on, with a fingerprint (SHA-256 of their source) per tested release; on any other
-source the patch is skipped, the DSL runs on pyccolo's and pipescript's own code (correct,
-slower: a ``|>`` stage is compiled on every run), and one warning says so. Setting
-``PYCOGRAD_NO_PATCHES=1`` skips both silently; CI runs the DSL tests that way too, so the
-unpatched path is known to give the same results::
+``fastemit`` replaces pyccolo's event loop (and pipescript's ``has_augmentations``),
+``stagecache`` wraps three of pipescript's handlers, and ``lowering`` makes pyccolo's
+expression rewriter turn plain ``|>`` pipes (and the DSL's call routing) into plain calls
+that do what pipescript's handlers (and ``routing.CellRoutingTracer``'s) would. All read
+private code, which any release may change. So each patch names the functions whose
+behaviour it copies or relies on, with a fingerprint (SHA-256 of their source) per tested
+release; on any other source the patch is skipped, the DSL runs on pyccolo's and
+pipescript's own code (correct, slower: a ``|>`` stage is compiled on every run, each pipe
+dispatches four events), and one warning says so. Setting ``PYCOGRAD_NO_PATCHES=1`` skips
+them silently; CI runs the DSL tests that way too, so the unpatched path is known to give
+the same results::
 
     PYCOGRAD_NO_PATCHES=1 python -m pytest tests/test_dsl.py
 """
@@ -82,6 +85,36 @@ def _stagecache_targets() -> list[Any]:
             PipelineTracer.transform_pipeline_lhs_placeholders, MacroTracer.handle_macro, lam]
 
 
+def _lowering_targets() -> list[Any]:
+    import pipescript.tracers.pipeline_tracer as pipeline
+    from pipescript.tracers.pipeline_tracer import PipelineTracer
+    from pyccolo.ast_rewriter import AstRewriter
+    from pyccolo.emit_event import _emit_event
+    from pyccolo.expr_rewriter import ExprRewriter
+    from pyccolo.tracer import BaseTracer
+
+    from pycograd.dsl import lowering
+
+    rewriter = lowering._ORIGINAL[0] if lowering._ORIGINAL else ExprRewriter
+    return [AstRewriter.visit, rewriter.visit_BinOp, rewriter.visit_Call, rewriter.emit,
+            _emit_event, BaseTracer._emit_event,
+            BaseTracer._handle_normal_emit_return, PipelineTracer._apply,
+            PipelineTracer.search_left_descendant_placeholder,
+            PipelineTracer.transform_pipeline_lhs_placeholders,
+            PipelineTracer.transform_pipeline_apply_ops,
+            PipelineTracer.transform_pipeline_compose_ops,
+            PipelineTracer.transform_pipeline_rhs_placeholders,
+            PipelineTracer.maybe_skip_binop_arg, PipelineTracer.coalesce_pipeline_null,
+            pipeline.node_is_pipeline_bitor_op, pipeline.parent_is_pipeline_bitor_op,
+            pipeline.parent_is_fork_macro]
+
+
+def _install_lowering() -> None:
+    from pycograd.dsl import lowering
+
+    lowering.install()
+
+
 def _install_fastemit() -> None:
     from pycograd.dsl import fastemit
 
@@ -99,6 +132,8 @@ PATCHES = [
     Patch("stagecache", _stagecache_targets, frozenset({"c4374a67b4ecfd54"}),
           _install_stagecache),
     Patch("fastemit", _fastemit_targets, frozenset({"3b7461fc560cf74d"}), _install_fastemit),
+    # lowering: pipescript 0.0.27 with pyccolo 0.0.96
+    Patch("lowering", _lowering_targets, frozenset({"d7bfdf80fd8c1ccf"}), _install_lowering),
 ]
 
 INSTALLED: dict[str, bool] = {}

@@ -14,7 +14,8 @@ depends only on how each free name of the stage resolves in the running frame (a
 ``name=name`` default, a ``_dynamic_lookup``, a plain global, a late-bound ambient weight),
 so the cache key is (stage node, that resolution pattern), and the defaults are read from
 the frame again on each run, as pipescript's fresh lambda would have read them. An entry
-lives as long as its stage's AST node.
+lives as long as its stage's AST node. ``lowering`` reads a compiled stage straight from
+here (``reuse``, then ``note_node`` as the handler does).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def _template(fn: Any, frame: FrameType) -> _Template | None:
     return t if same else None
 
 
+_BUILTINS = vars(builtins)
+
 _ENTRIES: dict[tuple[str, int], _Entry] = {}
 """``(handler kind, id(node))`` -> entry; removed when the node is collected."""
 _REFS: dict[tuple[str, int], weakref.ref] = {}
@@ -137,7 +140,8 @@ def _pattern(names: tuple[str, ...], frame: FrameType) -> tuple:
     if loc is glob:
         weights = capture.weight_names(glob)
         return (True, *(n in glob and n not in weights for n in names))
-    return (False, *((n in loc) + 2 * (n in glob) + 4 * hasattr(builtins, n) for n in names))
+    built = _BUILTINS  # ``n in`` its dict is ``hasattr(builtins, n)``, without the raise
+    return (False, *((n in loc) + 2 * (n in glob) + 4 * (n in built) for n in names))
 
 
 def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[], Any],
@@ -159,11 +163,55 @@ def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[],
     return out, None
 
 
+def reuse(node: ast.expr, frame: FrameType) -> FunctionType | None:
+    """The compiled stage the ``|> <expr with $>`` handler would reuse for ``node`` in
+    ``frame``, else ``None`` (not installed, or not compiled for this resolution yet: ask the
+    handler). ``lowering`` calls this, then ``note_node``, as the handler would."""
+    if not _INSTALLED[0]:
+        return None
+    entry = _entry("rhs", node)
+    if entry.state == _PASS:
+        return None
+    template = entry.variants.get(_pattern(entry.names, frame))
+    return template.make(frame) if template else None
+
+
+def note_node(frame: FrameType, node: ast.AST) -> None:
+    """What pipescript's handlers do on each run: note ``node`` as the one running at the
+    frame's line, for IPython's traceback display. Its one reader (pipescript's patch of
+    ``executing.find_node_ipython``) reads it for IPython cells only, so it is set only for
+    a line of a cell (and only when it changes)."""
+    filename = frame.f_code.co_filename
+    cell = _CELL_FILES.get(filename)
+    if cell is None:
+        if len(_CELL_FILES) > 10_000:
+            _CELL_FILES.clear()
+        cell = _CELL_FILES[filename] = _is_cell(filename)
+    if cell:
+        mapping = _FRAME_MAP[0]
+        key = (filename, frame.f_lineno)
+        if mapping.get(key) is not node:
+            mapping[key] = node
+
+
+def _is_cell(filename: str) -> bool:
+    try:
+        from executing.executing import is_ipython_cell_filename
+    except ImportError:  # then pipescript reads no note
+        return False
+    return is_ipython_cell_filename(filename)
+
+
+_FRAME_MAP: list[Any] = []
+"""pipescript's ``frame_to_node_mapping`` (filled by ``install``)."""
+_CELL_FILES: dict[str, bool] = {}
+"""File name -> whether it is an IPython cell's (``executing``'s test)."""
+
+
 # ---- the wrapped handlers ---------------------------------------------------------------
 
 def _rhs(original: Callable) -> Callable:
     """``PipelineTracer.transform_pipeline_rhs_placeholders``: a stage ``|> <expr with $>``."""
-    from pipescript.patches.traceback_patch import frame_to_node_mapping
     from pipescript.tracers.pipeline_tracer import _skip_binop_args_lambda
 
     def handler(self: Any, ret: Any, node: ast.expr, frame: FrameType, *args: Any,
@@ -179,15 +227,15 @@ def _rhs(original: Callable) -> Callable:
         out, fn = _compiled("rhs", node, frame, compile_, lambda thunk: thunk())
         if fn is None:
             return ret if out is _PASS else out
-        frame_to_node_mapping[frame.f_code.co_filename, frame.f_lineno] = node
+        note_node(frame, node)
         return lambda: fn
 
+    handler.__wrapped__ = original  # type: ignore[attr-defined]
     return handler
 
 
 def _lhs(original: Callable) -> Callable:
     """``PipelineTracer.transform_pipeline_lhs_placeholders``: a pipeline ``$ |> ...``."""
-    from pipescript.patches.traceback_patch import frame_to_node_mapping
 
     def handler(self: Any, ret: Any, node: ast.BinOp, frame: FrameType, *args: Any,
                 **kwargs: Any) -> Any:
@@ -202,12 +250,13 @@ def _lhs(original: Callable) -> Callable:
             return ret if out is _PASS else out
         # what the original does besides compiling: its operands are not evaluated and
         # the apply handler leaves this node to the lambda
-        frame_to_node_mapping[frame.f_code.co_filename, frame.f_lineno] = node
+        note_node(frame, node)
         self.binop_arg_nodes_to_skip.add(id(node.left))
         self.binop_arg_nodes_to_skip.add(id(node.right))
         self.binop_nodes_to_eval.add(id(node))
         return lambda *_, **__: fn
 
+    handler.__wrapped__ = original  # type: ignore[attr-defined]
     return handler
 
 
@@ -228,6 +277,7 @@ def _macro(original: Callable) -> Callable:
                             lambda thunk: thunk())
         return out if fn is None else (lambda: fn)
 
+    handler.__wrapped__ = original  # type: ignore[attr-defined]
     return handler
 
 
@@ -244,10 +294,12 @@ def install() -> None:
     tables and in tracer instances that already exist (once)."""
     if _INSTALLED[0]:
         return
+    from pipescript.patches.traceback_patch import frame_to_node_mapping
     from pipescript.tracers.macro_tracer import MacroTracer
     from pipescript.tracers.pipeline_tracer import PipelineTracer
     from pyccolo.tracer import _InternalBaseTracer
 
+    _FRAME_MAP.append(frame_to_node_mapping)
     for cls in (PipelineTracer, MacroTracer):
         tables = [cls.EVENT_HANDLERS_BY_CLASS[cls]]
         if cls.initialized():

@@ -30,7 +30,7 @@ import numpy as np
 from pycograd.core.errors import NoRuleError, PycogradError
 from pycograd.core.primitive import Primitive
 from pycograd.core.pytree import tree_flatten, tree_unflatten
-from pycograd.core.trace import Trace, Tracer, new_trace
+from pycograd.core.trace import Trace, Tracer, new_trace, refuse_value_reads
 from pycograd.core.tracebacks import PACKAGE_DIR
 from pycograd.graph.ir import Graph, Node, Value, no_gc, type_str
 from pycograd.routing.transparent import routed
@@ -106,6 +106,7 @@ def _refusal(what: str) -> Callable:
     return refuse
 
 
+@refuse_value_reads(_refusal)
 class CaptureTracer(Tracer):
     """A value being captured: a graph ``Value`` (shape, dtype), no data."""
 
@@ -127,14 +128,6 @@ class CaptureTracer(Tracer):
     def size(self) -> Any:
         return self._value.size
 
-    __bool__ = _refusal("bool() (Python control flow such as `if x > 0:`)")
-    __float__ = _refusal("float()")
-    __int__ = _refusal("int()")
-    __index__ = _refusal("using as an index or a size")
-    __complex__ = _refusal("complex()")
-    __array__ = _refusal("np.asarray()")
-    item = _refusal(".item()")
-    tolist = _refusal(".tolist()")
 
     def __repr__(self) -> str:
         return f"Captured({self._value!r}: {self._value.type})"

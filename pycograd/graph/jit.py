@@ -1,15 +1,9 @@
 """``jit``: capture once per input signature, optimize, and run a generated numpy program.
 
-The program is straight-line Python source with one statement per graph node, calling each
-primitive's ``impl`` directly (no ``bind``, no tracer, no tape). Buffers are reused by a
-liveness analysis done once at compile time: an array made by a ufunc or a matmul (a fresh
-array nothing else points into) is returned to a pool after its last use, and a later
-ufunc / matmul of the same shape and dtype writes into it with ``out=``; an elementwise
-ufunc may write over an operand that dies at that very node (in place); the others write
-into scratch buffers allocated once and kept between calls (one set per concurrent call),
-so a step allocates only its outputs and the results of non-ufunc ops. Values that may be
-views (reshape, transpose, indexing ...) keep every array they may alias alive, inputs and
-constants are never written, and outputs (and whatever they may view) are always fresh.
+The program (``pycograd.graph.program``) is straight-line Python source calling numpy
+directly (no ``bind``, no tracer, no tape), with buffers reused by a liveness analysis done
+once at compile time, outputs recycled from earlier calls when nothing references them any
+more, and the max/min VJP fused.
 
 ``weights.grad(objective, *data, jit=True)`` and ``train(..., jit=True)`` jit the value and
 gradient of the objective over the weights (``weights_value_and_grad``).
@@ -30,8 +24,9 @@ from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.trace import Tracer
 from pycograd.core.tracebacks import api_boundary
 from pycograd.graph.capture import CaptureError, capture
-from pycograd.graph.ir import Graph, Value
+from pycograd.graph.ir import Graph
 from pycograd.graph.passes import optimize
+from pycograd.graph.program import Program, compile_graph
 from pycograd.routing.transparent import routed
 
 
@@ -39,129 +34,9 @@ class JitFallbackWarning(UserWarning):
     """``jit`` could not capture a function and runs it eagerly."""
 
 
-class Program:
-    """A compiled graph: ``program(*input leaves) -> list of output leaves``. ``.source``
-    is the generated code."""
-
-    def __init__(self, graph: Graph):
-        self.graph = graph
-        self.source, namespace, self.buffers = _generate(graph)
-        exec(compile(self.source, f"<jit {graph.name}>", "exec"), namespace)
-        self.run = namespace["program"]
-        self._idle: list[list[np.ndarray]] = []
-
-    def __call__(self, *leaves: Any) -> list:
-        # one set of scratch buffers per concurrent call (list.pop / append are atomic)
-        try:
-            bufs = self._idle.pop()
-        except IndexError:
-            bufs = [np.empty(shape, dtype) for shape, dtype in self.buffers]
-        try:
-            return self.run(*leaves, bufs)
-        finally:
-            self._idle.append(bufs)
-
-
-def _owns_fresh(node_prim: Any) -> bool:
-    """Ops whose result is always a new array (never a view of an operand)."""
-    return isinstance(node_prim.impl, np.ufunc)
-
-
-def _generate(graph: Graph) -> tuple[str, dict, list]:
-    ns: dict[str, Any] = {"np": np}
-    buffers: list[tuple] = []
-    name = {v.id: f"x{i}" for i, v in enumerate(graph.inputs)}
-    for c in graph.consts:
-        name[c.id] = f"c{c.id}"
-        ns[name[c.id]] = c.const
-    pos = {n.out.id: i for i, n in enumerate(graph.nodes)}
-    outputs = {o.id for o in graph.outputs}
-    # roots: the fresh arrays a value may point into (inputs / consts are never reusable)
-    roots: dict[int, frozenset[int]] = {}
-    for n in graph.nodes:
-        if _owns_fresh(n.prim):
-            roots[n.out.id] = frozenset((n.out.id,))
-        else:
-            roots[n.out.id] = frozenset().union(*(roots.get(a.id, frozenset())
-                                                  for a in n.inputs))
-    last_use: dict[int, int] = {}  # root id -> last node index reading any value on it
-    for i, n in enumerate(graph.nodes):
-        for a in n.inputs:
-            for r in roots.get(a.id, ()):
-                last_use[r] = i
-        for r in roots[n.out.id]:
-            last_use[r] = max(last_use.get(r, i), i)
-    pinned = set().union(*(roots.get(o, frozenset()) for o in outputs)) if outputs else set()
-    free: dict[tuple, list[str]] = {}
-    dies_at: dict[int, list[int]] = {}
-    for r, i in last_use.items():
-        if r not in pinned:
-            dies_at.setdefault(i, []).append(r)
-    lines = [f"def program({''.join(name[v.id] + ', ' for v in graph.inputs)}_scratch):"]
-    for i, n in enumerate(graph.nodes):
-        out = f"v{n.out.id}"
-        name[n.out.id] = out
-        args = []
-        for k, a in enumerate(n.args):
-            if isinstance(a, Value):
-                args.append(name[a.id])
-            else:
-                key = f"l{n.out.id}_{k}"
-                ns[key] = a
-                args.append(key)
-        key = _buffer_key(n.out)
-        target = None
-        dying = set(dies_at.get(i, ()))
-        if isinstance(n.prim.impl, np.ufunc) and not n.params and key is not None and \
-                n.out.id not in pinned:  # outputs (and what they view) are always fresh
-            if n.prim.name != "matmul":  # elementwise: may overwrite an operand dying here
-                for a in n.inputs:
-                    if a.id in dying and roots.get(a.id) == frozenset((a.id,)) and \
-                            _buffer_key(a) == key and a.id not in outputs:
-                        target = name[a.id]
-                        dying.discard(a.id)
-                        break
-            if target is None and free.get(key):
-                target = free[key].pop()
-            if target is None:  # a scratch buffer kept across calls
-                target = f"b{len(buffers)}"
-                buffers.append(key)
-        fn = f"f{n.out.id}"
-        ns[fn] = n.prim.impl
-        call = ", ".join(args)
-        note = f"  # {n.prim.name} : {n.out.type}"
-        if target is not None:
-            lines.append(f"    {out} = {fn}({call}, out={target}){note}")
-        elif n.params:
-            ns[f"k{n.out.id}"] = n.params
-            lines.append(f"    {out} = {fn}({call}, **k{n.out.id}){note}")
-        else:
-            lines.append(f"    {out} = {fn}({call}){note}")
-        for r in dying:
-            if r in name and r not in outputs and pos.get(r, -1) <= i:
-                rv = graph.nodes[pos[r]].out
-                k2 = _buffer_key(rv)
-                if k2 is not None and name[r] != target:
-                    free.setdefault(k2, []).append(name[r])
-    if buffers:
-        lines.insert(1, f"    {', '.join(f'b{k}' for k in range(len(buffers)))}, = _scratch")
-    lines.append(f"    return [{', '.join(name[o.id] for o in graph.outputs)}]")
-    return "\n".join(lines) + "\n", ns, buffers
-
-
-def _buffer_key(v: Value) -> tuple | None:
-    if not v.shape or not all(isinstance(d, int) for d in v.shape):
-        return None
-    return (v.shape, v.dtype)
-
-
-def compile_graph(graph: Graph) -> Program:
-    """The straight-line numpy program of ``graph`` (see the module docstring)."""
-    return Program(graph)
-
-
 def _signature(leaves: Sequence) -> tuple:
-    return tuple((type(x), np.shape(x), np.result_type(x)) if not isinstance(x, Tracer) else
+    return tuple((np.ndarray, x.shape, x.dtype) if type(x) is np.ndarray else  # fast path
+                 (type(x), np.shape(x), np.result_type(x)) if not isinstance(x, Tracer) else
                  (Tracer, tuple(x.shape), np.dtype(x.dtype)) for x in leaves)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from pycograd.core.errors import ArgumentError, ShapeError
 from pycograd.core.symbolic import Dim
 from pycograd.ops.elementwise import stop_gradient
+from pycograd.ops.fused import layer_norm_p, negative_axes
 
 
 def _affine(y: Any, weight: Any, bias: Any) -> Any:
@@ -31,6 +32,10 @@ def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5,
     """Normalize over ``axis`` (the trailing feature axis by default, or a tuple of axes,
     like PyTorch's ``normalized_shape``); ``weight``/``bias`` broadcast against ``x``.
 
+    One primitive with its affine part: the tape keeps the input (as PyTorch does) and
+    backward recomputes the statistics, instead of keeping the centered and the
+    normalized arrays a composition would.
+
     Examples:
         >>> import numpy as np
         >>> from pycograd import layer_norm
@@ -38,10 +43,10 @@ def layer_norm(x: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5,
         >>> round(float(y.mean()), 6), round(float(y.std()), 3)
         (0.0, 1.0)
     """
-    mu = np.mean(x, axis=axis, keepdims=True)
-    d = x - mu
-    var = np.mean(d * d, axis=axis, keepdims=True)
-    return _affine(d / np.sqrt(var + eps), weight, bias)
+    parts = [(n, np.asarray(p) if isinstance(p, (list, tuple)) else p)
+             for n, p in (("weight", weight), ("bias", bias)) if p is not None]
+    return layer_norm_p.bind(x, *(p for _, p in parts), affine=tuple(n for n, _ in parts),
+                             axis=negative_axes(axis, np.ndim(x), "layer_norm"), eps=eps)
 
 
 def rms_norm(x: Any, weight: Any = None, eps: float = 1e-6, axis: int | tuple = -1) -> Any:

@@ -11,6 +11,7 @@ import numpy as np
 from pycograd.core.errors import ArgumentError, ShapeError
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.nn.linear import linear
+from pycograd.ops.gates import check_shapes, gru_gates_p
 from pycograd.routing.transparent import routed
 
 
@@ -51,12 +52,13 @@ def gru_cell(x: Any, h: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any =
         >>> x, h = np.ones((2, 3)), np.zeros((2, 4))
         >>> gru_cell(x, h, np.zeros((12, 3)), np.zeros((12, 4))).shape      # 3H rows
         (2, 4)
+
+    The gate arithmetic after the two matmuls is one primitive (``gru_gates``): one tape
+    node per step instead of ~17, the same numbers as the composition it replaces.
     """
     xg, hg = linear(x, w_ih, b_ih), linear(h, w_hh, b_hh)
-    two = 2 * np.shape(hg)[-1] // 3
-    r, z = np.split(_gate(xg[..., :two] + hg[..., :two]), 2, axis=-1)
-    n = np.tanh(xg[..., two:] + r * hg[..., two:])
-    return n + z * (h - n)
+    check_shapes("gru_cell", np.shape(xg), np.shape(hg), np.shape(h))
+    return gru_gates_p.bind(xg, hg, h)
 
 
 def lstm_cell(x: Any, state: tuple[Any, Any], w_ih: Any, w_hh: Any, b_ih: Any = None,

@@ -6,6 +6,8 @@ from pycograd.ops import (  # noqa: F401
     decompositions,
     elementwise,
     fft,
+    fused,
+    gates,
     indexing,
     integrate,
     linalg,

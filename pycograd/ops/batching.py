@@ -25,6 +25,22 @@ def front_all(size: int, vals: list, dims: list) -> list:
     return [to_front(v, d, size) for v, d in zip(vals, dims)]
 
 
+def aligned(size: int, vals: list, dims: list) -> list:
+    """The operands of a broadcasting op with each batch axis moved first and the batched
+    ones' ranks padded after it, so all operands broadcast as the unbatched ones would;
+    unbatched operands stay as they are (they broadcast against the batch axis)."""
+    nd = max(np.ndim(v) - (d is not None) for v, d in zip(vals, dims))
+    out = []
+    for v, d in zip(vals, dims):
+        if d is not None:
+            v = to_front(v, d, size)
+            s = np.shape(v)
+            if len(s) - 1 < nd:
+                v = np.reshape(v, s[:1] + (1,) * (nd - len(s) + 1) + s[1:])
+        out.append(v)
+    return out
+
+
 def _is_advanced(p: Any) -> bool:
     return isinstance(p, (np.ndarray, int, np.integer)) and not isinstance(p, bool)
 

@@ -29,7 +29,10 @@ def _ufunc(uf: np.ufunc, *vjps: Any, differentiable: bool = True, jvp: Any = Non
 _LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
 _RAD, _DEG = float(np.pi / 180), float(180 / np.pi)
 
-# d/dx of each unary ufunc, written as the cotangent map  g -> g * f'(x).
+# d/dx of each unary ufunc, written as the cotangent map  g -> g * f'(x). Where the order
+# of terms is free, a temporary comes first (``-(ans * ans) + 1``, not ``1 - ans * ans``):
+# numpy then computes each following step in place in it (temporary elision), so the
+# backward of a tanh layer allocates one array of its size, not two.
 UNARY = {
     np.negative: lambda g, ans, x: -g,
     np.positive: lambda g, ans, x: g,
@@ -49,13 +52,13 @@ UNARY = {
     np.log1p: lambda g, ans, x: g / (x + 1),
     np.sin: lambda g, ans, x: g * np.cos(x),
     np.cos: lambda g, ans, x: -g * np.sin(x),
-    np.tan: lambda g, ans, x: g * (1 + ans * ans),
+    np.tan: lambda g, ans, x: g * (ans * ans + 1),
     np.arcsin: lambda g, ans, x: g / np.sqrt(1 - x * x),
     np.arccos: lambda g, ans, x: -g / np.sqrt(1 - x * x),
     np.arctan: lambda g, ans, x: g / (1 + x * x),
     np.sinh: lambda g, ans, x: g * np.cosh(x),
     np.cosh: lambda g, ans, x: g * np.sinh(x),
-    np.tanh: lambda g, ans, x: g * (1 - ans * ans),
+    np.tanh: lambda g, ans, x: g * (-(ans * ans) + 1),
     np.arcsinh: lambda g, ans, x: g / np.sqrt(x * x + 1),
     np.arccosh: lambda g, ans, x: g / np.sqrt(x * x - 1),
     np.arctanh: lambda g, ans, x: g / (1 - x * x),

@@ -9,6 +9,7 @@ label that was summed away.
 
 from __future__ import annotations
 
+import math
 import string
 from typing import Any
 
@@ -43,6 +44,12 @@ def _matmul_db(g: Any, ans: Any, a: Any, b: Any) -> Any:
         gb = a[:, None] * g[..., None, :] if nb > 1 else g * a
     elif nb == 1:
         gb = np.matmul(g[..., None, :], a)[..., 0, :]
+    elif nb == 2 and na > 2:
+        # (..., i, j) @ (j, k): fold the batch into the contraction, as one (j, k) matmul,
+        # rather than a (..., j, k) stack of products summed afterwards
+        j, k = np.shape(a)[-1], np.shape(g)[-1]
+        gb = np.matmul(_mT(np.reshape(a, (math.prod(np.shape(a)[:-1]), j))),
+                       np.reshape(g, (math.prod(np.shape(g)[:-1]), k)))
     else:
         gb = np.matmul(_mT(a), g)
     return unbroadcast(match(gb, b), np.shape(b))

@@ -16,8 +16,10 @@ a small product of that node's input and cotangent, whose norm has a closed form
 * ``W @ P`` (convolution: ``conv2d`` is one matmul of the reshaped kernel with the
   patches): the same with the roles of the factors swapped, per group;
 * ``table[ids]`` (embedding): the rows example ``i`` looked up, summed per distinct id;
-* ``h + b``, ``h - b``, ``h * gamma`` with a weight broadcast over the batch (bias,
-  layer norm's scale and shift): the per-example gradient is small, so it is computed.
+* ``h + b``, ``h - b``, ``h * gamma`` with a weight broadcast over the batch (a bias, a
+  scale), and ``layer_norm``'s own scale and shift (``g * x_hat`` and ``g``, ``x_hat``
+  recomputed from the input its node keeps): the per-example gradient is small, so it is
+  computed.
 
 Every other weight (an op without a rule above, or a weight used by several nodes, whose
 per-example contributions would interfere) falls back to ``vmap(grad)`` over the examples
@@ -59,6 +61,7 @@ from pycograd.core.var import (
     _reachable,
 )
 from pycograd.numpy_api.transparent import routed
+from pycograd.ops.fused import normalized
 from pycograd.transforms.grad import grad
 from pycograd.transforms.vmap import vmap
 
@@ -459,7 +462,9 @@ def _backward(nodes: list, root: Var, uses: list, chain: list, skip: set[int],
     """Backward from ``ones(B)``: at each ghost node, its norms (squared, summed into the
     result) and its cotangent, kept; no cotangent for weights (nor their views); every
     other node released on the way, but for what ``clipped_sum`` replays."""
-    keep = {id(u.node): u for u in uses}
+    keep: dict[int, list] = {}  # a node may be the ghost use of several weights
+    for u in uses:
+        keep.setdefault(id(u.node), []).append(u)
     replayed = {id(v) for v in chain}
     side = set(skip) | {id(u.leaf._node) for u in uses} | {id(v) for u in uses for v in u.views}
     sq = np.zeros(b)
@@ -474,10 +479,11 @@ def _backward(nodes: list, root: Var, uses: list, chain: list, skip: set[int],
             g, v[CT] = v[CT], None
             if id(v) in side:
                 continue
-            u = keep.get(id(v))
-            if u is not None and g is not None:
-                u.g = g
-                sq += u.rule.sq_norms(u, b)
+            us = keep.get(id(v))
+            if us is not None and g is not None:
+                for u in us:
+                    u.g = g
+                    sq += u.rule.sq_norms(u, b)
             if g is not None and v[PARENTS]:
                 vjps, args, params, ans = v[PRIM].vjps, v[ARGS], v[PARAMS], v[ANS]
                 wanted = tuple(i for i, p in v[PARENTS] if id(p) not in side)
@@ -493,19 +499,24 @@ def _backward(nodes: list, root: Var, uses: list, chain: list, skip: set[int],
                     if ct is not None:
                         p[CT] = ct if p[CT] is None else p[CT] + ct
                 g = ct = joint = args = ans = None
-            if u is None and id(v) not in replayed:
+            if us is None and id(v) not in replayed:
                 v[ARGS] = v[PARAMS] = v[PARENTS] = None
                 nodes[k] = None
                 continue
             # kept for clipped_sum: the arguments it recomputes go now, as do outputs
-            # (the rules' VJPs never read ``ans``; a replay recomputes it)
+            # (the rules' VJPs never read ``ans``; a replay recomputes it), and those no
+            # weight's VJP reads keep only their shape
             v[ANS] = None
-            drop = u.replay if u is not None else [i for i, _ in v[PARENTS]]
-            if drop or u is not None and u.unread:
+            if us is None:
+                drop, shaped = {i for i, _ in v[PARENTS]}, set()
+            else:
+                drop = {i for u in us for i in u.replay}
+                shaped = set.intersection(*(set(u.unread) for u in us)) - drop
+            if drop or shaped:
                 v[ARGS] = args = list(v[ARGS])
                 for i in drop:
                     args[i] = UNSAVED
-                for i in u.unread if u is not None else ():
+                for i in shaped:
                     args[i] = Shaped(args[i])
                 args = None
     finally:
@@ -525,7 +536,10 @@ def _view_back(u: _Use, g: Any, replay: _Replay) -> Any:
     """``sum_i scale_i grad_i`` for ``u``'s weight: the layer's VJP for the weight on the
     row-scaled cotangent (its replayed arguments recomputed), then back through the views."""
     n = u.node
-    ct = n[PRIM].vjps[u.pos](g, None, *replay.args(n, u.replay), **n[PARAMS])
+    vjps, args = n[PRIM].vjps, replay.args(n, u.replay)
+    ct = vjps.rule((u.pos,), g, None, *args, **n[PARAMS])[u.pos] \
+        if vjps.__class__ is Joint else vjps[u.pos](g, None, *args, **n[PARAMS])
+    args = None
     for v in reversed(u.views):
         ct = v[PRIM].vjps[0](ct, v[ANS], *v[ARGS], **v[PARAMS])
     return ct
@@ -621,11 +635,35 @@ def _broadcast_sq(u: _Use, b: int) -> np.ndarray:
     node, g = u.node, u.g
     name = node[PRIM].name
     contrib = g * node[ARGS][1 - u.pos] if name == "multiply" else g  # the sign: squared
-    ws = np.shape(node[ARGS][u.pos])
+    return _summed_sq(contrib, np.shape(node[ARGS][u.pos]), u)
+
+
+def _affine_applies(node: Var, pos: int, b: int) -> bool:
+    """A ``layer_norm`` scale or bias shared by the examples of the input's first axis."""
+    x = node[ARGS][0]
+    out = np.broadcast_shapes(*(np.shape(a) for a in node[ARGS]))
+    return (pos >= 1 and len(out) >= 2 and out[0] == b and np.ndim(x) == len(out)
+            and np.ndim(node[ARGS][pos]) <= len(out) - 1)
+
+
+def _affine_sq(u: _Use, b: int) -> np.ndarray:
+    """``layer_norm``'s scale (``g * x_hat``, the normalized input recomputed from the
+    input the tape keeps) or bias (``g``), summed per example like a broadcast operand."""
+    node, g = u.node, u.g
+    params = node[PARAMS]
+    if params["affine"][u.pos - 1] == "weight":
+        g = g * normalized(node[ARGS][0], params["axis"], params["eps"])[0]
+    return _summed_sq(g, np.shape(node[ARGS][u.pos]), u)
+
+
+def _summed_sq(contrib: np.ndarray, ws: tuple, u: _Use) -> np.ndarray:
+    """Per-example squared norms of ``contrib`` (``(B, ...)``) summed back over the axes a
+    weight of shape ``ws`` was broadcast along (``u``'s shared ``|g_i|^2`` when
+    ``contrib`` is its cotangent, whole)."""
     rest = np.shape(contrib)[1:]
     padded = (1,) * (len(rest) - len(ws)) + tuple(ws)
     axes = tuple(1 + i for i, (wd, od) in enumerate(zip(padded, rest)) if wd == 1 and od != 1)
-    if contrib is g and not axes:
+    if contrib is u.g and not axes:
         return _g_row_sq(u)
     return _row_sq(np.sum(contrib, axis=axes) if axes else contrib)
 
@@ -654,4 +692,5 @@ _RULES = {
     "subtract": _Rule("subtract", _broadcast_applies, _broadcast_sq),
     "multiply": _Rule("multiply", _broadcast_applies, _broadcast_sq),
     "getitem": _Rule("getitem", _gather_applies, _gather_sq),
+    "layer_norm": _Rule("layer_norm", _affine_applies, _affine_sq),
 }

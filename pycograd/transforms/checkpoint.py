@@ -155,8 +155,10 @@ def _recompute(wanted: tuple, g: Any, ans: Any, *args: Any, fun: Callable,
     cts: list = [None] * len(args)
     if not (isinstance(out, Var) and out._trace is trace):
         return cts
-    found = backward([out], [g])
-    del out
+    root = out._node
+    del out  # the recomputed output leaves with its node, not after the whole pass
+    found = backward([root], [g])
+    del root
     for i, leaf in lifted.items():
         ct = found.get(id(leaf))
         if ct is not None and np.result_type(ct) != np.result_type(args[i]):

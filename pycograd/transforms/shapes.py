@@ -30,7 +30,7 @@ from pycograd.core.errors import DataDependentShapeError, IndexingError, NoRuleE
 from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import tree_flatten, tree_unflatten
 from pycograd.core.symbolic import Dim
-from pycograd.core.trace import Trace, Tracer, find_top, new_trace
+from pycograd.core.trace import Trace, Tracer, find_top, new_trace, refuse_value_reads
 from pycograd.core.tracebacks import PACKAGE_DIR, api_boundary
 from pycograd.ops.shaping import broadcast_shapes, dtype_of, out_dtype, shape_of
 from pycograd.routing.transparent import routed
@@ -89,6 +89,7 @@ def _no_value(what: str) -> Callable:
     return refuse
 
 
+@refuse_value_reads(_no_value)
 class AbstractTracer(Tracer):
     """A value with a shape and a dtype and no data."""
 
@@ -99,14 +100,6 @@ class AbstractTracer(Tracer):
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
 
-    __bool__ = _no_value("bool()")
-    __float__ = _no_value("float()")
-    __int__ = _no_value("int()")
-    __index__ = _no_value("using as an index or a size")
-    __complex__ = _no_value("complex()")
-    __array__ = _no_value("np.asarray()")
-    item = _no_value(".item()")
-    tolist = _no_value(".tolist()")
 
     @property
     def size(self) -> Any:

@@ -22,7 +22,7 @@ from pycograd.core.primitive import Primitive, family_rules
 from pycograd.core.pytree import DictKeys, tree_flatten, tree_unflatten
 from pycograd.core.trace import Trace, Tracer, bind, new_trace
 from pycograd.core.tracebacks import api_boundary
-from pycograd.ops.batching import to_front
+from pycograd.ops.batching import aligned, to_front
 from pycograd.routing.transparent import routed
 from pycograd.transforms.packing import leaves_like
 
@@ -122,16 +122,7 @@ def batch_elementwise(prim: Primitive) -> Callable:
     """Move batch axes first and pad batched operands' ranks so they broadcast as unbatched
     operands would."""
     def rule(size: int, vals: list, dims: list, **params: Any) -> tuple:
-        nd = max(np.ndim(v) - (d is not None) for v, d in zip(vals, dims))
-        moved = []
-        for v, d in zip(vals, dims):
-            if d is not None:
-                v = to_front(v, d, size)
-                s = np.shape(v)
-                if len(s) - 1 < nd:
-                    v = np.reshape(v, s[:1] + (1,) * (nd - len(s) + 1) + s[1:])
-            moved.append(v)
-        return bind(prim, moved, params), 0
+        return bind(prim, aligned(size, vals, dims), params), 0
     return rule
 
 

@@ -45,7 +45,12 @@ def _one_per_primitive(cases: list) -> list:
     return out
 
 
+# The fused nn primitives' lowerings branch on their parameters (one axis or several,
+# which affine arguments, broadcasting): every case of theirs runs on every backend.
+FUSED = {"softmax", "log_softmax", "layer_norm"}
 PER_PRIMITIVE = _one_per_primitive(CASES)
+PER_PRIMITIVE += [c for c in CASES if FUSED & set(c.prims) and c not in PER_PRIMITIVE
+                  and all(np.dtype(a.dtype).kind == "f" for a in c.args)]
 PER_PRIMITIVE_IDS = [c.name for c in PER_PRIMITIVE]
 
 KNOWN = {("torch", "complex-nan_to_num"): "torch adds complex numbers with a NaN or Inf part "

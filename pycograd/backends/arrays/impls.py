@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pycograd.core.errors import DeviceError
+from pycograd.ops.gates import gru_math
 from pycograd.ops.indexing import fill, is_basic_index
 
 # numpy's ufunc name -> the standard's name, where they differ.
@@ -279,6 +280,26 @@ def _argext(name: str) -> Impl:
     return run
 
 
+def _softmax(log: bool) -> Impl:
+    def run(xp: Any, dev: Any, x: Any, axis: tuple) -> Any:
+        m = xp.max(x, axis=axis, keepdims=True)
+        z = x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        if log:
+            return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
+        e = xp.exp(z)
+        return e / xp.sum(e, axis=axis, keepdims=True)
+    return run
+
+
+def _layer_norm(xp: Any, dev: Any, x: Any, *wb: Any, axis: tuple, eps: float,
+                affine: tuple) -> Any:
+    d = x - xp.mean(x, axis=axis, keepdims=True)
+    y = d / xp.sqrt(xp.mean(d * d, axis=axis, keepdims=True) + eps)
+    for name, p in zip(affine, wb):
+        y = y * p if name == "weight" else y + p
+    return y
+
+
 IMPLS: dict[str, Impl] = {
     **{n: _renamed(n) for n in SAME},
     **{n: _renamed(s) for n, s in RENAMED.items()},
@@ -332,4 +353,7 @@ IMPLS: dict[str, Impl] = {
     "xlogy": lambda xp, dev, x, y: _x_times(xp, x, xp.log(y)),
     "xlog1py": lambda xp, dev, x, y: _x_times(xp, x, xp.log1p(y)),
     "argmax": _argext("argmax"), "argmin": _argext("argmin"),
+    "gru_gates": lambda xp, dev, xg, hg, h: gru_math(xp.tanh, xg, hg, h),
+    # the fused nn primitives (``ops.fused``)
+    "softmax": _softmax(False), "log_softmax": _softmax(True), "layer_norm": _layer_norm,
 }
