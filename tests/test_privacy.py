@@ -223,11 +223,29 @@ def test_ghost_clipping_memory_stays_near_a_plain_step():
     assert ratio <= 1.2, f"ghost clipping peak memory is {ratio:.2f}x a plain step"
 
 
-def test_release_frees_the_pass_and_sums_once():
-    f, w, X, y = _linear_problem()
+def _layer_norm_problem():
+    w = {"V": rng.standard_normal((4, 6)), "g": rng.standard_normal(6),
+         "b": rng.standard_normal(6), "W": rng.standard_normal((6, 3))}
+
+    def f(w, x):  # layer_norm's scale and shift: two ghost uses of one node
+        h = np.tanh(nn.layer_norm(x @ w["V"], w["g"], w["b"]))
+        return np.sum((h @ w["W"]) ** 2, axis=1)
+    return f, w, (rng.standard_normal((B, 4)),)
+
+
+@pytest.mark.parametrize("problem", ["linear", "layer_norm"])
+def test_release_frees_the_pass_and_sums_once(problem):
+    if problem == "linear":
+        f, w, X, y = _linear_problem()
+        batch = (X, y)
+    else:
+        f, w, batch = _layer_norm_problem()
     scale = np.random.default_rng(2).uniform(0.1, 1.0, B)
-    kept = ghost_pass(f, w, (X, y)).clipped_sum(scale)
-    res = ghost_pass(f, w, (X, y))
+    kept = ghost_pass(f, w, batch).clipped_sum(scale)
+    pe = _per_example(f, w, *batch)
+    for k in kept:
+        np.testing.assert_allclose(kept[k], np.tensordot(scale, pe[k], axes=1), rtol=1e-10)
+    res = ghost_pass(f, w, batch)
     how = res.how
     freed = res.clipped_sum(scale, release=True)
     for k in kept:
