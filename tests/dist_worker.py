@@ -52,6 +52,12 @@ def scenario_train(out: Path, rank: int) -> None:
     dump(out, f"rank{rank}.npz", weights)
     np.save(out / f"losses{rank}.npy", np.array(losses))
     weights.save(out / f"saved-by-{rank}.npz")
+    # Accumulating 2 batches of BATCH rows per step (one exchange per step) is a step on
+    # 2 * BATCH rows; 48 rows of 64 keep the two batch sizes' epochs aligned.
+    weights, loss, X, y = problem()
+    pycograd.train(weights, loss, STEPS, Adam(1e-2), X[:48], y[:48], batch_size=BATCH // 2,
+                   accumulate=2, data_parallel=True, progress=False)
+    dump(out, f"accumulated{rank}.npz", weights)
 
 
 def scenario_resume(out: Path, rank: int) -> None:
@@ -74,6 +80,76 @@ def scenario_resume(out: Path, rank: int) -> None:
     pycograd.train(weights3, loss3, UNEVEN_STEPS, Adam(1e-2), X[:63], y[:63],
                    data_parallel=True)
     dump(out, f"uneven{rank}.npz", weights3)
+
+
+def torch_problem(seed: int = 0) -> tuple:
+    """``problem``'s MLP as ``(weights, forward)`` for ``to_torch_module``: the forward gives
+    logits, the loss is torch's cross-entropy."""
+    weights, _, X, y = problem(seed)
+    w1, b1, w2, b2 = (weights[k] for k in ("w1", "b1", "w2", "b2"))
+
+    def forward(x):  # reads the weights by bare name: captured as the module's parameters
+        return nn.linear(nn.relu(nn.linear(x, w1, b1)), w2, b2)
+
+    return weights, forward, X, y
+
+
+def torch_train(module, loader, steps: int, trace: list | None = None) -> list[float]:
+    """``steps`` steps of torch's Adam on ``module`` (bare or wrapped by DDP) over the
+    batches of ``loader``; ``trace`` collects a digest of the parameters after each step."""
+    import hashlib
+
+    import torch
+
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    losses: list[float] = []
+    batches = iter(())
+    while len(losses) < steps:
+        batch = next(batches, None)
+        if batch is None:
+            batches = iter(loader)
+            continue
+        x, t = (torch.from_numpy(np.ascontiguousarray(a)) for a in batch)
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(module(x), t)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+        if trace is not None:
+            trace.append(hashlib.blake2b(b"".join(
+                p.detach().numpy().tobytes() for p in module.parameters())).hexdigest())
+    return losses
+
+
+def scenario_ddp(out: Path, rank: int) -> None:
+    """``weights.to_torch_module(forward)`` trained under DistributedDataParallel on the
+    group ``distributed.init`` started; rank 0 also trains the same module alone on the
+    global batches, the reference."""
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    torch.set_num_threads(1)
+    distributed.init(timeout=60)
+    _, _, X, y = torch_problem()  # the same data on every rank
+    weights, forward, _, _ = torch_problem(seed=rank)  # different weights: DDP takes rank 0's
+    module = weights.to_torch_module(forward)
+    ddp = DistributedDataParallel(module)
+    start = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
+    loader = pycograd.DataLoader(X, y, batch_size=BATCH, key=pycograd.random.key(0),
+                                 data_parallel=True)  # this rank's half of each batch
+    trace: list[str] = []
+    torch_train(ddp, loader, STEPS, trace)
+    np.savez(out / f"ddp{rank}.npz", **{k: v.detach().numpy()
+                                       for k, v in module.state_dict().items()})
+    np.savez(out / f"ddp-start{rank}.npz", **start)
+    (out / f"trace{rank}.txt").write_text("\n".join(trace))
+    if rank == 0:
+        weights, forward, X, y = torch_problem(seed=0)
+        alone = weights.to_torch_module(forward)
+        torch_train(alone, pycograd.DataLoader(X, y, batch_size=BATCH,
+                                               key=pycograd.random.key(0)), STEPS)
+        np.savez(out / "alone.npz", **{k: v.detach().numpy()
+                                       for k, v in alone.state_dict().items()})
 
 
 def scenario_die(out: Path, rank: int) -> None:
