@@ -299,15 +299,19 @@ def _torchrun(script: Path, *args: str, **env: str) -> list[tuple[int | None, st
 
 @needs_torch
 @pytest.mark.slow
-def test_the_readme_script_runs_under_torchrun(tmp_path):
+@pytest.mark.parametrize("marker, printed", [("data_parallel=distributed.launched()", "loss"),
+                                             ("DistributedDataParallel(module)", "ddp loss")])
+def test_the_readme_scripts_run_under_torchrun(tmp_path, marker, printed):
     blocks = re.findall(r"^```python\n(.*?)^```", (ROOT / "README.md").read_text(),
                         re.S | re.M)
-    script = tmp_path / "train_mlp.py"
-    script.write_text(next(b for b in blocks if "data_parallel=distributed.launched()" in b))
+    script = tmp_path / "train.py"
+    script.write_text(next(b for b in blocks if marker in b))
     [(rc, out)] = _torchrun(script, TMPDIR=str(tmp_path))
     assert rc == 0, out[-3000:]
     assert out.count("process(es)") == 1 and "on 2 process(es)" in out, out[-3000:]
-    assert (tmp_path / "train_mlp.npz").exists()
+    assert f"{printed} " in out, out[-3000:]
+    if "train_mlp" in script.read_text():
+        assert (tmp_path / "train_mlp.npz").exists()
 
 
 @needs_torch
