@@ -58,6 +58,34 @@ def scenario_train(out: Path, rank: int) -> None:
     pycograd.train(weights, loss, STEPS, Adam(1e-2), X[:48], y[:48], batch_size=BATCH // 2,
                    accumulate=2, data_parallel=True, progress=False)
     dump(out, f"accumulated{rank}.npz", weights)
+    # A stop asked by rank 1's callback after step 4 stops both ranks there, and rides in
+    # the next step's exchange: callbacks add no collective.
+    import torch.distributed as tdist
+
+    counted = {"n": 0}
+    real = tdist.all_reduce
+
+    def counting(*args, **kwargs):
+        counted["n"] += 1
+        return real(*args, **kwargs)
+
+    tdist.all_reduce = counting
+    try:
+        calls = []
+        for callbacks in ([], [lambda s, v: calls.append(s)],
+                          [lambda s, v: calls.append(s) or (rank == 1 and s == 4)]):
+            weights, loss, X, y = problem()
+            before = counted["n"]
+            first, last = pycograd.train(weights, loss, STEPS, Adam(1e-2), X, y,
+                                         batch_size=BATCH, data_parallel=True,
+                                         progress=False, callbacks=callbacks)
+            (out / f"collectives{len(callbacks) and len(calls)}-{rank}.txt").write_text(
+                str(counted["n"] - before))
+    finally:
+        tdist.all_reduce = real
+    dump(out, f"stopped{rank}.npz", weights)
+    (out / f"stop-calls{rank}.txt").write_text(" ".join(map(str, calls[STEPS:])))
+    np.save(out / f"stop-last{rank}.npy", np.array([first, last]))
 
 
 def scenario_resume(out: Path, rank: int) -> None:

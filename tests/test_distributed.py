@@ -231,6 +231,18 @@ def test_two_ranks_on_half_batches_match_one_process(tmp_path):
     for k, v in ref.items():
         assert np.array_equal(a0[k], a1[k]), f"{k}: the ranks' weights differ"
         np.testing.assert_allclose(a0[k], v, rtol=0, atol=1e-10, err_msg=f"accumulated {k}")
+    # rank 1 asked to stop after step 4: both ranks stopped there, as 5 steps of 1 process
+    for rank in (0, 1):
+        assert (tmp_path / f"stop-calls{rank}.txt").read_text() == "0 1 2 3 4"
+        plain = int((tmp_path / f"collectives0-{rank}.txt").read_text())
+        assert int((tmp_path / f"collectives{STEPS}-{rank}.txt").read_text()) == plain
+    assert plain <= STEPS + 8  # one per step, plus the start's broadcasts and checks
+    ref, l0 = _reference(5, BATCH), np.load(tmp_path / "stop-last0.npy")
+    s0, s1 = _load(tmp_path / "stopped0.npz"), _load(tmp_path / "stopped1.npz")
+    assert np.array_equal(l0, np.load(tmp_path / "stop-last1.npy"))
+    for k, v in ref.items():
+        assert np.array_equal(s0[k], s1[k]), f"{k}: the ranks' weights differ"
+        np.testing.assert_allclose(s0[k], v, rtol=0, atol=1e-10, err_msg=f"stopped {k}")
 
 
 @needs_torch

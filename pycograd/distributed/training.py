@@ -13,8 +13,13 @@ ranks, in one ``all_reduce_mean`` (one flat buffer, one collective) per optimize
 result is the gradient of all the step's rows, so every rank applies the same update to the
 same weights. Accumulating is what makes data parallelism pay for a small model: the
 exchange costs the same whatever the rows, so ``accumulate=k`` divides its cost per row by
-``k``. A callback's request to stop is shared so all ranks stop at the same step. The loop
-talks to a hook; a single process gets ``LocalHook``, which only accumulates.
+``k``.
+
+A callback's request to stop must reach every rank, so all stop after the same step. It
+travels in the next step's exchange (one more leaf in the same buffer) instead of a
+collective of its own after every step: a stop costs every rank one gradient computation
+that is thrown away, and a step costs one collective, callbacks or not. The loop talks to
+a hook; a single process gets ``LocalHook``, which only accumulates and stops at once.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 
 from pycograd.core.errors import ArgumentError
 from pycograd.core.pytree import tree_map
-from pycograd.distributed.collectives import all_reduce_mean, any_rank, broadcast
+from pycograd.distributed.collectives import all_reduce_mean, broadcast
 from pycograd.distributed.group import init
 from pycograd.distributed.sharding import bounds
 
@@ -89,8 +94,12 @@ class LocalHook:
             value, grads = _scaled((value, grads), 1.0 / accumulate)
         return self.reduce(value, grads)
 
-    def any_stop(self, stop: bool) -> bool:
-        return stop
+    stopped = False
+    """Whether a rank asked to stop after the previous step (read after ``gradient``)."""
+
+    def stop(self, requested: bool, last_step: bool) -> bool:
+        """Whether to stop now, after a step whose callbacks returned ``requested``."""
+        return requested
 
 
 class DataParallelHook(LocalHook):
@@ -102,6 +111,8 @@ class DataParallelHook(LocalHook):
         self.is_main = self.rank == 0
         self.scale = 1.0
         self.first = True
+        self.pending = False
+        self.stopped = False
         broadcast(weights)
         if callable(getattr(optimizer, "state_dict", None)) and callable(
                 getattr(optimizer, "load_state_dict", None)):
@@ -124,15 +135,23 @@ class DataParallelHook(LocalHook):
 
     def reduce(self, value: Any, grads: Any) -> tuple[float, Any]:
         if self.world_size == 1:  # nothing to exchange
+            self.stopped = self.pending
             return float(value), grads
         # The gradients mirror the weights, identical on every rank since the broadcast, so
-        # their tree is checked at the first step only: one collective per step after it.
-        value, grads = all_reduce_mean((np.asarray(value), grads), check=self.first)
+        # their tree is checked at the first step only: one collective per step after it,
+        # carrying the loss, the gradients and the previous step's stop requests.
+        value = np.asarray(value)
+        flag = np.asarray(float(self.pending), value.dtype)
+        value, grads, flag = all_reduce_mean((value, grads, flag), check=self.first)
         self.first = False
+        self.stopped = bool(flag > 0)
         return float(value), grads
 
-    def any_stop(self, stop: bool) -> bool:
-        return any_rank(stop)
+    def stop(self, requested: bool, last_step: bool) -> bool:
+        if last_step:  # every rank ends here anyway
+            return requested
+        self.pending = requested
+        return False
 
 
 def hook(data_parallel: bool, weights: Any, optimizer: Any) -> LocalHook | DataParallelHook:

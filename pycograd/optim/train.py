@@ -108,13 +108,16 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
         for step in range(steps):
             value, grads = dp.gradient(lambda *batch: weights.grad(objective, *batch, **extra),
                                        stream, accumulate)
+            if dp.stopped:  # a callback asked to stop after the previous step
+                step -= 1
+                break
             last = float(value)
             if step == 0:
                 first = last
             opt.step(weights, grads)
             report.step(step, last)
             stop = [cb(step, last) for cb in callbacks or ()]
-            if callbacks and dp.any_stop(any(s is True for s in stop)):
+            if callbacks and dp.stop(any(s is True for s in stop), step == steps - 1):
                 break
         report.finish(step)
     finally:
