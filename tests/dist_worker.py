@@ -272,6 +272,21 @@ def scenario_collectives(out: Path, rank: int) -> None:
     both[rank] = mine
     both = distributed.broadcast(both[0], src=0), distributed.broadcast(both[1], src=1)
     assert sorted(np.concatenate(both).tolist()) == list(range(8))  # each row once
+    # small buffers are summed by gathering, large ones by the ring all-reduce: both agree
+    from pycograd.distributed import collectives
+
+    rng = np.random.default_rng(rank)
+    big = {"w": rng.standard_normal((70, 9)), "v": rng.standard_normal(5).astype(np.float32)}
+    gathered = distributed.all_reduce_mean(big)
+    limit, collectives.GATHER_BYTES = collectives.GATHER_BYTES, 0
+    try:
+        ring = distributed.all_reduce_mean(big)
+    finally:
+        collectives.GATHER_BYTES = limit
+    both = [np.random.default_rng(r).standard_normal((70, 9)) for r in (0, 1)]
+    for k in big:
+        np.testing.assert_allclose(ring[k], gathered[k], rtol=1e-6 if k == "v" else 1e-15)
+    assert np.array_equal(gathered["w"], (both[0] + both[1]) / 2)
     mismatches(out, rank)
     (out / f"ok{rank}").write_text("ok")
 
