@@ -11,8 +11,10 @@ step in every configuration (the one-process rows too), so each process does the
 work per step everywhere and the ranks exchange gradients once per K batches; the
 effective batch of a step is then K x the global batch. The row "1 (no data parallel)" is
 plain ``train`` in one process, the baseline of the speedup: the distance to it is the
-cost of the collectives. Goal: >= 1.6x samples/s at 2 processes. Needs torch and
-scikit-learn.
+cost of the collectives. The row "2 plain, no exchange" runs two such plain processes at
+once and adds their samples/s: the most two processes get from this machine with no
+communication at all (its cores, caches and memory shared), the ceiling of the speedup.
+Goal: >= 1.6x samples/s at 2 processes. Needs torch and scikit-learn.
 
 The configurations run in turn for ``--rounds`` rounds, so a burst of load from other
 work on a shared machine hits all of them alike; each reports the median samples/s over
@@ -92,12 +94,14 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def measure(args: argparse.Namespace, nprocs: int) -> dict:
-    """Run the worker with ``nprocs`` ranks under torchrun (0: plain, no torchrun)."""
-    script = [str(HERE / "bench_distributed.py"), "--worker", "--nprocs-now", str(nprocs),
-              "--steps", str(args.steps), "--repeats", str(args.repeats),
+    """Run the worker with ``nprocs`` ranks under torchrun (0: plain, no torchrun; -n: n
+    plain processes at once, each on its own, whose samples/s add up: the ceiling this
+    machine gives n processes that never exchange anything)."""
+    script = [str(HERE / "bench_distributed.py"), "--worker", "--nprocs-now",
+              str(max(nprocs, 0)), "--steps", str(args.steps), "--repeats", str(args.repeats),
               "--batch", str(args.batch), "--scaling", args.scaling,
               "--accumulate", str(args.accumulate)]
-    if nprocs:
+    if nprocs > 0:
         torchrun = Path(sys.executable).with_name("torchrun")
         cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nprocs}", "--local-addr",
                "127.0.0.1", *script]
@@ -105,14 +109,22 @@ def measure(args: argparse.Namespace, nprocs: int) -> dict:
         cmd = [sys.executable, *script]
     env = dict(os.environ, **ONE_THREAD, PYTHONPATH=str(HERE.parent))
     busy0, ours0, t0 = _busy_cpu_s(), _children_cpu_s(), time.perf_counter()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(max(1, -nprocs))]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=1800)
+        lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stdout}\n"
+                             f"{stderr[-4000:]}")
+        results.append(json.loads(lines[-1][len("RESULT "):]))
     wall = time.perf_counter() - t0
     others = (_busy_cpu_s() - busy0 - (_children_cpu_s() - ours0)) / wall
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
-    if out.returncode or not lines:
-        raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}\n"
-                         f"{out.stderr[-4000:]}")
-    return dict(json.loads(lines[-1][len("RESULT "):]), others=max(0.0, others))
+    return {"world": sum(r["world"] for r in results),
+            "batch": sum(r["batch"] for r in results),
+            "step_ms": median(r["step_ms"] for r in results),
+            "samples_s": sum(r["samples_s"] for r in results), "others": max(0.0, others)}
 
 
 def _busy_cpu_s() -> float:
@@ -161,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{' per rank' if args.scaling == 'weak' else ''}, accumulate {args.accumulate}, "
           f"{args.steps} steps x {args.repeats} (median); load average before "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
-    configs = [("1 (no data parallel)", 0)] + [(str(n), n) for n in args.nprocs]
+    configs = ([("1 (no data parallel)", 0)] + [(str(n), n) for n in args.nprocs] +
+               [("2 plain, no exchange", -2)])
     runs: dict[int, list[dict]] = {n: [] for _, n in configs}
     for r in range(args.rounds):
         for _, n in configs:
@@ -169,7 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         if 2 in runs:
             others = ", ".join(f"{runs[n][r]['others']:.2f}" for _, n in configs)
             print(f"  round {r + 1}: 2 processes / plain = "
-                  f"{runs[2][r]['samples_s'] / runs[0][r]['samples_s']:.2f}x (others used "
+                  f"{runs[2][r]['samples_s'] / runs[0][r]['samples_s']:.2f}x, ceiling "
+                  f"{runs[-2][r]['samples_s'] / runs[0][r]['samples_s']:.2f}x (others used "
                   f"{others} cpus)", flush=True)
     print(f"  {'processes':<24}{'rows/step':>10}{'ms/step':>10}{'samples/s':>12}"
           f"{'best':>10}{'speedup':>9}{'best':>7}{'others':>8}")
@@ -187,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
               f"{best[2] / best[0]:.2f}x best (goal >= {GOAL}x: "
               f"{'met' if ratio >= GOAL else 'MISSED'}) over {args.rounds} rounds; "
               f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
+        print(f"  the machine's ceiling (2 processes that never exchange) = "
+              f"{rate[-2] / rate[0]:.2f}x median; data parallel reaches "
+              f"{rate[2] / rate[-2]:.0%} of it")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 ``all_reduce_mean`` averages gradients across ranks, ``broadcast`` copies one rank's weights
 to all. Both first check that every rank passed the same tree (``signature.agree``), then
 move all leaves in as few collectives as there are buffers (``packing``), each wrapped by
-``group.guarded`` so a lost peer is named instead of hanging the run.
+``group.guarded`` so a lost peer is named instead of hanging the run. A small buffer is
+summed by gathering every rank's copy (one exchange, what a small model waits on), a large
+one by the ring all-reduce.
 """
 
 from __future__ import annotations
