@@ -52,6 +52,40 @@ def scenario_train(out: Path, rank: int) -> None:
     dump(out, f"rank{rank}.npz", weights)
     np.save(out / f"losses{rank}.npy", np.array(losses))
     weights.save(out / f"saved-by-{rank}.npz")
+    # Accumulating 2 batches of BATCH rows per step (one exchange per step) is a step on
+    # 2 * BATCH rows; 48 rows of 64 keep the two batch sizes' epochs aligned.
+    weights, loss, X, y = problem()
+    pycograd.train(weights, loss, STEPS, Adam(1e-2), X[:48], y[:48], batch_size=BATCH // 2,
+                   accumulate=2, data_parallel=True, progress=False)
+    dump(out, f"accumulated{rank}.npz", weights)
+    # A stop asked by rank 1's callback after step 4 stops both ranks there, and rides in
+    # the next step's exchange: callbacks add no collective.
+    import torch.distributed as tdist
+
+    counted = {"n": 0}
+    real = tdist.all_reduce
+
+    def counting(*args, **kwargs):
+        counted["n"] += 1
+        return real(*args, **kwargs)
+
+    tdist.all_reduce = counting
+    try:
+        calls = []
+        for callbacks in ([], [lambda s, v: calls.append(s)],
+                          [lambda s, v: calls.append(s) or (rank == 1 and s == 4)]):
+            weights, loss, X, y = problem()
+            before = counted["n"]
+            first, last = pycograd.train(weights, loss, STEPS, Adam(1e-2), X, y,
+                                         batch_size=BATCH, data_parallel=True,
+                                         progress=False, callbacks=callbacks)
+            (out / f"collectives{len(callbacks) and len(calls)}-{rank}.txt").write_text(
+                str(counted["n"] - before))
+    finally:
+        tdist.all_reduce = real
+    dump(out, f"stopped{rank}.npz", weights)
+    (out / f"stop-calls{rank}.txt").write_text(" ".join(map(str, calls[STEPS:])))
+    np.save(out / f"stop-last{rank}.npy", np.array([first, last]))
 
 
 def scenario_resume(out: Path, rank: int) -> None:
@@ -74,6 +108,76 @@ def scenario_resume(out: Path, rank: int) -> None:
     pycograd.train(weights3, loss3, UNEVEN_STEPS, Adam(1e-2), X[:63], y[:63],
                    data_parallel=True)
     dump(out, f"uneven{rank}.npz", weights3)
+
+
+def torch_problem(seed: int = 0) -> tuple:
+    """``problem``'s MLP as ``(weights, forward)`` for ``to_torch_module``: the forward gives
+    logits, the loss is torch's cross-entropy."""
+    weights, _, X, y = problem(seed)
+    w1, b1, w2, b2 = (weights[k] for k in ("w1", "b1", "w2", "b2"))
+
+    def forward(x):  # reads the weights by bare name: captured as the module's parameters
+        return nn.linear(nn.relu(nn.linear(x, w1, b1)), w2, b2)
+
+    return weights, forward, X, y
+
+
+def torch_train(module, loader, steps: int, trace: list | None = None) -> list[float]:
+    """``steps`` steps of torch's Adam on ``module`` (bare or wrapped by DDP) over the
+    batches of ``loader``; ``trace`` collects a digest of the parameters after each step."""
+    import hashlib
+
+    import torch
+
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    losses: list[float] = []
+    batches = iter(())
+    while len(losses) < steps:
+        batch = next(batches, None)
+        if batch is None:
+            batches = iter(loader)
+            continue
+        x, t = (torch.from_numpy(np.ascontiguousarray(a)) for a in batch)
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(module(x), t)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+        if trace is not None:
+            trace.append(hashlib.blake2b(b"".join(
+                p.detach().numpy().tobytes() for p in module.parameters())).hexdigest())
+    return losses
+
+
+def scenario_ddp(out: Path, rank: int) -> None:
+    """``weights.to_torch_module(forward)`` trained under DistributedDataParallel on the
+    group ``distributed.init`` started; rank 0 also trains the same module alone on the
+    global batches, the reference."""
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    torch.set_num_threads(1)
+    distributed.init(timeout=60)
+    _, _, X, y = torch_problem()  # the same data on every rank
+    weights, forward, _, _ = torch_problem(seed=rank)  # different weights: DDP takes rank 0's
+    module = weights.to_torch_module(forward)
+    ddp = DistributedDataParallel(module)
+    start = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
+    loader = pycograd.DataLoader(X, y, batch_size=BATCH, key=pycograd.random.key(0),
+                                 data_parallel=True)  # this rank's half of each batch
+    trace: list[str] = []
+    torch_train(ddp, loader, STEPS, trace)
+    np.savez(out / f"ddp{rank}.npz", **{k: v.detach().numpy()
+                                       for k, v in module.state_dict().items()})
+    np.savez(out / f"ddp-start{rank}.npz", **start)
+    (out / f"trace{rank}.txt").write_text("\n".join(trace))
+    if rank == 0:
+        weights, forward, X, y = torch_problem(seed=0)
+        alone = weights.to_torch_module(forward)
+        torch_train(alone, pycograd.DataLoader(X, y, batch_size=BATCH,
+                                               key=pycograd.random.key(0)), STEPS)
+        np.savez(out / "alone.npz", **{k: v.detach().numpy()
+                                       for k, v in alone.state_dict().items()})
 
 
 def scenario_die(out: Path, rank: int) -> None:
@@ -168,6 +272,21 @@ def scenario_collectives(out: Path, rank: int) -> None:
     both[rank] = mine
     both = distributed.broadcast(both[0], src=0), distributed.broadcast(both[1], src=1)
     assert sorted(np.concatenate(both).tolist()) == list(range(8))  # each row once
+    # small buffers are summed by gathering, large ones by the ring all-reduce: both agree
+    from pycograd.distributed import collectives
+
+    rng = np.random.default_rng(rank)
+    big = {"w": rng.standard_normal((70, 9)), "v": rng.standard_normal(5).astype(np.float32)}
+    gathered = distributed.all_reduce_mean(big)
+    limit, collectives.GATHER_BYTES = collectives.GATHER_BYTES, 0
+    try:
+        ring = distributed.all_reduce_mean(big)
+    finally:
+        collectives.GATHER_BYTES = limit
+    both = [np.random.default_rng(r).standard_normal((70, 9)) for r in (0, 1)]
+    for k in big:
+        np.testing.assert_allclose(ring[k], gathered[k], rtol=1e-6 if k == "v" else 1e-15)
+    assert np.array_equal(gathered["w"], (both[0] + both[1]) / 2)
     mismatches(out, rank)
     (out / f"ok{rank}").write_text("ok")
 

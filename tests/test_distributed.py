@@ -161,6 +161,26 @@ def test_packing_round_trip_and_dtype_errors():
         packing.sum_layout([np.arange(3)], (0,), "all_reduce_mean")
 
 
+def test_accumulate_averages_consecutive_batches():
+    # k batches of b rows per step = one batch of k*b rows (the batches tile each epoch)
+    from dist_worker import problem
+
+    finals = {}
+    for batch_size, k in [(32, 1), (16, 2), (8, 4)]:
+        weights, loss, X, y = problem()
+        first, last = pycograd.train(weights, loss, 12, Adam(1e-2), X, y,
+                                     batch_size=batch_size, accumulate=k, progress=False)
+        assert last < first
+        finals[k] = weights.state_dict()
+    for k in (2, 4):
+        for name, v in finals[1].items():
+            np.testing.assert_allclose(finals[k][name], v, rtol=0, atol=1e-12, err_msg=name)
+    weights, loss, X, y = problem()
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(pycograd.ArgumentError, match="accumulate must be a positive int"):
+            pycograd.train(weights, loss, 1, 0.1, X, y, accumulate=bad)
+
+
 # -- real processes ------------------------------------------------------------------
 
 needs_torch = pytest.mark.skipif(
@@ -205,6 +225,24 @@ def test_two_ranks_on_half_batches_match_one_process(tmp_path):
     assert not (tmp_path / "saved-by-1.npz").exists()
     saved = pycograd.ParamDict.load(tmp_path / "saved-by-0.npz")
     assert all(np.array_equal(saved[k], r0[k]) for k in ref)
+    # accumulate=2 over half batches: the same steps as one process on whole batches
+    ref = _reference(STEPS, BATCH, rows=48)
+    a0, a1 = _load(tmp_path / "accumulated0.npz"), _load(tmp_path / "accumulated1.npz")
+    for k, v in ref.items():
+        assert np.array_equal(a0[k], a1[k]), f"{k}: the ranks' weights differ"
+        np.testing.assert_allclose(a0[k], v, rtol=0, atol=1e-10, err_msg=f"accumulated {k}")
+    # rank 1 asked to stop after step 4: both ranks stopped there, as 5 steps of 1 process
+    for rank in (0, 1):
+        assert (tmp_path / f"stop-calls{rank}.txt").read_text() == "0 1 2 3 4"
+        plain = int((tmp_path / f"collectives0-{rank}.txt").read_text())
+        assert int((tmp_path / f"collectives{STEPS}-{rank}.txt").read_text()) == plain
+    assert plain <= STEPS + 8  # one per step, plus the start's broadcasts and checks
+    ref, l0 = _reference(5, BATCH), np.load(tmp_path / "stop-last0.npy")
+    s0, s1 = _load(tmp_path / "stopped0.npz"), _load(tmp_path / "stopped1.npz")
+    assert np.array_equal(l0, np.load(tmp_path / "stop-last1.npy"))
+    for k, v in ref.items():
+        assert np.array_equal(s0[k], s1[k]), f"{k}: the ranks' weights differ"
+        np.testing.assert_allclose(s0[k], v, rtol=0, atol=1e-10, err_msg=f"stopped {k}")
 
 
 @needs_torch
@@ -273,12 +311,41 @@ def _torchrun(script: Path, *args: str, **env: str) -> list[tuple[int | None, st
 
 @needs_torch
 @pytest.mark.slow
-def test_the_readme_script_runs_under_torchrun(tmp_path):
+@pytest.mark.parametrize("marker, printed", [("data_parallel=distributed.launched()", "loss"),
+                                             ("DistributedDataParallel(module)", "ddp loss")])
+def test_the_readme_scripts_run_under_torchrun(tmp_path, marker, printed):
     blocks = re.findall(r"^```python\n(.*?)^```", (ROOT / "README.md").read_text(),
                         re.S | re.M)
-    script = tmp_path / "train_mlp.py"
-    script.write_text(next(b for b in blocks if "data_parallel=distributed.launched()" in b))
+    script = tmp_path / "train.py"
+    script.write_text(next(b for b in blocks if marker in b))
     [(rc, out)] = _torchrun(script, TMPDIR=str(tmp_path))
     assert rc == 0, out[-3000:]
     assert out.count("process(es)") == 1 and "on 2 process(es)" in out, out[-3000:]
-    assert (tmp_path / "train_mlp.npz").exists()
+    assert f"{printed} " in out, out[-3000:]
+    if "train_mlp" in script.read_text():
+        assert (tmp_path / "train_mlp.npz").exists()
+
+
+@needs_torch
+@pytest.mark.slow
+def test_to_torch_module_trains_under_distributed_data_parallel(tmp_path):
+    # The other route: the lowered module under torch's own DDP, on the group that
+    # distributed.init() started, each rank on its half of every batch (DataLoader(...,
+    # data_parallel=True)). The ranks start from different weights: DDP takes rank 0's.
+    from dist_worker import STEPS, problem
+
+    _ok(launch("ddp", tmp_path))
+    start0, start1 = _load(tmp_path / "ddp-start0.npz"), _load(tmp_path / "ddp-start1.npz")
+    assert all(np.array_equal(start0[k], start1[k]) for k in start0)
+    initial = problem(seed=0)[0]
+    assert all(np.array_equal(start0[k], initial[k]) for k in start0)
+    t0 = (tmp_path / "trace0.txt").read_text().split()
+    t1 = (tmp_path / "trace1.txt").read_text().split()
+    assert len(t0) == STEPS and t0 == t1  # identical parameters after every step
+    r0, r1 = _load(tmp_path / "ddp0.npz"), _load(tmp_path / "ddp1.npz")
+    alone = _load(tmp_path / "alone.npz")
+    assert sorted(r0) == ["b1", "b2", "w1", "w2"]
+    for k, v in alone.items():
+        assert np.array_equal(r0[k], r1[k]), k
+        assert np.abs(r0[k] - start0[k]).max() > 1e-3, f"{k} did not train"
+        np.testing.assert_allclose(r0[k], v, rtol=0, atol=1e-10, err_msg=k)

@@ -3,7 +3,9 @@
 ``all_reduce_mean`` averages gradients across ranks, ``broadcast`` copies one rank's weights
 to all. Both first check that every rank passed the same tree (``signature.agree``), then
 move all leaves in as few collectives as there are buffers (``packing``), each wrapped by
-``group.guarded`` so a lost peer is named instead of hanging the run.
+``group.guarded`` so a lost peer is named instead of hanging the run. A small buffer is
+summed by gathering every rank's copy (one exchange, what a small model waits on), a large
+one by the ring all-reduce.
 """
 
 from __future__ import annotations
@@ -83,15 +85,33 @@ def all_reduce_mean(tree: Any, check: bool = True) -> Any:
     has already had agreed (a new tree is still checked): for loops where every rank is
     known to pass the same tree each time, as ``train`` does after its first step.
     """
-    import torch
-
     with guarded("all_reduce_mean"):
         dist, packed, treedef = _moved("all_reduce_mean", tree, packing.sum_layout, check)
         world = dist.get_world_size()
         for buf in packed.buffers.values():
-            dist.all_reduce(torch.from_numpy(buf))
+            _sum_into(dist, buf, world)
             np.divide(buf, world, out=buf)
     return tree_unflatten(treedef, packing.unpack(packed))
+
+
+GATHER_BYTES = 1 << 20
+"""Buffers whose copies from all ranks fit in this many bytes are summed by gathering
+them: one exchange instead of the ring all-reduce's two phases, which is what a small
+model's step waits on; larger buffers take the ring, whose traffic does not grow with the
+ranks."""
+
+
+def _sum_into(dist: Any, buf: np.ndarray, world: int) -> None:
+    """``buf`` becomes the sum of every rank's ``buf``, bit-identical on every rank (a
+    gathered sum adds the ranks' rows in rank order everywhere)."""
+    import torch
+
+    if buf.nbytes * world > GATHER_BYTES:
+        dist.all_reduce(torch.from_numpy(buf))
+        return
+    rows = np.empty((world, buf.size), buf.dtype)
+    dist.all_gather_into_tensor(torch.from_numpy(rows.reshape(-1)), torch.from_numpy(buf))
+    np.sum(rows, axis=0, out=buf)
 
 
 def _state_of(weights: Any) -> tuple[Any, str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pycograd import random as prandom
 from pycograd.core.errors import ArgumentError
+from pycograd.distributed.training import check_accumulate
 from pycograd.distributed.training import hook as parallel_hook
 from pycograd.optim.data import DataLoader, num_batches
 from pycograd.optim.optimizers import SGD
@@ -44,7 +45,7 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
           progress: bool | None = None, key: Any = None,
           val: Metric | None = None, val_every: int | None = None,
           jit: bool = False, data_parallel: bool = False,
-          backend: str | None = None) -> tuple[float, float]:
+          backend: str | None = None, accumulate: int = 1) -> tuple[float, float]:
     """Run ``steps`` optimizer steps of ``objective`` and return ``(first_loss, last_loss)``,
     the losses computed at the first and the last step (each before that step's update).
 
@@ -69,6 +70,12 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     takes the same steps as one process on the whole batch; only rank 0 shows progress
     and runs ``val``.
 
+    ``accumulate=k`` makes each optimizer step average the loss and gradients of ``k``
+    consecutive batches (gradient accumulation): a step then sees ``k * batch_size`` rows,
+    the effective batch, with the memory of one batch, and ``steps`` still counts optimizer
+    steps (``k`` batches each). Under ``data_parallel`` the ranks exchange gradients once
+    per optimizer step, not once per batch.
+
     Examples:
         >>> import numpy as np
         >>> from pycograd import ParamDict, train
@@ -85,11 +92,12 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
         raise ArgumentError(f"train: steps must be positive, got {steps}")
     opt = optimizer_or_lr if callable(getattr(optimizer_or_lr, "step", None)) else SGD(
         optimizer_or_lr)
+    accumulate = check_accumulate(accumulate)
     if batch_size is not None and not data:
         raise ArgumentError("train: batch_size needs data arrays to batch")
     stream = _stream(data, batch_size, key)
     dp = parallel_hook(data_parallel, weights, opt)
-    report = Reporter(steps, _steps_per_epoch(data, batch_size),
+    report = Reporter(steps, _steps_per_epoch(data, batch_size) // accumulate,
                       progress if dp.is_main else False, val if dp.is_main else None, val_every)
     extra = {"jit": True} if jit else {}
     if backend is not None:
@@ -98,14 +106,18 @@ def train(weights: Any, objective: Callable, steps: int, optimizer_or_lr: Any, *
     step = -1
     try:
         for step in range(steps):
-            value, grads = dp.reduce(*weights.grad(objective, *dp.shard(next(stream)), **extra))
+            value, grads = dp.gradient(lambda *batch: weights.grad(objective, *batch, **extra),
+                                       stream, accumulate)
+            if dp.stopped:  # a callback asked to stop after the previous step
+                step -= 1
+                break
             last = float(value)
             if step == 0:
                 first = last
             opt.step(weights, grads)
             report.step(step, last)
             stop = [cb(step, last) for cb in callbacks or ()]
-            if callbacks and dp.any_stop(any(s is True for s in stop)):
+            if callbacks and dp.stop(any(s is True for s in stop), step == steps - 1):
                 break
         report.finish(step)
     finally:
