@@ -7,9 +7,12 @@ inputs and constants belong to the caller and are not counted. An activation is
 - *kept*: live from the node that makes it to its last use (or to the end, for an
   output), and, when an activation its reader makes is recomputed, until that
   recomputation has run (``_held_for``);
-- *recomputed*: live until its first use, then made again right before each later use
-  by running its producer again (whose activation inputs must be kept) and dropped right
-  after;
+- *recomputed*: live until its first use, then made again when a later step needs it
+  by running its producer again, first remaking (recursively) whatever the producer reads
+  that is dropped, back to the nearest kept ancestors; each value so remade lives until
+  its next use and is freed after it (``_schedule``). A run of dropped values on a chain
+  is thus remade once per use window from its checkpoint: sqrt(N) memory for about one
+  extra forward pass on an N-layer chain;
 - *spilled*: written to a memory-mapped file in a temporary directory when it is made,
   live until its first use, read back into memory for each later use and dropped after.
 
@@ -18,9 +21,12 @@ view is charged like a copy, so the model never undercounts). The cost of a plan
 time it adds: recomputation at the flop rate, spills at the disk bandwidth, both measured
 once per process (``machine_rates``). ``plan_remat`` solves this model exactly with a
 mixed-integer program (``scipy.optimize.milp``, Checkmate's idea of 0/1 decisions under a
-per-step memory constraint, here one decision per activation) for graphs of up to
-``MILP_NODES`` nodes, and with a greedy heuristic beyond; ``eval_scheduled`` runs the
-plan, freeing and spilling as planned, to the very values the graph computes.
+per-step memory constraint, here one decision per activation, recomputing only from
+kept inputs) for graphs of up to ``MILP_NODES`` nodes, and with a greedy heuristic beyond;
+either way it also tries multi-level plans (sqrt(N) checkpointing swept over segment
+sizes, ``_deep_plans``) when the one-level plan does not fit, and on small graphs when
+they may be cheaper. ``eval_scheduled`` runs the very schedule the planner costed,
+freeing and spilling as planned, to the very values the graph computes.
 """
 
 from __future__ import annotations
@@ -315,6 +321,116 @@ def _greedy(p: _Problem, budget: int, options: list, ext: list[int]) -> list[str
 
 
 @dataclass
+class _Schedule:
+    """What ``eval_scheduled`` does, step by step, for one set of decisions: before node
+    ``t`` runs, ``before[t]`` (``("run" | "load", j)``, in order) makes the dropped values
+    it needs; after it, ``drop[t]`` are freed. ``peak``/``cost``/``runs`` are the model's
+    numbers for exactly these events, so the planner and the executor cannot disagree."""
+
+    before: list[list[tuple[str, int]]]
+    drop: list[list[int]]
+    peak: int
+    cost: float
+    runs: dict[int, int]
+
+
+def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
+    """Multi-level recomputation. A dropped value needed at step ``t`` is read back (spill)
+    or recomputed, first making, recursively, whatever its producer reads that is not live,
+    back to the nearest kept (or spilled, or still live) ancestors; each value so made
+    stays live until its next use at or after ``t`` and is freed after it, so a run of
+    dropped values on a chain is recomputed once per use window, not once per use. A kept
+    value stays live as long as a recomputation reads it. With every recomputed value's
+    inputs kept this is exactly the one-level model of ``_profile``."""
+    n = p.n
+    first = [u[0] if u else i for i, u in enumerate(p.uses)]
+    before: list[list[tuple[str, int]]] = [[] for _ in range(n)]
+    drop: list[list[int]] = [[] for _ in range(n)]
+    until: dict[int, int] = {}
+    kept_last = list(ext)
+    spans: list[tuple[int, int, int]] = []
+    runs: dict[int, int] = {}
+    cost = 0.0
+
+    def need(j: int, t: int) -> None:
+        nonlocal cost
+        if decisions[j] == KEEP:
+            kept_last[j] = max(kept_last[j], t)
+            return
+        if t <= first[j] or until.get(j, -1) >= t:
+            return
+        if decisions[j] == SPILL:
+            before[t].append(("load", j))
+            cost += p.io_s[j]
+        else:
+            for r in p.reads[j]:
+                need(r, t)
+            before[t].append(("run", j))
+            runs[j] = runs.get(j, 0) + 1
+            cost += p.flop_s[j]
+        later = [u for u in p.uses[j] if t <= u < n]
+        stop = later[0] if later else t
+        until[j] = stop
+        drop[stop].append(j)
+        spans.append((j, t, stop))
+
+    for t in range(n):
+        for j in p.reads[t]:
+            need(j, t)
+    outputs = {i for i in range(n) if n in p.uses[i]}
+    for i, how in enumerate(decisions):
+        if how == SPILL:
+            cost += p.io_s[i]
+        if i in outputs:
+            spans.append((i, i, n - 1))
+            continue
+        end = min(kept_last[i], n - 1) if how == KEEP else first[i]
+        drop[end].append(i)
+        spans.append((i, i, end))
+    mem = np.zeros(n + 1, dtype=np.int64)
+    for j, a, b in spans:
+        mem[a] += p.size[j]
+        mem[b + 1] -= p.size[j]
+    peak = int(np.cumsum(mem[:-1]).max(initial=0))
+    return _Schedule(before, drop, peak, cost, runs)
+
+
+def _deep_plans(p: _Problem, ext: list[int]) -> list[tuple[list[str], _Schedule]]:
+    """Chen et al.'s sqrt(N) checkpointing, generalised to a DAG in graph order: every
+    value that is not an output may be dropped; walking the values used more than once,
+    one is kept (a checkpoint) whenever the bytes dropped since the last one would pass
+    ``b``, for a sweep of ``b``; a single-use value is dropped (it is remade only if a
+    later recomputation reads it). Returns each distinct plan with its schedule."""
+    multi = [i for i in range(p.n) if len(p.uses[i]) >= 2 and p.n not in p.uses[i]]
+    if not multi:
+        return []
+    sizes = sorted({p.size[i] for i in multi})
+    total = sum(p.size[i] for i in multi)
+    bounds = sorted(set(np.geomspace(max(sizes[0], 1), max(total, 1), 40).astype(np.int64)))
+    out, seen = [], set()
+    for b in bounds:
+        decisions = [KEEP if p.n in p.uses[i] else RECOMPUTE for i in range(p.n)]
+        acc = 0
+        for i in multi:
+            if acc + p.size[i] > b:
+                acc = 0
+            else:
+                acc += p.size[i]
+                continue
+            decisions[i] = KEEP
+        key = tuple(decisions)
+        if key in seen:
+            continue
+        seen.add(key)
+        s = _schedule(p, decisions, ext)
+        for i in range(p.n):  # dropped but never remade: the same as kept
+            if decisions[i] == RECOMPUTE and i not in s.runs:
+                decisions[i] = KEEP
+        out.append((decisions, s))
+    return out
+
+
+@dataclass
 class RematPlan:
     """A plan for ``graph``: ``decisions[value id]`` is ``"keep"``, ``"recompute"`` or
     ``"spill"``; ``peak`` (bytes) and ``cost`` (seconds added) are the model's;
@@ -384,28 +500,42 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     if method not in ("auto", "milp", "heuristic"):
         raise ArgumentError(f"plan_remat: method={method!r}; use 'auto', 'milp' or 'heuristic'")
     use_milp = method == "milp" or (method == "auto" and p.n <= MILP_NODES)
+    found: tuple[list[str], _Schedule] | None = None
+    least = None
     if use_milp:
-        found = _solve_milp(p, room, options, ext, time_limit) if room >= 0 else None
-        if found is None:
-            least = _solve_milp(p, None, options, ext, time_limit)
-            smallest = (least[2] if least is not None else plain - held) + held
-            raise RematInfeasibleError(
-                f"plan_remat: no plan fits {int(budget)} bytes; the smallest feasible budget "
-                f"is {smallest} bytes", smallest)
-        decisions, cost, peak = found
+        solved = _solve_milp(p, room, options, ext, time_limit) if room >= 0 else None
+        if solved is None:
+            bound = _solve_milp(p, None, options, ext, time_limit)
+            least = (bound[2] if bound is not None else plain - held)
+        else:
+            found = (solved[0], _schedule(p, solved[0], ext))
     else:
-        decisions = _greedy(p, room, options, ext)
-        peak = int(_profile(p, decisions, ext).max(initial=0))
-        cost = sum(_cost(p, i, h) for i, h in enumerate(decisions))
-        if peak > room:
-            raise RematInfeasibleError(
-                f"plan_remat: no plan fits {int(budget)} bytes; the smallest budget the "
-                f"heuristic meets is {peak + held} bytes", peak + held)
-    recomputes = {graph.nodes[i].out.id: len([j for j in p.uses[i][1:] if j < p.n])
-                  for i, h in enumerate(decisions) if h == RECOMPUTE}
+        greedy = _greedy(p, room, options, ext)
+        s = _schedule(p, greedy, ext)
+        if s.peak <= room:
+            found = (greedy, s)
+        else:
+            least = s.peak
+    # Multi-level recomputation (segments of dropped values remade from a kept ancestor),
+    # which the one-level MILP cannot express: tried when that fails, and on small graphs
+    # also when it may be cheaper.
+    if found is None or (use_milp and p.n <= MILP_NODES):
+        for decisions, s in _deep_plans(p, ext):
+            if s.peak <= room and (found is None or s.cost < found[1].cost - 1e-12):
+                found = (decisions, s)
+            if least is not None:
+                least = min(least, s.peak)
+    if found is None:
+        assert least is not None
+        what = "feasible budget" if use_milp else "budget the heuristic meets"
+        raise RematInfeasibleError(
+            f"plan_remat: no plan fits {int(budget)} bytes; the smallest {what} is "
+            f"{least + held} bytes", least + held)
+    decisions, s = found
+    recomputes = {graph.nodes[i].out.id: k for i, k in s.runs.items()}
     return RematPlan(graph, int(budget),
-                     {graph.nodes[i].out.id: h for i, h in enumerate(decisions)}, peak + held,
-                     cost, "milp" if use_milp else "heuristic", recomputes, plain)
+                     {graph.nodes[i].out.id: h for i, h in enumerate(decisions)}, s.peak + held,
+                     s.cost, "milp" if use_milp else "heuristic", recomputes, plain)
 
 
 def eval_scheduled(plan: RematPlan, *args: Any,
@@ -431,24 +561,13 @@ def eval_scheduled(plan: RematPlan, *args: Any,
     """
     graph = plan.graph
     p = _problem(graph, {"flops": 1.0, "bandwidth": 1.0})
-    ext = _extent(p)
     how = [plan.decisions[node.out.id] for node in graph.nodes]
+    s = _schedule(p, how, _extent(p))
     leaves = graph.flat_inputs(args)
     env: dict[int, Any] = {v.id: x for v, x in zip(graph.inputs, leaves)}
     for c in graph.consts:
         env[c.id] = c.const
     ids = [node.out.id for node in graph.nodes]
-    outputs = {o.id for o in graph.outputs}
-    hold = list(ext)
-    for i, h in enumerate(how):
-        if h == RECOMPUTE:
-            for j, _, b in _held_for(p, i, ext):
-                hold[j] = max(hold[j], b)
-    drop_at: dict[int, list[int]] = {}
-    for i, h in enumerate(how):
-        last = min(hold[i], p.n - 1) if h == KEEP else (p.uses[i][0] if p.uses[i] else i)
-        if ids[i] not in outputs:
-            drop_at.setdefault(min(last, p.n - 1), []).append(i)
     tmp = tempfile.mkdtemp(prefix="pycograd-spill-")
     spilled: dict[int, Any] = {}
 
@@ -461,15 +580,8 @@ def eval_scheduled(plan: RematPlan, *args: Any,
 
     try:
         for i in range(len(graph.nodes)):
-            made = []
-            for j in p.reads[i]:
-                if ids[j] in env:
-                    continue
-                if how[j] == SPILL:
-                    env[ids[j]] = np.array(spilled[j])
-                else:
-                    env[ids[j]] = run(j)
-                made.append(j)
+            for kind, j in s.before[i]:
+                env[ids[j]] = np.array(spilled[j]) if kind == "load" else run(j)
             env[ids[i]] = run(i)
             if how[i] == SPILL:
                 m = np.memmap(os.path.join(tmp, f"v{ids[i]}"), dtype=np.result_type(env[ids[i]]),
@@ -477,9 +589,7 @@ def eval_scheduled(plan: RematPlan, *args: Any,
                 m[...] = env[ids[i]]
                 m.flush()
                 spilled[i] = m
-            for j in made:
-                del env[ids[j]]
-            for j in drop_at.get(i, ()):
+            for j in s.drop[i]:
                 env.pop(ids[j], None)
         return tree_unflatten(graph.out_tree, [env[o.id] for o in graph.outputs])
     finally:
