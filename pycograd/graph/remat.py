@@ -10,9 +10,9 @@ inputs and constants belong to the caller and are not counted. An activation is
 - *recomputed*: live until its first use, then made again when a later step needs it
   by running its producer again, first remaking (recursively) whatever the producer reads
   that is dropped, back to the nearest kept ancestors; each value so remade lives until
-  its next use and is freed after it (``_schedule``). A run of dropped values on a chain
-  is thus remade once per use window from its checkpoint: sqrt(N) memory for about one
-  extra forward pass on an N-layer chain;
+  its last use and is freed after it (``_schedule``), so it is remade once for the window
+  of its later uses, and a run of dropped values on a chain is remade once from its
+  checkpoint: sqrt(N) memory for about one extra forward pass on an N-layer chain;
 - *spilled*: written to a memory-mapped file in a temporary directory when it is made,
   live until its first use, read back into memory for each later use and dropped after.
 
@@ -31,6 +31,7 @@ freeing and spilling as planned, to the very values the graph computes.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -144,11 +145,11 @@ def _extent(p: _Problem) -> list[int]:
 
 def _held_for(p: _Problem, i: int, ext: list[int]) -> list[tuple[int, int, int]]:
     """``(j, a, b)``: activation ``j``, which ``i``'s producer reads, must stay live over
-    steps ``[a, b]`` past its own last use when ``i`` is recomputed."""
+    steps ``[a, b]`` past its own last use when ``i`` is recomputed (at its second use)."""
     later = [u for u in p.uses[i][1:] if u < p.n]
     if not later:
         return []
-    return [(j, ext[j] + 1, later[-1]) for j in p.reads[i] if ext[j] < later[-1]]
+    return [(j, ext[j] + 1, later[0]) for j in p.reads[i] if ext[j] < later[0]]
 
 
 def _options(p: _Problem, allow_spill: bool) -> list[tuple[str, ...]]:
@@ -172,13 +173,16 @@ def _live_steps(p: _Problem, i: int, how: str, ext: list[int]) -> list[tuple[int
     if how == KEEP:
         return [(i, min(ext[i], p.n - 1))]
     u = p.uses[i]
-    return [(i, u[0])] + [(j, j) for j in u[1:] if j < p.n]
+    later = [j for j in u[1:] if j < p.n]
+    if how == RECOMPUTE:  # remade once, for the window of its later uses
+        return [(i, u[0])] + ([(later[0], later[-1])] if later else [])
+    return [(i, u[0])] + [(j, j) for j in later]
 
 
 def _cost(p: _Problem, i: int, how: str) -> float:
     later = len([j for j in p.uses[i][1:] if j < p.n])
     if how == RECOMPUTE:
-        return later * p.flop_s[i]
+        return min(later, 1) * p.flop_s[i]
     if how == SPILL:
         return (1 + later) * p.io_s[i]
     return 0.0
@@ -337,11 +341,12 @@ class _Schedule:
 def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
     """Multi-level recomputation. A dropped value needed at step ``t`` is read back (spill)
     or recomputed, first making, recursively, whatever its producer reads that is not live,
-    back to the nearest kept (or spilled, or still live) ancestors; each value so made
-    stays live until its next use at or after ``t`` and is freed after it, so a run of
-    dropped values on a chain is recomputed once per use window, not once per use. A kept
-    value stays live as long as a recomputation reads it. With every recomputed value's
-    inputs kept this is exactly the one-level model of ``_profile``."""
+    back to the nearest kept (or spilled, or still live) ancestors; each value so
+    recomputed stays live until its last use, one read back until its next use, at or
+    after ``t``, and is freed after it, so a run of dropped values on a chain is
+    recomputed once, not once per use. A kept value stays live as long as a
+    recomputation reads it. With every recomputed value's inputs kept this is exactly the
+    one-level model of ``_profile`` (what the MILP optimises)."""
     n = p.n
     first = [u[0] if u else i for i, u in enumerate(p.uses)]
     before: list[list[tuple[str, int]]] = [[] for _ in range(n)]
@@ -359,7 +364,8 @@ def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
             return
         if t <= first[j] or until.get(j, -1) >= t:
             return
-        if decisions[j] == SPILL:
+        how = decisions[j]
+        if how == SPILL:
             before[t].append(("load", j))
             cost += p.io_s[j]
         else:
@@ -369,7 +375,7 @@ def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
             runs[j] = runs.get(j, 0) + 1
             cost += p.flop_s[j]
         later = [u for u in p.uses[j] if t <= u < n]
-        stop = later[0] if later else t
+        stop = (later[-1] if how == RECOMPUTE else later[0]) if later else t
         until[j] = stop
         drop[stop].append(j)
         spans.append((j, t, stop))
@@ -396,22 +402,28 @@ def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
 
 
 def _deep_plans(p: _Problem, ext: list[int]) -> list[tuple[list[str], _Schedule]]:
-    """Chen et al.'s sqrt(N) checkpointing, generalised to a DAG in graph order: every
-    value that is not an output may be dropped; walking the values used more than once,
-    one is kept (a checkpoint) whenever the bytes dropped since the last one would pass
-    ``b``, for a sweep of ``b``; a single-use value is dropped (it is remade only if a
-    later recomputation reads it). Returns each distinct plan with its schedule."""
-    multi = [i for i in range(p.n) if len(p.uses[i]) >= 2 and p.n not in p.uses[i]]
+    """Chen et al.'s sqrt(N) checkpointing, generalised to a DAG in graph order. The
+    values worth dropping are those idle for at least ``gap`` steps between their first
+    and second use (a forward activation that backward reads again); walking them, one is
+    kept (a checkpoint) whenever the bytes dropped since the last one would pass ``b``.
+    Values with a shorter gap (backward's own) are kept; those used once are dropped (they
+    are remade only when a later recomputation reads them). ``b`` and ``gap`` are swept;
+    returns each distinct plan with its schedule."""
+    idle = [u[1] - u[0] if len(u) >= 2 and u[-1] < p.n else 0 for u in p.uses]
+    multi = [i for i in range(p.n) if idle[i] > 0]
     if not multi:
         return []
     sizes = sorted({p.size[i] for i in multi})
     total = sum(p.size[i] for i in multi)
-    bounds = sorted(set(np.geomspace(max(sizes[0], 1), max(total, 1), 40).astype(np.int64)))
+    bounds = sorted(set(np.geomspace(max(sizes[0], 1), max(total, 1), 24).astype(np.int64)))
     out, seen = [], set()
-    for b in bounds:
-        decisions = [KEEP if p.n in p.uses[i] else RECOMPUTE for i in range(p.n)]
+    for gap, b in itertools.product(sorted({2, max(2, p.n // 32), max(2, p.n // 8)}), bounds):
+        decisions = [KEEP if p.n in p.uses[i] or idle[i] else RECOMPUTE for i in range(p.n)]
         acc = 0
         for i in multi:
+            if idle[i] < gap:
+                continue
+            decisions[i] = RECOMPUTE
             if acc + p.size[i] > b:
                 acc = 0
             else:
@@ -456,6 +468,7 @@ class RematPlan:
     method: str
     recomputes: dict[int, int] = field(default_factory=dict)
     plain_peak: int = 0
+    schedule: _Schedule | None = field(default=None, repr=False)  # made by plan_remat
 
     def counts(self) -> dict[str, int]:
         out = {KEEP: 0, RECOMPUTE: 0, SPILL: 0}
@@ -535,7 +548,7 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     recomputes = {graph.nodes[i].out.id: k for i, k in s.runs.items()}
     return RematPlan(graph, int(budget),
                      {graph.nodes[i].out.id: h for i, h in enumerate(decisions)}, s.peak + held,
-                     s.cost, "milp" if use_milp else "heuristic", recomputes, plain)
+                     s.cost, "milp" if use_milp else "heuristic", recomputes, plain, s)
 
 
 def eval_scheduled(plan: RematPlan, *args: Any,
@@ -560,9 +573,11 @@ def eval_scheduled(plan: RematPlan, *args: Any,
         (100000.0, 1.0)
     """
     graph = plan.graph
-    p = _problem(graph, {"flops": 1.0, "bandwidth": 1.0})
     how = [plan.decisions[node.out.id] for node in graph.nodes]
-    s = _schedule(p, how, _extent(p))
+    s = plan.schedule
+    if s is None:
+        p = _problem(graph, {"flops": 1.0, "bandwidth": 1.0})
+        s = _schedule(p, how, _extent(p))
     leaves = graph.flat_inputs(args)
     env: dict[int, Any] = {v.id: x for v, x in zip(graph.inputs, leaves)}
     for c in graph.consts:
