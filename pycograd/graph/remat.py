@@ -326,13 +326,14 @@ def _greedy(p: _Problem, budget: int, options: list, ext: list[int]) -> list[str
 
 @dataclass
 class _Schedule:
-    """What ``eval_scheduled`` does, step by step, for one set of decisions: before node
-    ``t`` runs, ``before[t]`` (``("run" | "load", j)``, in order) makes the dropped values
-    it needs; after it, ``drop[t]`` are freed. ``peak``/``cost``/``runs`` are the model's
-    numbers for exactly these events, so the planner and the executor cannot disagree."""
+    """What ``eval_scheduled`` does, event by event, for one set of decisions: ``events``
+    is ``(kind, j, frees)`` with kind ``"node"`` (run node ``j`` in graph order, spilling
+    its value if so planned), ``"run"`` (remake dropped value ``j``) or ``"load"`` (read
+    spilled ``j`` back), after which the values ``frees`` are dropped. ``peak``/``cost``/
+    ``runs`` are the model's numbers for exactly these events, so the planner and the
+    executor cannot disagree."""
 
-    before: list[list[tuple[str, int]]]
-    drop: list[list[int]]
+    events: list[tuple[str, int, list[int]]]
     peak: int
     cost: float
     runs: dict[int, int]
@@ -343,62 +344,78 @@ def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
     or recomputed, first making, recursively, whatever its producer reads that is not live,
     back to the nearest kept (or spilled, or still live) ancestors; each value so
     recomputed stays live until its last use, one read back until its next use, at or
-    after ``t``, and is freed after it, so a run of dropped values on a chain is
-    recomputed once, not once per use. A kept value stays live as long as a
-    recomputation reads it. With every recomputed value's inputs kept this is exactly the
-    one-level model of ``_profile`` (what the MILP optimises)."""
+    after ``t`` (a value remade only for another remake is freed right after its last
+    reader), so a run of dropped values on a chain is recomputed once, not once per use.
+    A kept value stays live as long as a recomputation reads it. With every recomputed
+    value's inputs kept this is exactly the one-level model of ``_profile`` (what the
+    MILP optimises)."""
     n = p.n
     first = [u[0] if u else i for i, u in enumerate(p.uses)]
-    before: list[list[tuple[str, int]]] = [[] for _ in range(n)]
-    drop: list[list[int]] = [[] for _ in range(n)]
+    before: list[list[tuple[str, int, int]]] = [[] for _ in range(n)]  # (kind, j, stop)
     until: dict[int, int] = {}
     kept_last = list(ext)
-    spans: list[tuple[int, int, int]] = []
     runs: dict[int, int] = {}
     cost = 0.0
 
     def need(j: int, t: int) -> None:
         nonlocal cost
-        if decisions[j] == KEEP:
+        how = decisions[j]
+        if how == KEEP:
             kept_last[j] = max(kept_last[j], t)
             return
         if t <= first[j] or until.get(j, -1) >= t:
             return
-        how = decisions[j]
         if how == SPILL:
-            before[t].append(("load", j))
+            kind = "load"
             cost += p.io_s[j]
         else:
             for r in p.reads[j]:
                 need(r, t)
-            before[t].append(("run", j))
+            kind = "run"
             runs[j] = runs.get(j, 0) + 1
             cost += p.flop_s[j]
         later = [u for u in p.uses[j] if t <= u < n]
-        stop = (later[-1] if how == RECOMPUTE else later[0]) if later else t
-        until[j] = stop
-        drop[stop].append(j)
-        spans.append((j, t, stop))
+        until[j] = (later[-1] if how == RECOMPUTE else later[0]) if later else t
+        before[t].append((kind, j, until[j]))
 
     for t in range(n):
         for j in p.reads[t]:
             need(j, t)
+    tick = []  # the event index of node t
+    k = 0
+    for t in range(n):
+        k += len(before[t])
+        tick.append(k)
+        k += 1
+    spans: list[tuple[int, int, int]] = []  # (value, first event, last event)
+    for t in range(n):
+        base = tick[t] - len(before[t])
+        for e, (_, j, stop) in enumerate(before[t]):
+            if stop > t or j in p.reads[t]:
+                end = tick[stop]
+            else:  # remade only for later remakes of this step: freed after the last
+                end = max(base + r for r, (kk, jj, _) in enumerate(before[t])
+                          if r > e and kk == "run" and j in p.reads[jj])
+            spans.append((j, base + e, end))
     outputs = {i for i in range(n) if n in p.uses[i]}
     for i, how in enumerate(decisions):
         if how == SPILL:
             cost += p.io_s[i]
-        if i in outputs:
-            spans.append((i, i, n - 1))
-            continue
-        end = min(kept_last[i], n - 1) if how == KEEP else first[i]
-        drop[end].append(i)
-        spans.append((i, i, end))
-    mem = np.zeros(n + 1, dtype=np.int64)
+        end = n - 1 if i in outputs else (min(kept_last[i], n - 1) if how == KEEP else first[i])
+        spans.append((i, tick[i], tick[end] + (1 if i in outputs else 0)))
+    frees: list[list[int]] = [[] for _ in range(k + 1)]
+    mem = np.zeros(k + 2, dtype=np.int64)
     for j, a, b in spans:
         mem[a] += p.size[j]
         mem[b + 1] -= p.size[j]
+        frees[b].append(j)
+    events: list[tuple[str, int, list[int]]] = []
+    for t in range(n):
+        events += [(kind, j, frees[tick[t] - len(before[t]) + e])
+                   for e, (kind, j, _) in enumerate(before[t])]
+        events.append(("node", t, frees[tick[t]]))
     peak = int(np.cumsum(mem[:-1]).max(initial=0))
-    return _Schedule(before, drop, peak, cost, runs)
+    return _Schedule(events, peak, cost, runs)
 
 
 def _deep_plans(p: _Problem, ext: list[int]) -> list[tuple[list[str], _Schedule]]:
@@ -594,17 +611,15 @@ def eval_scheduled(plan: RematPlan, *args: Any,
         return apply_impl(node.prim, vals, node.params)
 
     try:
-        for i in range(len(graph.nodes)):
-            for kind, j in s.before[i]:
-                env[ids[j]] = np.array(spilled[j]) if kind == "load" else run(j)
-            env[ids[i]] = run(i)
-            if how[i] == SPILL:
+        for kind, i, frees in s.events:
+            env[ids[i]] = np.array(spilled[i]) if kind == "load" else run(i)
+            if kind == "node" and how[i] == SPILL:
                 m = np.memmap(os.path.join(tmp, f"v{ids[i]}"), dtype=np.result_type(env[ids[i]]),
                               mode="w+", shape=np.shape(env[ids[i]]))
                 m[...] = env[ids[i]]
                 m.flush()
                 spilled[i] = m
-            for j in s.drop[i]:
+            for j in frees:
                 env.pop(ids[j], None)
         return tree_unflatten(graph.out_tree, [env[o.id] for o in graph.outputs])
     finally:
