@@ -418,14 +418,16 @@ def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
     return _Schedule(events, peak, cost, runs)
 
 
-def _deep_plans(p: _Problem, ext: list[int]) -> list[tuple[list[str], _Schedule]]:
+def _deep_plans(p: _Problem, ext: list[int],
+                allow_spill: bool) -> list[tuple[list[str], _Schedule]]:
     """Chen et al.'s sqrt(N) checkpointing, generalised to a DAG in graph order. The
     values worth dropping are those idle for at least ``gap`` steps between their first
     and second use (a forward activation that backward reads again); walking them, one is
     kept (a checkpoint) whenever the bytes dropped since the last one would pass ``b``.
     Values with a shorter gap (backward's own) are kept; those used once are dropped (they
-    are remade only when a later recomputation reads them). ``b`` and ``gap`` are swept;
-    returns each distinct plan with its schedule."""
+    are remade only when a later recomputation reads them). ``b``, ``gap`` and whether
+    the checkpoints are kept or spilled are swept; returns each distinct plan with its
+    schedule."""
     idle = [u[1] - u[0] if len(u) >= 2 and u[-1] < p.n else 0 for u in p.uses]
     multi = [i for i in range(p.n) if idle[i] > 0]
     if not multi:
@@ -434,7 +436,9 @@ def _deep_plans(p: _Problem, ext: list[int]) -> list[tuple[list[str], _Schedule]
     total = sum(p.size[i] for i in multi)
     bounds = sorted(set(np.geomspace(max(sizes[0], 1), max(total, 1), 24).astype(np.int64)))
     out, seen = [], set()
-    for gap, b in itertools.product(sorted({2, max(2, p.n // 32), max(2, p.n // 8)}), bounds):
+    gaps = sorted({2, max(2, p.n // 32), max(2, p.n // 8)})
+    for mark, gap, b in itertools.product((KEEP, SPILL) if allow_spill else (KEEP,), gaps,
+                                          bounds):
         decisions = [KEEP if p.n in p.uses[i] or idle[i] else RECOMPUTE for i in range(p.n)]
         acc = 0
         for i in multi:
@@ -446,7 +450,7 @@ def _deep_plans(p: _Problem, ext: list[int]) -> list[tuple[list[str], _Schedule]
             else:
                 acc += p.size[i]
                 continue
-            decisions[i] = KEEP
+            decisions[i] = mark
         key = tuple(decisions)
         if key in seen:
             continue
@@ -550,7 +554,7 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     # which the one-level MILP cannot express: tried when that fails, and on small graphs
     # also when it may be cheaper.
     if found is None or (use_milp and p.n <= MILP_NODES):
-        for decisions, s in _deep_plans(p, ext):
+        for decisions, s in _deep_plans(p, ext, spill):
             if s.peak <= room and (found is None or s.cost < found[1].cost - 1e-12):
                 found = (decisions, s)
             if least is not None:
