@@ -183,6 +183,8 @@ def test_heuristic_plans_5000_nodes_quickly():
     print(f"\n{len(g.nodes)} nodes planned in {elapsed:.2f} s: {plan.counts()}")
     assert plan.method == "heuristic" and plan.peak <= plan.budget
     _same(eval_scheduled(plan, np.ones(1000)), g(np.ones(1000)))
+    with pytest.raises(RematInfeasibleError):  # multi-level plans: chains of 1000s of remakes
+        plan_remat(g, int(0.1 * plain), rates=RATES, spill=False)
 
 
 def test_plan_colours_the_graph():

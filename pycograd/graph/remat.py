@@ -357,26 +357,31 @@ def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
     runs: dict[int, int] = {}
     cost = 0.0
 
-    def need(j: int, t: int) -> None:
+    def need(j0: int, t: int) -> None:  # depth-first, with a stack: chains are long
         nonlocal cost
-        how = decisions[j]
-        if how == KEEP:
-            kept_last[j] = max(kept_last[j], t)
-            return
-        if t <= first[j] or until.get(j, -1) >= t:
-            return
-        if how == SPILL:
-            kind = "load"
-            cost += p.io_s[j]
-        else:
-            for r in p.reads[j]:
-                need(r, t)
-            kind = "run"
-            runs[j] = runs.get(j, 0) + 1
-            cost += p.flop_s[j]
-        later = [u for u in p.uses[j] if t <= u < n]
-        until[j] = (later[-1] if how == RECOMPUTE else later[0]) if later else t
-        before[t].append((kind, j, until[j]))
+        stack = [(j0, False)]
+        while stack:
+            j, expanded = stack.pop()
+            how = decisions[j]
+            if how == KEEP:
+                kept_last[j] = max(kept_last[j], t)
+                continue
+            if t <= first[j] or until.get(j, -1) >= t:
+                continue
+            if how == RECOMPUTE and not expanded:  # its inputs first, then itself
+                stack.append((j, True))
+                stack.extend((r, False) for r in reversed(p.reads[j]))
+                continue
+            if how == SPILL:
+                kind = "load"
+                cost += p.io_s[j]
+            else:
+                kind = "run"
+                runs[j] = runs.get(j, 0) + 1
+                cost += p.flop_s[j]
+            later = [u for u in p.uses[j] if t <= u < n]
+            until[j] = (later[-1] if how == RECOMPUTE else later[0]) if later else t
+            before[t].append((kind, j, until[j]))
 
     for t in range(n):
         for j in p.reads[t]:
@@ -434,9 +439,11 @@ def _deep_plans(p: _Problem, ext: list[int],
         return []
     sizes = sorted({p.size[i] for i in multi})
     total = sum(p.size[i] for i in multi)
-    bounds = sorted(set(np.geomspace(max(sizes[0], 1), max(total, 1), 24).astype(np.int64)))
+    small = p.n <= MILP_NODES  # a finer sweep where the MILP's time dwarfs it anyway
+    bounds = sorted(set(np.geomspace(max(sizes[0], 1), max(total, 1),
+                                     24 if small else 10).astype(np.int64)))
     out, seen = [], set()
-    gaps = sorted({2, max(2, p.n // 32), max(2, p.n // 8)})
+    gaps = sorted({2, max(2, p.n // 32), max(2, p.n // 8)}) if small else [max(2, p.n // 16)]
     for mark, gap, b in itertools.product((KEEP, SPILL) if allow_spill else (KEEP,), gaps,
                                           bounds):
         decisions = [KEEP if p.n in p.uses[i] or idle[i] else RECOMPUTE for i in range(p.n)]
