@@ -50,6 +50,7 @@ from pycograd.graph.ir import Graph, Value
 
 KEEP, RECOMPUTE, SPILL = "keep", "recompute", "spill"
 MILP_NODES = 300
+DEEP_NODES = 2000
 
 
 def reserve(n: int) -> int:
@@ -558,9 +559,9 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
         else:
             least = s.peak
     # Multi-level recomputation (segments of dropped values remade from a kept ancestor),
-    # which the one-level MILP cannot express: tried when that fails, and on small graphs
-    # also when it may be cheaper.
-    if found is None or (use_milp and p.n <= MILP_NODES):
+    # which the one-level MILP and greedy cannot express: tried when they fail, and, on
+    # graphs of up to DEEP_NODES nodes, also when it may be cheaper.
+    if found is None or p.n <= DEEP_NODES:
         for decisions, s in _deep_plans(p, ext, spill):
             if s.peak <= room and (found is None or s.cost < found[1].cost - 1e-12):
                 found = (decisions, s)
