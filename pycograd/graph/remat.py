@@ -24,9 +24,10 @@ mixed-integer program (``scipy.optimize.milp``, Checkmate's idea of 0/1 decision
 per-step memory constraint, here one decision per activation, recomputing only from
 kept inputs) for graphs of up to ``MILP_NODES`` nodes, and with a greedy heuristic beyond;
 either way it also tries multi-level plans (sqrt(N) checkpointing swept over segment
-sizes, ``_deep_plans``) when the one-level plan does not fit, and on small graphs when
-they may be cheaper. ``eval_scheduled`` runs the very schedule the planner costed,
-freeing and spilling as planned, to the very values the graph computes.
+sizes, ``_deep_plans``) when the one-level plan does not fit, and on graphs of up to
+``DEEP_NODES`` nodes when they may be cheaper. ``eval_scheduled`` runs the very schedule
+the planner costed, freeing and spilling as planned, to the very values the graph
+computes.
 """
 
 from __future__ import annotations
@@ -519,10 +520,12 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
 
     ``method``: ``"milp"`` (exact, ``scipy.optimize.milp`` with ``time_limit`` seconds),
     ``"heuristic"`` (greedy, linear passes), or ``"auto"``: the MILP up to ``MILP_NODES``
-    nodes. ``spill=False`` keeps everything in memory. ``rates`` overrides the measured
-    ``{"flops", "bandwidth"}``. ``reserve(n)`` bytes of the budget are held back for the
-    executor's own bookkeeping. Raises ``RematInfeasibleError`` naming the smallest budget
-    the planner can meet.
+    nodes; each of them recomputes only from kept values, and is compared with multi-level
+    plans (segments recomputed from a kept or spilled checkpoint, the sqrt(N) scheme),
+    the cheaper feasible one chosen. ``spill=False`` keeps everything in memory.
+    ``rates`` overrides the measured ``{"flops", "bandwidth"}``. ``reserve(n)`` bytes of
+    the budget are held back for the executor's own bookkeeping. Raises
+    ``RematInfeasibleError`` naming the smallest budget the planner can meet.
 
     Examples:
         >>> import numpy as np
