@@ -7,8 +7,9 @@ tracemalloc while ``eval_scheduled`` runs, and its median time against replaying
 with every activation kept until its last use (the 1.0x plan, which keeps all: the
 scheduler's own replay, freeing as it goes); ``graph(*args)``, which frees nothing until
 it returns, is shown too. Target: <= 1.3x plain replay at 0.5x the budget (issue 12).
-Spilling uses the disk bandwidth ``machine_rates`` measures, so the plan, and the time,
-depend on the machine.
+Spilling uses the disk bandwidth and recomputation the flop rate ``machine_rates``
+measures, so the plan (spills, or segments recomputed from spilled checkpoints), and the
+time, depend on the machine. Also printed: the least budget recomputation alone reaches.
 
     python benchmarks/bench_remat.py [--repeats N] [--layers L]
 """
@@ -23,7 +24,7 @@ import numpy as np
 from harness import compare, environment, verdict
 
 from pycograd.graph import capture, grad_graph
-from pycograd.graph.remat import eval_scheduled, plan_remat
+from pycograd.graph.remat import RematInfeasibleError, eval_scheduled, plan_remat
 
 BATCH, WIDTH = 4096, 256
 
@@ -72,6 +73,11 @@ def main(argv: list[str] | None = None) -> None:
         contenders[name] = run
         print(f"  {name} ({frac}x): {plan.method} {plan.counts()}, measured peak "
               f"{peak_mib(run):.1f} MiB of {plan.budget / 2**20:.1f}")
+    try:
+        plan_remat(graph, 0, spill=False)
+    except RematInfeasibleError as e:  # what multi-level recomputation alone can reach
+        print(f"  recompute only (no spill): least budget {e.smallest / 2**20:.1f} MiB "
+              f"({e.smallest / plain:.2f}x)")
     print(f"  graph(*args): measured peak {peak_mib(contenders['graph(*args)']):.1f} MiB")
     medians = compare(contenders, args.repeats)
     for k, t in medians.items():

@@ -183,6 +183,8 @@ def test_heuristic_plans_5000_nodes_quickly():
     print(f"\n{len(g.nodes)} nodes planned in {elapsed:.2f} s: {plan.counts()}")
     assert plan.method == "heuristic" and plan.peak <= plan.budget
     _same(eval_scheduled(plan, np.ones(1000)), g(np.ones(1000)))
+    with pytest.raises(RematInfeasibleError):  # multi-level plans: chains of 1000s of remakes
+        plan_remat(g, int(0.1 * plain), rates=RATES, spill=False)
 
 
 def test_plan_colours_the_graph():
@@ -193,3 +195,116 @@ def test_plan_colours_the_graph():
     assert "#c8e6c9" in dot and ("#bbdefb" in dot or "#ffe0b2" in dot)
     with pytest.raises(ValueError, match="method"):
         plan_remat(g, 10 ** 9, method="exact")
+
+
+def _chain_graph(layers: int, act_bytes: int):
+    def f(x):
+        for _ in range(layers):
+            x = np.tanh(x)
+        return np.sum(x)
+
+    x = np.linspace(-1, 1, act_bytes // 8)
+    forward = capture(f, x)
+    return grad_graph(forward), len(forward.nodes), x
+
+
+@pytest.mark.parametrize("layers", [16, 64, 256])
+def test_chain_memory_grows_like_sqrt_n_at_one_extra_forward(layers):
+    """On an N-layer tanh chain a budget of 3 sqrt(N) activations (plus the executor's
+    reserve) is feasible only with multi-level recomputation (segments remade from a kept
+    checkpoint); tracemalloc's peak stays within it, the answer is the graph's to the bit,
+    and the extra evaluations add up to at most one more forward pass."""
+    act = 2 ** 17
+    g, forward_nodes, x = _chain_graph(layers, act)
+    ref = g(x)
+    budget = int(3 * np.sqrt(layers) * act) + R.reserve(len(g.nodes))
+    plan = plan_remat(g, budget, rates=RATES, spill=False)
+    assert plan.plain_peak > layers * act > budget or layers == 16
+    dropped = {i for i, node in enumerate(g.nodes) if plan.decisions[node.out.id] == RECOMPUTE}
+    reads = R._problem(g, RATES).reads
+    assert layers == 16 or any(j in dropped for i in dropped for j in reads[i])  # multi-level
+    runs: dict[int, int] = {}
+    out, peak = _measured(plan, (x,), lambda i: runs.__setitem__(i, runs.get(i, 0) + 1))
+    _same(out, ref)
+    assert peak <= plan.budget, (peak, plan.budget)
+    extra = sum(runs.values()) - len(g.nodes)
+    assert extra == sum(plan.recomputes.values()) <= layers < forward_nodes
+    for i, node in enumerate(g.nodes):
+        assert runs.get(i, 0) == 1 + plan.recomputes.get(node.out.id, 0)
+    print(f"\n{layers}-layer chain: {plan.method} {plan.counts()}, measured "
+          f"{peak / act:.1f} activations of {plan.budget / act:.1f} (plain "
+          f"{plan.plain_peak / act:.1f}), {extra} extra evaluations")
+
+
+def test_chain_smallest_budget_grows_like_sqrt_n():
+    """The least budget the planner meets on the chain grows like sqrt(N): 16x the
+    layers costs about 4x the memory, far below the 16x of keeping everything."""
+    act = 2 ** 17
+    smallest = {}
+    for layers in (16, 256):
+        g, _, _ = _chain_graph(layers, act)
+        with pytest.raises(RematInfeasibleError) as info:
+            plan_remat(g, 0, rates=RATES, spill=False)
+        smallest[layers] = info.value.smallest - R.reserve(len(g.nodes))
+        assert plan_remat(g, info.value.smallest, rates=RATES, spill=False).peak \
+            <= info.value.smallest
+    assert smallest[256] <= 5 * smallest[16], smallest
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_schedule_equals_one_level_model(seed):
+    """For plans whose recomputations read only kept values, the executor's schedule has
+    the one-level model's peak and cost (what the MILP optimises)."""
+    rng = np.random.default_rng(100 + seed)
+    p = _random_problem(rng, 12)
+    ext = R._extent(p)
+    options = R._options(p, True)
+    for choice in itertools.islice(itertools.product(*options), 0, None, 7):
+        d = list(choice)
+        if not R._consistent(p, d):
+            continue
+        s = R._schedule(p, d, ext)
+        assert s.peak == R._profile(p, d, ext).max(initial=0)
+        assert abs(s.cost - sum(R._cost(p, i, h) for i, h in enumerate(d))) < 1e-9
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_any_decisions_run_to_the_same_answer(seed):
+    """Arbitrary keep/recompute/spill decisions (recomputations reading dropped values
+    too) run to the graph's answer, each node as often as the schedule says, within the
+    schedule's peak plus the reserve."""
+    rng = np.random.default_rng(seed)
+    g, args = _mlp_graph(3, 256, 64)
+    p = R._problem(g, RATES)
+    ext = R._extent(p)
+    d = [KEEP if p.n in p.uses[i] else [KEEP, RECOMPUTE, SPILL][rng.integers(3)]
+         for i in range(p.n)]
+    s = R._schedule(p, d, ext)
+    plan = R.RematPlan(g, s.peak + R.reserve(p.n),
+                       {node.out.id: h for node, h in zip(g.nodes, d)}, s.peak, s.cost,
+                       "test", {g.nodes[i].out.id: k for i, k in s.runs.items()})
+    runs: dict[int, int] = {}
+    out, peak = _measured(plan, args, lambda i: runs.__setitem__(i, runs.get(i, 0) + 1))
+    _same(out, g(*args))
+    assert peak <= plan.budget
+    assert all(runs.get(i, 0) == 1 + s.runs.get(i, 0) for i in range(p.n))
+
+
+def test_segments_from_spilled_checkpoints_when_flops_are_cheap():
+    """With fast flops and a slow disk, the 8-layer MLP at 0.5x recomputes segments of
+    layers from spilled checkpoints (spill alone costs more under the model); the run
+    stays within the budget, to the bit, each node run as often as planned."""
+    g, args = _mlp_graph(8, 4096, 256)
+    rates = {"flops": 1e11, "bandwidth": 1e8}
+    plain = plan_remat(g, 10 ** 12, rates=rates).plain_peak
+    plan = plan_remat(g, int(0.5 * plain), rates=rates)
+    spill_only = plan_remat(g, int(0.5 * plain), rates={"flops": 1.0, "bandwidth": 1e8})
+    assert plan.counts()[RECOMPUTE] > 0 and plan.counts()[SPILL] > 0
+    assert plan.cost < sum(R._cost(R._problem(g, rates), i, h) for i, h in enumerate(
+        spill_only.decisions[node.out.id] for node in g.nodes))
+    runs: dict[int, int] = {}
+    out, peak = _measured(plan, args, lambda i: runs.__setitem__(i, runs.get(i, 0) + 1))
+    _same(out, g(*args))
+    assert peak <= plan.budget
+    assert all(runs.get(i, 0) == 1 + plan.recomputes.get(node.out.id, 0)
+               for i, node in enumerate(g.nodes))

@@ -7,9 +7,12 @@ inputs and constants belong to the caller and are not counted. An activation is
 - *kept*: live from the node that makes it to its last use (or to the end, for an
   output), and, when an activation its reader makes is recomputed, until that
   recomputation has run (``_held_for``);
-- *recomputed*: live until its first use, then made again right before each later use
-  by running its producer again (whose activation inputs must be kept) and dropped right
-  after;
+- *recomputed*: live until its first use, then made again when a later step needs it
+  by running its producer again, first remaking (recursively) whatever the producer reads
+  that is dropped, back to the nearest kept ancestors; each value so remade lives until
+  its last use and is freed after it (``_schedule``), so it is remade once for the window
+  of its later uses, and a run of dropped values on a chain is remade once from its
+  checkpoint: sqrt(N) memory for about one extra forward pass on an N-layer chain;
 - *spilled*: written to a memory-mapped file in a temporary directory when it is made,
   live until its first use, read back into memory for each later use and dropped after.
 
@@ -18,13 +21,18 @@ view is charged like a copy, so the model never undercounts). The cost of a plan
 time it adds: recomputation at the flop rate, spills at the disk bandwidth, both measured
 once per process (``machine_rates``). ``plan_remat`` solves this model exactly with a
 mixed-integer program (``scipy.optimize.milp``, Checkmate's idea of 0/1 decisions under a
-per-step memory constraint, here one decision per activation) for graphs of up to
-``MILP_NODES`` nodes, and with a greedy heuristic beyond; ``eval_scheduled`` runs the
-plan, freeing and spilling as planned, to the very values the graph computes.
+per-step memory constraint, here one decision per activation, recomputing only from
+kept inputs) for graphs of up to ``MILP_NODES`` nodes, and with a greedy heuristic beyond;
+either way it also tries multi-level plans (sqrt(N) checkpointing swept over segment
+sizes, ``_deep_plans``) when the one-level plan does not fit, and on graphs of up to
+``DEEP_NODES`` nodes when they may be cheaper. ``eval_scheduled`` runs the very schedule
+the planner costed, freeing and spilling as planned, to the very values the graph
+computes.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -43,6 +51,7 @@ from pycograd.graph.ir import Graph, Value
 
 KEEP, RECOMPUTE, SPILL = "keep", "recompute", "spill"
 MILP_NODES = 300
+DEEP_NODES = 2000
 
 
 def reserve(n: int) -> int:
@@ -138,11 +147,11 @@ def _extent(p: _Problem) -> list[int]:
 
 def _held_for(p: _Problem, i: int, ext: list[int]) -> list[tuple[int, int, int]]:
     """``(j, a, b)``: activation ``j``, which ``i``'s producer reads, must stay live over
-    steps ``[a, b]`` past its own last use when ``i`` is recomputed."""
+    steps ``[a, b]`` past its own last use when ``i`` is recomputed (at its second use)."""
     later = [u for u in p.uses[i][1:] if u < p.n]
     if not later:
         return []
-    return [(j, ext[j] + 1, later[-1]) for j in p.reads[i] if ext[j] < later[-1]]
+    return [(j, ext[j] + 1, later[0]) for j in p.reads[i] if ext[j] < later[0]]
 
 
 def _options(p: _Problem, allow_spill: bool) -> list[tuple[str, ...]]:
@@ -166,13 +175,16 @@ def _live_steps(p: _Problem, i: int, how: str, ext: list[int]) -> list[tuple[int
     if how == KEEP:
         return [(i, min(ext[i], p.n - 1))]
     u = p.uses[i]
-    return [(i, u[0])] + [(j, j) for j in u[1:] if j < p.n]
+    later = [j for j in u[1:] if j < p.n]
+    if how == RECOMPUTE:  # remade once, for the window of its later uses
+        return [(i, u[0])] + ([(later[0], later[-1])] if later else [])
+    return [(i, u[0])] + [(j, j) for j in later]
 
 
 def _cost(p: _Problem, i: int, how: str) -> float:
     later = len([j for j in p.uses[i][1:] if j < p.n])
     if how == RECOMPUTE:
-        return later * p.flop_s[i]
+        return min(later, 1) * p.flop_s[i]
     if how == SPILL:
         return (1 + later) * p.io_s[i]
     return 0.0
@@ -315,6 +327,152 @@ def _greedy(p: _Problem, budget: int, options: list, ext: list[int]) -> list[str
 
 
 @dataclass
+class _Schedule:
+    """What ``eval_scheduled`` does, event by event, for one set of decisions: ``events``
+    is ``(kind, j, frees)`` with kind ``"node"`` (run node ``j`` in graph order, spilling
+    its value if so planned), ``"run"`` (remake dropped value ``j``) or ``"load"`` (read
+    spilled ``j`` back), after which the values ``frees`` are dropped. ``peak``/``cost``/
+    ``runs`` are the model's numbers for exactly these events, so the planner and the
+    executor cannot disagree."""
+
+    events: list[tuple[str, int, list[int]]]
+    peak: int
+    cost: float
+    runs: dict[int, int]
+
+
+def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
+    """Multi-level recomputation. A dropped value needed at step ``t`` is read back (spill)
+    or recomputed, first making, recursively, whatever its producer reads that is not live,
+    back to the nearest kept (or spilled, or still live) ancestors; each value so
+    recomputed stays live until its last use, one read back until its next use, at or
+    after ``t`` (a value remade only for another remake is freed right after its last
+    reader), so a run of dropped values on a chain is recomputed once, not once per use.
+    A kept value stays live as long as a recomputation reads it. With every recomputed
+    value's inputs kept this is exactly the one-level model of ``_profile`` (what the
+    MILP optimises)."""
+    n = p.n
+    first = [u[0] if u else i for i, u in enumerate(p.uses)]
+    before: list[list[tuple[str, int, int]]] = [[] for _ in range(n)]  # (kind, j, stop)
+    until: dict[int, int] = {}
+    kept_last = list(ext)
+    runs: dict[int, int] = {}
+    cost = 0.0
+
+    def need(j0: int, t: int) -> None:  # depth-first, with a stack: chains are long
+        nonlocal cost
+        stack = [(j0, False)]
+        while stack:
+            j, expanded = stack.pop()
+            how = decisions[j]
+            if how == KEEP:
+                kept_last[j] = max(kept_last[j], t)
+                continue
+            if t <= first[j] or until.get(j, -1) >= t:
+                continue
+            if how == RECOMPUTE and not expanded:  # its inputs first, then itself
+                stack.append((j, True))
+                stack.extend((r, False) for r in reversed(p.reads[j]))
+                continue
+            if how == SPILL:
+                kind = "load"
+                cost += p.io_s[j]
+            else:
+                kind = "run"
+                runs[j] = runs.get(j, 0) + 1
+                cost += p.flop_s[j]
+            later = [u for u in p.uses[j] if t <= u < n]
+            until[j] = (later[-1] if how == RECOMPUTE else later[0]) if later else t
+            before[t].append((kind, j, until[j]))
+
+    for t in range(n):
+        for j in p.reads[t]:
+            need(j, t)
+    tick = []  # the event index of node t
+    k = 0
+    for t in range(n):
+        k += len(before[t])
+        tick.append(k)
+        k += 1
+    spans: list[tuple[int, int, int]] = []  # (value, first event, last event)
+    for t in range(n):
+        base = tick[t] - len(before[t])
+        for e, (_, j, stop) in enumerate(before[t]):
+            if stop > t or j in p.reads[t]:
+                end = tick[stop]
+            else:  # remade only for later remakes of this step: freed after the last
+                end = max(base + r for r, (kk, jj, _) in enumerate(before[t])
+                          if r > e and kk == "run" and j in p.reads[jj])
+            spans.append((j, base + e, end))
+    outputs = {i for i in range(n) if n in p.uses[i]}
+    for i, how in enumerate(decisions):
+        if how == SPILL:
+            cost += p.io_s[i]
+        end = n - 1 if i in outputs else (min(kept_last[i], n - 1) if how == KEEP else first[i])
+        spans.append((i, tick[i], tick[end] + (1 if i in outputs else 0)))
+    frees: list[list[int]] = [[] for _ in range(k + 1)]
+    mem = np.zeros(k + 2, dtype=np.int64)
+    for j, a, b in spans:
+        mem[a] += p.size[j]
+        mem[b + 1] -= p.size[j]
+        frees[b].append(j)
+    events: list[tuple[str, int, list[int]]] = []
+    for t in range(n):
+        events += [(kind, j, frees[tick[t] - len(before[t]) + e])
+                   for e, (kind, j, _) in enumerate(before[t])]
+        events.append(("node", t, frees[tick[t]]))
+    peak = int(np.cumsum(mem[:-1]).max(initial=0))
+    return _Schedule(events, peak, cost, runs)
+
+
+def _deep_plans(p: _Problem, ext: list[int],
+                allow_spill: bool) -> list[tuple[list[str], _Schedule]]:
+    """Chen et al.'s sqrt(N) checkpointing, generalised to a DAG in graph order. The
+    values worth dropping are those idle for at least ``gap`` steps between their first
+    and second use (a forward activation that backward reads again); walking them, one is
+    kept (a checkpoint) whenever the bytes dropped since the last one would pass ``b``.
+    Values with a shorter gap (backward's own) are kept; those used once are dropped (they
+    are remade only when a later recomputation reads them). ``b``, ``gap`` and whether
+    the checkpoints are kept or spilled are swept; returns each distinct plan with its
+    schedule."""
+    idle = [u[1] - u[0] if len(u) >= 2 and u[-1] < p.n else 0 for u in p.uses]
+    multi = [i for i in range(p.n) if idle[i] > 0]
+    if not multi:
+        return []
+    sizes = sorted({p.size[i] for i in multi})
+    total = sum(p.size[i] for i in multi)
+    small = p.n <= MILP_NODES  # a finer sweep where the MILP's time dwarfs it anyway
+    bounds = sorted(set(np.geomspace(max(sizes[0], 1), max(total, 1),
+                                     24 if small else 10).astype(np.int64)))
+    out, seen = [], set()
+    gaps = sorted({2, max(2, p.n // 32), max(2, p.n // 8)}) if small else [max(2, p.n // 16)]
+    for mark, gap, b in itertools.product((KEEP, SPILL) if allow_spill else (KEEP,), gaps,
+                                          bounds):
+        decisions = [KEEP if p.n in p.uses[i] or idle[i] else RECOMPUTE for i in range(p.n)]
+        acc = 0
+        for i in multi:
+            if idle[i] < gap:
+                continue
+            decisions[i] = RECOMPUTE
+            if acc + p.size[i] > b:
+                acc = 0
+            else:
+                acc += p.size[i]
+                continue
+            decisions[i] = mark
+        key = tuple(decisions)
+        if key in seen:
+            continue
+        seen.add(key)
+        s = _schedule(p, decisions, ext)
+        for i in range(p.n):  # dropped but never remade: the same as kept
+            if decisions[i] == RECOMPUTE and i not in s.runs:
+                decisions[i] = KEEP
+        out.append((decisions, s))
+    return out
+
+
+@dataclass
 class RematPlan:
     """A plan for ``graph``: ``decisions[value id]`` is ``"keep"``, ``"recompute"`` or
     ``"spill"``; ``peak`` (bytes) and ``cost`` (seconds added) are the model's;
@@ -340,6 +498,7 @@ class RematPlan:
     method: str
     recomputes: dict[int, int] = field(default_factory=dict)
     plain_peak: int = 0
+    schedule: _Schedule | None = field(default=None, repr=False)  # made by plan_remat
 
     def counts(self) -> dict[str, int]:
         out = {KEEP: 0, RECOMPUTE: 0, SPILL: 0}
@@ -361,10 +520,12 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
 
     ``method``: ``"milp"`` (exact, ``scipy.optimize.milp`` with ``time_limit`` seconds),
     ``"heuristic"`` (greedy, linear passes), or ``"auto"``: the MILP up to ``MILP_NODES``
-    nodes. ``spill=False`` keeps everything in memory. ``rates`` overrides the measured
-    ``{"flops", "bandwidth"}``. ``reserve(n)`` bytes of the budget are held back for the
-    executor's own bookkeeping. Raises ``RematInfeasibleError`` naming the smallest budget
-    the planner can meet.
+    nodes; each of them recomputes only from kept values, and is compared with multi-level
+    plans (segments recomputed from a kept or spilled checkpoint, the sqrt(N) scheme),
+    the cheaper feasible one chosen. ``spill=False`` keeps everything in memory.
+    ``rates`` overrides the measured ``{"flops", "bandwidth"}``. ``reserve(n)`` bytes of
+    the budget are held back for the executor's own bookkeeping. Raises
+    ``RematInfeasibleError`` naming the smallest budget the planner can meet.
 
     Examples:
         >>> import numpy as np
@@ -384,28 +545,42 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     if method not in ("auto", "milp", "heuristic"):
         raise ArgumentError(f"plan_remat: method={method!r}; use 'auto', 'milp' or 'heuristic'")
     use_milp = method == "milp" or (method == "auto" and p.n <= MILP_NODES)
+    found: tuple[list[str], _Schedule] | None = None
+    least = None
     if use_milp:
-        found = _solve_milp(p, room, options, ext, time_limit) if room >= 0 else None
-        if found is None:
-            least = _solve_milp(p, None, options, ext, time_limit)
-            smallest = (least[2] if least is not None else plain - held) + held
-            raise RematInfeasibleError(
-                f"plan_remat: no plan fits {int(budget)} bytes; the smallest feasible budget "
-                f"is {smallest} bytes", smallest)
-        decisions, cost, peak = found
+        solved = _solve_milp(p, room, options, ext, time_limit) if room >= 0 else None
+        if solved is None:
+            bound = _solve_milp(p, None, options, ext, time_limit)
+            least = (bound[2] if bound is not None else plain - held)
+        else:
+            found = (solved[0], _schedule(p, solved[0], ext))
     else:
-        decisions = _greedy(p, room, options, ext)
-        peak = int(_profile(p, decisions, ext).max(initial=0))
-        cost = sum(_cost(p, i, h) for i, h in enumerate(decisions))
-        if peak > room:
-            raise RematInfeasibleError(
-                f"plan_remat: no plan fits {int(budget)} bytes; the smallest budget the "
-                f"heuristic meets is {peak + held} bytes", peak + held)
-    recomputes = {graph.nodes[i].out.id: len([j for j in p.uses[i][1:] if j < p.n])
-                  for i, h in enumerate(decisions) if h == RECOMPUTE}
+        greedy = _greedy(p, room, options, ext)
+        s = _schedule(p, greedy, ext)
+        if s.peak <= room:
+            found = (greedy, s)
+        else:
+            least = s.peak
+    # Multi-level recomputation (segments of dropped values remade from a kept ancestor),
+    # which the one-level MILP and greedy cannot express: tried when they fail, and, on
+    # graphs of up to DEEP_NODES nodes, also when it may be cheaper.
+    if found is None or p.n <= DEEP_NODES:
+        for decisions, s in _deep_plans(p, ext, spill):
+            if s.peak <= room and (found is None or s.cost < found[1].cost - 1e-12):
+                found = (decisions, s)
+            if least is not None:
+                least = min(least, s.peak)
+    if found is None:
+        assert least is not None
+        what = "feasible budget" if use_milp else "budget the heuristic meets"
+        raise RematInfeasibleError(
+            f"plan_remat: no plan fits {int(budget)} bytes; the smallest {what} is "
+            f"{least + held} bytes", least + held)
+    decisions, s = found
+    recomputes = {graph.nodes[i].out.id: k for i, k in s.runs.items()}
     return RematPlan(graph, int(budget),
-                     {graph.nodes[i].out.id: h for i, h in enumerate(decisions)}, peak + held,
-                     cost, "milp" if use_milp else "heuristic", recomputes, plain)
+                     {graph.nodes[i].out.id: h for i, h in enumerate(decisions)}, s.peak + held,
+                     s.cost, "milp" if use_milp else "heuristic", recomputes, plain, s)
 
 
 def eval_scheduled(plan: RematPlan, *args: Any,
@@ -430,25 +605,16 @@ def eval_scheduled(plan: RematPlan, *args: Any,
         (100000.0, 1.0)
     """
     graph = plan.graph
-    p = _problem(graph, {"flops": 1.0, "bandwidth": 1.0})
-    ext = _extent(p)
     how = [plan.decisions[node.out.id] for node in graph.nodes]
+    s = plan.schedule
+    if s is None:
+        p = _problem(graph, {"flops": 1.0, "bandwidth": 1.0})
+        s = _schedule(p, how, _extent(p))
     leaves = graph.flat_inputs(args)
     env: dict[int, Any] = {v.id: x for v, x in zip(graph.inputs, leaves)}
     for c in graph.consts:
         env[c.id] = c.const
     ids = [node.out.id for node in graph.nodes]
-    outputs = {o.id for o in graph.outputs}
-    hold = list(ext)
-    for i, h in enumerate(how):
-        if h == RECOMPUTE:
-            for j, _, b in _held_for(p, i, ext):
-                hold[j] = max(hold[j], b)
-    drop_at: dict[int, list[int]] = {}
-    for i, h in enumerate(how):
-        last = min(hold[i], p.n - 1) if h == KEEP else (p.uses[i][0] if p.uses[i] else i)
-        if ids[i] not in outputs:
-            drop_at.setdefault(min(last, p.n - 1), []).append(i)
     tmp = tempfile.mkdtemp(prefix="pycograd-spill-")
     spilled: dict[int, Any] = {}
 
@@ -460,26 +626,15 @@ def eval_scheduled(plan: RematPlan, *args: Any,
         return apply_impl(node.prim, vals, node.params)
 
     try:
-        for i in range(len(graph.nodes)):
-            made = []
-            for j in p.reads[i]:
-                if ids[j] in env:
-                    continue
-                if how[j] == SPILL:
-                    env[ids[j]] = np.array(spilled[j])
-                else:
-                    env[ids[j]] = run(j)
-                made.append(j)
-            env[ids[i]] = run(i)
-            if how[i] == SPILL:
+        for kind, i, frees in s.events:
+            env[ids[i]] = np.array(spilled[i]) if kind == "load" else run(i)
+            if kind == "node" and how[i] == SPILL:
                 m = np.memmap(os.path.join(tmp, f"v{ids[i]}"), dtype=np.result_type(env[ids[i]]),
                               mode="w+", shape=np.shape(env[ids[i]]))
                 m[...] = env[ids[i]]
                 m.flush()
                 spilled[i] = m
-            for j in made:
-                del env[ids[j]]
-            for j in drop_at.get(i, ()):
+            for j in frees:
                 env.pop(ids[j], None)
         return tree_unflatten(graph.out_tree, [env[o.id] for o in graph.outputs])
     finally:
