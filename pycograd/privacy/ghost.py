@@ -234,11 +234,12 @@ def ghost_pass(f: Callable, values: Any, batch: Sequence[Any]) -> GhostResult:
         elif id(x._node) in users:
             fallback.append(k)
     users = None  # it holds every node: let backward release them as it goes
-    chain = _plan_replay(uses)
+    owners = _owners(boxed)
+    chain = _plan_replay(uses, owners)
     sq = _backward(nodes, losses, uses, chain, {id(boxed[k]._node) for k in fallback}, b)
     reached = [u for u in uses if u.g is not None]  # no cotangent reached it: no gradient
     if len(reached) < len(uses):
-        uses, chain = reached, _chain(reached)
+        uses, chain = reached, _chain(reached, owners)
     pe = _per_example(f, leaves, td, fallback, batch) if fallback else {}
     for g in pe.values():
         sq += _row_sq(g)
@@ -286,18 +287,20 @@ def _classify(leaf: Var, users: Mapping[int, list], b: int) -> _Use | None:
         return _Use(leaf, node, pos, rule, views)
 
 
-def _plan_replay(uses: list) -> list:
+def _plan_replay(uses: list, owners: set[int]) -> list:
     """Mark, in each use, the layer's arguments that its clipped sum reads and the tape can
-    recompute; return the nodes those replays run through (kept by ``_backward``)."""
+    recompute; return the nodes those replays run through (kept by ``_backward``). A
+    weight's own array or a view of it (``W.T``) costs no memory: it stays on the tape."""
     ok: dict[int, bool] = {}
     for u in uses:
         n = u.node
-        read = _read_by_vjp(n[PRIM], u.pos, len(n[ARGS]))
+        args = n[ARGS]
+        read = _read_by_vjp(n[PRIM], u.pos, len(args))
         u.unread = tuple(i for i, _ in n[PARENTS] if i not in read
-                         and n[ARGS][i].__class__ is np.ndarray)
-        u.replay = tuple(i for i, p in n[PARENTS]
-                         if i in read and _is_value(n[ARGS][i]) and _replayable(p, ok))
-    return _chain(uses)
+                         and args[i].__class__ is np.ndarray and not _free(args[i], owners))
+        u.replay = tuple(i for i, p in n[PARENTS] if i in read and _is_value(args[i])
+                         and not _free(args[i], owners) and _replayable(p, ok))
+    return _chain(uses, owners)
 
 
 def _read_by_vjp(prim: Any, pos: int, n: int) -> set[int]:
@@ -311,21 +314,43 @@ def _read_by_vjp(prim: Any, pos: int, n: int) -> set[int]:
     return {i for i in range(n) if (i not in partial) if i < named or rest is VALUE}
 
 
-def _chain(uses: list) -> list:
-    """The nodes that the replays of ``uses`` run through."""
-    chain: dict[int, list] = {}
+def _chain(uses: list, owners: set[int]) -> list:
+    """The nodes that the replays of ``uses`` run through, each as ``(node, taken)``:
+    ``taken`` the ``(position, parent)`` pairs whose values the replay recomputes (every
+    traced argument but a weight or a view of one, which the node keeps)."""
+    chain: dict[int, tuple] = {}
     stack = [p for u in uses for i, p in u.node[PARENTS] if i in u.replay]
     while stack:
         v = stack.pop()
         if v[PRIM] is None or id(v) in chain:
             continue
-        chain[id(v)] = v
-        stack.extend(p for _, p in v[PARENTS])
+        args = v[ARGS]
+        taken = [(i, p) for i, p in v[PARENTS] if not _free(args[i], owners)]
+        chain[id(v)] = (v, taken)
+        for _, p in taken:
+            stack.append(p)
     return list(chain.values())
 
 
 def _is_value(a: Any) -> bool:
     return a is not UNSAVED and not isinstance(a, Shaped)
+
+
+def _owners(leaves: list) -> set[int]:
+    """The ids of the weights' arrays (and of the arrays they view)."""
+    owners = set()
+    for x in leaves:
+        if isinstance(x, Var):
+            owners.add(id(x.value))
+            if x.value.base is not None:
+                owners.add(id(x.value.base))
+    return owners
+
+
+def _free(a: Any, owners: set[int]) -> bool:
+    """Whether ``a`` is a weight's array or a view of one: keeping it costs no memory."""
+    return a.__class__ is np.ndarray and (id(a) in owners or (
+        a.base is not None and id(a.base) in owners))
 
 
 def _replayable(root: list, ok: dict[int, bool]) -> bool:
@@ -373,24 +398,28 @@ class _Replay:
         self.values: dict[int, Any] = {}
         self.left: dict[int, int] = {}
         self.fresh: set[int] = set()  # replayed arrays that own their memory
-        readers = [p for u in uses for i, p in u.node[PARENTS] if i in u.replay]
-        readers += [p for v in chain for _, p in v[PARENTS]]
-        for p in readers:
-            self.left[id(p)] = self.left.get(id(p), 0) + 1
+        self.taken = {id(v): taken for v, taken in chain}
+        left = self.left
+        for u in uses:
+            for i, p in u.node[PARENTS]:
+                if i in u.replay:
+                    left[id(p)] = left.get(id(p), 0) + 1
+        for _, taken in chain:
+            for _, p in taken:
+                left[id(p)] = left.get(id(p), 0) + 1
 
     def args(self, node: list, which: Sequence[int]) -> list:
         """``node``'s arguments with those at ``which`` (traced ones) recomputed."""
-        return self._args(node, which)[0]
+        return self._args(node, [(i, p) for i, p in node[PARENTS] if i in which])[0]
 
-    def _args(self, node: list, which: Sequence[int] | None) -> tuple[list, Any]:
-        """The arguments (those at ``which``, or all traced ones, recomputed), and one of
-        them that is free to overwrite (or None)."""
+    def _args(self, node: list, taken: list) -> tuple[list, Any]:
+        """The arguments, those at ``taken``'s positions recomputed from its parents, and
+        one of them that is free to overwrite (or None)."""
         args, spare = list(node[ARGS]), None
-        for i, p in node[PARENTS]:
-            if which is None or i in which:
-                args[i], free = self._take(p)
-                if free:
-                    spare = args[i]
+        for i, p in taken:
+            args[i], free = self._take(p)
+            if free:
+                spare = args[i]
         if spare is not None:
             for v in self.values.values():
                 if isinstance(v, np.ndarray) and np.may_share_memory(spare, v):
@@ -413,12 +442,13 @@ class _Replay:
             if id(v) in self.values:
                 stack.pop()
                 continue
-            todo = [p for _, p in v[PARENTS] if p[PRIM] is not None and id(p) not in self.values]
+            taken = self.taken[id(v)]
+            todo = [p for _, p in taken if p[PRIM] is not None and id(p) not in self.values]
             if todo:
                 stack.extend(todo)
                 continue
             stack.pop()
-            vals, spare = self._args(v, None)
+            vals, spare = self._args(v, taken)
             self.values[id(v)] = out = self._apply(v, vals, spare)
             if out is spare or _fresh(out, vals):
                 self.fresh.add(id(v))
@@ -465,7 +495,7 @@ def _backward(nodes: list, root: Var, uses: list, chain: list, skip: set[int],
     keep: dict[int, list] = {}  # a node may be the ghost use of several weights
     for u in uses:
         keep.setdefault(id(u.node), []).append(u)
-    replayed = {id(v) for v in chain}
+    replayed = {id(v): taken for v, taken in chain}
     side = set(skip) | {id(u.leaf._node) for u in uses} | {id(v) for u in uses for v in u.views}
     sq = np.zeros(b)
     g_sq: dict[int, np.ndarray] = {}
@@ -508,7 +538,7 @@ def _backward(nodes: list, root: Var, uses: list, chain: list, skip: set[int],
             # weight's VJP reads keep only their shape
             v[ANS] = None
             if us is None:
-                drop, shaped = {i for i, _ in v[PARENTS]}, set()
+                drop, shaped = {i for i, _ in replayed[id(v)]}, set()
             else:
                 drop = {i for u in us for i in u.replay}
                 shaped = set.intersection(*(set(u.unread) for u in us)) - drop
