@@ -199,10 +199,13 @@ class GhostResult:
         if release:
             self._fallback = dict.fromkeys(self._fallback)
         for k, x in enumerate(self._leaves):
-            if isinstance(x, Var) and out[k] is None:
-                out[k] = np.zeros_like(x.value)
-            elif isinstance(x, Var):
-                out[k] = np.asarray(out[k], x.value.dtype).reshape(x.value.shape)
+            if not isinstance(x, Var):
+                continue
+            v, o = x.value, out[k]
+            if o is None:
+                out[k] = np.zeros_like(v)
+            elif o.__class__ is not np.ndarray or o.dtype != v.dtype or o.shape != v.shape:
+                out[k] = np.asarray(o, v.dtype).reshape(v.shape)
         return tree_unflatten(self._treedef, out)
 
 
@@ -566,7 +569,7 @@ def _view_back(u: _Use, g: Any, replay: _Replay) -> Any:
     """``sum_i scale_i grad_i`` for ``u``'s weight: the layer's VJP for the weight on the
     row-scaled cotangent (its replayed arguments recomputed), then back through the views."""
     n = u.node
-    vjps, args = n[PRIM].vjps, replay.args(n, u.replay)
+    vjps, args = n[PRIM].vjps, replay.args(n, u.replay) if u.replay else n[ARGS]
     ct = vjps.rule((u.pos,), g, None, *args, **n[PARAMS])[u.pos] \
         if vjps.__class__ is Joint else vjps[u.pos](g, None, *args, **n[PARAMS])
     args = None
