@@ -519,9 +519,10 @@ def _backward(nodes: list, root: Var, uses: list, chain: list, skip: set[int],
                     sq += u.rule.sq_norms(u, b)
             if g is not None and v[PARENTS]:
                 vjps, args, params, ans = v[PRIM].vjps, v[ARGS], v[PARAMS], v[ANS]
-                wanted = tuple(i for i, p in v[PARENTS] if id(p) not in side)
-                joint = vjps.rule(wanted, g, ans, *args, **params) \
-                    if vjps.__class__ is Joint and wanted else None
+                joint = None
+                if vjps.__class__ is Joint:
+                    wanted = tuple(i for i, p in v[PARENTS] if id(p) not in side)
+                    joint = vjps.rule(wanted, g, ans, *args, **params) if wanted else None
                 for i, p in v[PARENTS]:
                     if id(p) in side:
                         continue
@@ -627,6 +628,8 @@ def _g_row_sq(u: _Use) -> np.ndarray:
 def _row_sq(x: Any) -> np.ndarray:
     """``sum(x_i ** 2)`` per example, without an ``x``-sized temporary."""
     r = np.reshape(x, (np.shape(x)[0], -1))
+    if r.__class__ is np.ndarray and r.dtype.kind == "f":
+        return np.vecdot(r, r)  # a gufunc: a third cheaper than the einsum
     return np.einsum("ij,ij->i", r, r)
 
 
