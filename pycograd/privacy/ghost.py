@@ -61,6 +61,7 @@ from pycograd.core.var import (
     _reachable,
 )
 from pycograd.numpy_api.transparent import routed
+from pycograd.ops.broadcasting import unbroadcast
 from pycograd.ops.fused import normalized
 from pycograd.transforms.grad import grad
 from pycograd.transforms.vmap import vmap
@@ -185,13 +186,22 @@ class GhostResult:
             self._released = True
             self._chain = []
         for group in groups.values():
-            gs = _scale_rows(group[0].g, scale)
+            g, rest = group[0].g, []
+            for u in group:  # a bias first: one product with the unscaled cotangent
+                ct = u.rule.clip(u, g, scale) if u.rule.clip is not None else None
+                if ct is None:
+                    rest.append(u)
+                else:
+                    out[where[id(u.leaf)]] = _through_views(u, ct)
+            gs = _scale_rows(g, scale) if rest else None
+            g = None
             if release:
                 for u in group:
                     u.g = None
-            for u in group:
+            for u in rest:
                 out[where[id(u.leaf)]] = _view_back(u, gs, replay)
-                if release:
+            if release:
+                for u in group:
                     u.node = u.views = None
             gs = None
         for k, pe in self._fallback.items():
@@ -574,6 +584,11 @@ def _view_back(u: _Use, g: Any, replay: _Replay) -> Any:
     ct = vjps.rule((u.pos,), g, None, *args, **n[PARAMS])[u.pos] \
         if vjps.__class__ is Joint else vjps[u.pos](g, None, *args, **n[PARAMS])
     args = None
+    return _through_views(u, ct)
+
+
+def _through_views(u: _Use, ct: Any) -> Any:
+    """The cotangent of the layer's argument ``ct`` back through the views to the weight."""
     for v in reversed(u.views):
         ct = v[PRIM].vjps[0](ct, v[ANS], *v[ARGS], **v[PARAMS])
     return ct
@@ -598,12 +613,16 @@ def _per_example(f: Callable, leaves: list, td: Any, which: list[int],
 # ---- the ghost rules -------------------------------------------------------------------
 
 class _Rule:
-    """``applies(node, pos, B)`` and ``sq_norms(use, B) -> (B,)`` for the primitive ``name``."""
+    """``applies(node, pos, B)`` and ``sq_norms(use, B) -> (B,)`` for the primitive ``name``,
+    and optionally ``clip(use, g, scale)``: the clipped sum at the layer's argument from the
+    unscaled cotangent ``g``, or None to take the layer's VJP of the row-scaled one."""
 
-    def __init__(self, name: str, applies: Callable, sq_norms: Callable):
+    def __init__(self, name: str, applies: Callable, sq_norms: Callable,
+                 clip: Callable | None = None):
         self.name = name
         self.applies = applies
         self.sq_norms = sq_norms
+        self.clip = clip
 
 
 def _outer_sq(a: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -674,6 +693,18 @@ def _broadcast_sq(u: _Use, b: int) -> np.ndarray:
     return _summed_sq(contrib, np.shape(node[ARGS][u.pos]), u)
 
 
+def _bias_clip(u: _Use, g: Any, scale: Any) -> Any:
+    """A bias of ``h + b`` / ``h - b``: ``sum_i scale_i g_i`` is one matrix-vector product
+    (no row-scaled copy of ``g``), then summed back to the bias's shape as its VJP would."""
+    name = u.node[PRIM].name
+    if g.__class__ is not np.ndarray or scale.__class__ is not np.ndarray or \
+            name not in ("add", "subtract") or g.dtype.kind != "f":
+        return None
+    ct = (scale @ np.reshape(g, (g.shape[0], -1))).reshape(g.shape[1:])
+    ct = unbroadcast(ct, np.shape(u.node[ARGS][u.pos]))
+    return -ct if name == "subtract" and u.pos == 1 else ct
+
+
 def _affine_applies(node: Var, pos: int, b: int) -> bool:
     """A ``layer_norm`` scale or bias shared by the examples of the input's first axis."""
     x = node[ARGS][0]
@@ -724,8 +755,8 @@ def _gather_sq(u: _Use, b: int) -> np.ndarray:
 
 _RULES = {
     "matmul": _Rule("matmul", _linear_applies, _linear_sq),
-    "add": _Rule("add", _broadcast_applies, _broadcast_sq),
-    "subtract": _Rule("subtract", _broadcast_applies, _broadcast_sq),
+    "add": _Rule("add", _broadcast_applies, _broadcast_sq, _bias_clip),
+    "subtract": _Rule("subtract", _broadcast_applies, _broadcast_sq, _bias_clip),
     "multiply": _Rule("multiply", _broadcast_applies, _broadcast_sq),
     "getitem": _Rule("getitem", _gather_applies, _gather_sq),
     "layer_norm": _Rule("layer_norm", _affine_applies, _affine_sq),
