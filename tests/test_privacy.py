@@ -186,6 +186,21 @@ def test_noised_update_matches_the_formula():
         np.testing.assert_allclose(without_noise[k], expect[k], rtol=1e-10)
 
 
+
+def test_noise_is_each_steps_own_philox_stream():
+    """The generator rekeyed per step draws what a fresh ``Philox`` under the key
+    ``(DPSGD key, step)`` draws, leaf by leaf in the weights' order."""
+    f, w, X, y = _linear_problem()
+    C, sigma = 0.5, 1.3
+    clean = pg.DPSGD(0.1, clip_norm=C, noise_multiplier=0.0).grad(f, w, X, y)[1]
+    dp = pg.DPSGD(0.1, clip_norm=C, noise_multiplier=sigma, key=7)
+    for step in range(3):
+        noisy = dp.grad(f, w, X, y)[1]
+        gen = np.random.Generator(np.random.Philox(key=(dp._noise.key << 64) | step))
+        for k in sorted(w):  # the tree order of a dict's leaves
+            expect = (clean[k] * B + sigma * C * gen.standard_normal(w[k].shape)) / B
+            np.testing.assert_allclose(noisy[k], expect, rtol=1e-12, atol=1e-15)
+
 def test_epsilon_is_dp_accountings():
     import dp_accounting
     from dp_accounting import rdp
