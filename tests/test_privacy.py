@@ -60,6 +60,44 @@ def test_mlp_linear_and_bias_are_ghost():
                 "b2": "ghost add"})
 
 
+
+def test_biases_subtracted_broadcast_and_float32_sum_as_vmap():
+    """A bias's clipped sum is one product with the unscaled cotangent: its sign when
+    subtracted (either side) and its sums over a broadcast time axis and over a kept unit
+    axis match vmap(grad)."""
+    w = {"V": rng.standard_normal((4, 5)), "a": rng.standard_normal(5),
+         "c": rng.standard_normal((1, 5)), "d": rng.standard_normal(5),
+         "W": rng.standard_normal((5, 2))}
+
+    def f(w, x):
+        t = x @ w["V"]  # (B, T, 5)
+        h = np.tanh(w["a"] - (t - w["c"]))
+        return np.sum((h + w["d"]) @ w["W"], axis=(1, 2)) ** 2
+
+    res = _check(f, w, rng.standard_normal((B, 3, 4)),
+                 how={"V": "ghost matmul", "a": "ghost subtract", "c": "ghost subtract",
+                      "d": "ghost add", "W": "ghost matmul"})
+    total = res.clipped_sum(np.ones(B), release=True)
+    assert total["c"].shape == (1, 5)
+
+
+def test_weights_and_their_views_stay_on_the_tape():
+    """``x @ W.T`` keeps ``W.T`` (a view of a weight costs no memory): the clipped sum does
+    not replay it, and the replay of the hidden activation stops at the weights."""
+    w = {"w1": rng.standard_normal((5, 4)), "b1": rng.standard_normal(5),
+         "w2": rng.standard_normal((3, 5)), "b2": rng.standard_normal(3)}
+
+    def f(w, x, y):
+        h = nn.relu(nn.linear(x, w["w1"], w["b1"]))
+        return nn.cross_entropy(nn.linear(h, w["w2"], w["b2"]), y, reduction="none")
+
+    res = _check(f, w, rng.standard_normal((B, 4)), rng.integers(0, 3, B),
+                 how={"w1": "ghost matmul", "b1": "ghost add", "w2": "ghost matmul",
+                      "b2": "ghost add"})
+    assert sorted(u.replay for u in res._uses if u.rule.name == "matmul") == [(), (0,)]
+    assert "transpose" not in {v[PRIM].name for v, _ in res._chain}
+    assert res._chain  # the hidden activation is replayed
+
 @pytest.mark.parametrize("t,d,p", [(3, 8, 8), (6, 4, 3)], ids=["gram", "materialised"])
 def test_sequence_linear_layer_norm_embedding(t, d, p):
     w = {"E": rng.standard_normal((11, d)), "W": rng.standard_normal((p, d)),
@@ -147,6 +185,21 @@ def test_noised_update_matches_the_formula():
     for k in expect:
         np.testing.assert_allclose(without_noise[k], expect[k], rtol=1e-10)
 
+
+
+def test_noise_is_each_steps_own_philox_stream():
+    """The generator rekeyed per step draws what a fresh ``Philox`` under the key
+    ``(DPSGD key, step)`` draws, leaf by leaf in the weights' order."""
+    f, w, X, y = _linear_problem()
+    C, sigma = 0.5, 1.3
+    clean = pg.DPSGD(0.1, clip_norm=C, noise_multiplier=0.0).grad(f, w, X, y)[1]
+    dp = pg.DPSGD(0.1, clip_norm=C, noise_multiplier=sigma, key=7)
+    for step in range(3):
+        noisy = dp.grad(f, w, X, y)[1]
+        gen = np.random.Generator(np.random.Philox(key=(dp._noise.key << 64) | step))
+        for k in sorted(w):  # the tree order of a dict's leaves
+            expect = (clean[k] * B + sigma * C * gen.standard_normal(w[k].shape)) / B
+            np.testing.assert_allclose(noisy[k], expect, rtol=1e-12, atol=1e-15)
 
 def test_epsilon_is_dp_accountings():
     import dp_accounting

@@ -80,7 +80,7 @@ class DPSGD:
         self.noise_multiplier = float(noise_multiplier)
         self.dataset_size = dataset_size
         base = random.fold_in(key, "DPSGD noise")
-        self._noise_key = (int(base[0]) << 32) | int(base[1])
+        self._noise = _NoiseStream((int(base[0]) << 32) | int(base[1]))
         self.orders = tuple(orders)
         self.steps = 0
         self._events: dict[float, int] = {}
@@ -103,16 +103,23 @@ class DPSGD:
             sampling_rate = min(1.0, n / self.dataset_size) if self.dataset_size else 1.0
         denom = float(denominator if denominator is not None else max(n, 1))
         leaves, td = tree_flatten(total)
-        gen = _generator(self._noise_key, self.steps)
         std = self.noise_multiplier * self.clip_norm
-        noisy = []
-        for g in leaves:
+        sizes = [0 if g is None else int(np.size(g)) for g in leaves]
+        z = self._noise.draw(self.steps, sum(sizes)) if std else None
+        if z is not None:
+            z *= std
+        noisy, at = [], 0
+        for g, size in zip(leaves, sizes):
             if g is None:
                 noisy.append(None)
                 continue
-            if std:
-                g = g + std * gen.standard_normal(np.shape(g))
-            noisy.append((g / denom).astype(np.result_type(g), copy=False))
+            if z is not None:  # one draw for every leaf: the stream reads as leaf by leaf
+                g = g + z[at:at + size].reshape(np.shape(g))
+                at += size
+                g /= denom
+            else:
+                g = g / denom
+            noisy.append(g)
         self._events[sampling_rate] = self._events.get(sampling_rate, 0) + 1
         self.steps += 1
         return loss, tree_unflatten(td, noisy)
@@ -137,12 +144,31 @@ class DPSGD:
         return float(self.accountant().get_epsilon(delta))
 
 
-def _generator(key: int, step: int) -> np.random.Generator:
+class _NoiseStream:
     """numpy's Philox generator under the 128-bit key ``(DPSGD key, step)``: every step's
     noise is reproducible from the ``DPSGD`` key, each step draws from its own stream, and
     the draws are fast C (``pycograd.random.normal`` cost more than the gradient itself).
-    Neither is a cryptographically secure source, as with Opacus outside ``secure_mode``."""
-    return np.random.Generator(np.random.Philox(key=(key << 64) | step))
+    Neither is a cryptographically secure source, as with Opacus outside ``secure_mode``.
+    One generator is rekeyed per step: setting its state costs a fifth of building one
+    (whose seed sequence reads OS entropy that the key then overrides)."""
+
+    def __init__(self, key: int):
+        self.key = key
+        self.gen = np.random.Generator(np.random.Philox(key=key << 64))
+
+    def draw(self, step: int, n: int) -> np.ndarray:
+        """``n`` standard normals from the stream of ``step``, from its start."""
+        k = (self.key << 64) | step
+        self.gen.bit_generator.state = {
+            "bit_generator": "Philox",
+            "state": {"counter": np.zeros(4, np.uint64),
+                      "key": np.array([k & _U64, (k >> 64) & _U64], np.uint64)},
+            "buffer": np.zeros(4, np.uint64), "buffer_pos": 4, "has_uint32": 0,
+            "uinteger": 0}
+        return self.gen.standard_normal(n)
+
+
+_U64 = (1 << 64) - 1
 
 
 def _zeros_like(values: Any) -> Any:
