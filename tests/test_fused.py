@@ -2,10 +2,10 @@
 pass's memory (issue 12): each keeps what PyTorch keeps, and backward allocates no more
 than the gradient needs. Gradients in every mode are the sweep's (``sweep_cases_nn``)."""
 
-import tracemalloc
 
 import numpy as np
 import pytest
+from memory_peak import peak_mib
 
 import pycograd
 from pycograd import Var, eval_shape, grad, layer_norm, log_softmax, softmax, value_and_grad
@@ -102,16 +102,6 @@ def test_vmap_over_weights_as_well_as_inputs():
 
 # ---- memory -------------------------------------------------------------------------------
 
-def _peak_mib(fn, *args):
-    fn(*args)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        fn(*args)
-        return (tracemalloc.get_traced_memory()[1] - base) / 2**20
-    finally:
-        tracemalloc.stop()
-
 
 def test_attention_block_keeps_what_pytorch_keeps():
     """A pre-LN attention block with 1 MiB activations and 2 MiB scores: the tape keeps
@@ -155,7 +145,7 @@ def test_weight_gradient_of_a_batched_matmul_is_one_product():
     never a (B, K, M) stack summed afterwards (that was 8 MiB here)."""
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((16, 64, 512)), rng.standard_normal((512, 128))
-    mib = _peak_mib(grad(lambda w: np.sum(x @ w), 0), w)
+    mib = peak_mib(grad(lambda w: np.sum(x @ w), 0), w)
     assert mib < 4, mib
 
 
@@ -163,14 +153,14 @@ def test_tanh_backward_allocates_one_array():
     x = np.random.default_rng(0).standard_normal((1024, 512))  # 4 MiB
     ct = np.ones_like(x)
     _, pull = pycograd.vjp(np.tanh, x)
-    assert _peak_mib(pull, ct) < 4 + 1
+    assert peak_mib(pull, ct) < 4 + 1
 
 
 def test_fan_out_accumulates_in_place():
     """``sum(h * h)``: the two cotangents of ``h`` add into the first one, as PyTorch's
     buffers do; the backward peak is two arrays of h's size (was three)."""
     h = np.random.default_rng(0).standard_normal((1024, 512))  # 4 MiB
-    assert _peak_mib(grad(lambda h: np.sum(h * h), 0), h) < 2 * 4 + 1
+    assert peak_mib(grad(lambda h: np.sum(h * h), 0), h) < 2 * 4 + 1
 
 
 def test_in_place_accumulation_never_touches_shared_cotangents():

@@ -3,11 +3,11 @@ code, or declared with ``saves=`` beside them), releases them once backward has 
 and a rule that reads a residual the tape did not keep fails loudly (the sweep runs every
 reverse mode on this tape, so a wrong declaration fails the sweep)."""
 
-import tracemalloc
 import weakref
 
 import numpy as np
 import pytest
+from memory_peak import peak_mib
 
 from pycograd import Var, checkpoint, grad, value_and_grad, vjp
 from pycograd.core.errors import PycogradError, ResidualError
@@ -155,16 +155,6 @@ def test_unread_outputs_leave_with_the_user():
     np.testing.assert_allclose(z.grad, np.cos(1.0))
 
 
-def _peak_mib(fn, *args):
-    fn(*[a[:2] for a in args])
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        fn(*args)
-        return (tracemalloc.get_traced_memory()[1] - base) / 2**20
-    finally:
-        tracemalloc.stop()
-
 
 def test_tanh_mlp_keeps_one_activation_per_layer():
     """16 layers of tanh(h @ w + b), 1 MiB activations: the tape holds each tanh output
@@ -178,7 +168,7 @@ def test_tanh_mlp_keeps_one_activation_per_layer():
             h = np.tanh(h @ w + 0.1)
         return np.sum(h * h)
 
-    mib = _peak_mib(value_and_grad(f), x)
+    mib = peak_mib(value_and_grad(f), x, warm=(x[:2],))
     assert mib < 16 + 6, mib  # 16 activations + a few in flight (was ~48 + few)
 
 
