@@ -16,6 +16,12 @@ once and adds their samples/s: the most two processes get from this machine with
 communication at all (its cores, caches and memory shared), the ceiling of the speedup.
 Goal: >= 1.6x samples/s at 2 processes. Needs torch and scikit-learn.
 
+Each 2-process run ends with a probe of the collective itself: a forward pass, then
+``all_gather_into_tensor`` of one float, 400 times; its median, mean and the share of calls
+over 1 ms are printed. Where that mean is comparable to a step's compute (as on a small VM,
+where gloo's worker and transport threads wait for a busy vCPU), no packing or overlap of
+gradients can reach the goal at a small batch: the exchange is latency, not bytes.
+
 The configurations run in turn for ``--rounds`` rounds, so a burst of load from other
 work on a shared machine hits all of them alike; each reports the median samples/s over
 its rounds and the best round (the least disturbed), and each round's 2-process / 1-process
@@ -39,6 +45,7 @@ import sys
 import time
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import numpy as np
 
@@ -83,14 +90,37 @@ def worker(args: argparse.Namespace) -> None:
         if parallel:
             distributed.barrier()
         times.append(time.perf_counter() - t0)
+    probe = _probe_latency(weights, forward, X[:batch // world]) if parallel else {}
     if not parallel or distributed.rank() == 0:
         t = median(times)
         rows = batch * args.accumulate
         print("RESULT " + json.dumps({"world": world, "batch": rows, "step_ms": 1e3 * t /
-                                      args.steps, "samples_s": args.steps * rows / t}),
-              flush=True)
+                                      args.steps, "samples_s": args.steps * rows / t,
+                                      **probe}), flush=True)
     if parallel:
         distributed.shutdown()
+
+
+def _probe_latency(weights: Any, forward: Any, x: np.ndarray, calls: int = 400) -> dict:
+    """What one exchange costs between steps, with nothing of pycograd's around it: each
+    rank runs one forward pass (as a step would compute), then torch.distributed gathers a
+    single float from every rank. Its median, mean and share over 1 ms, in microseconds:
+    the cost of a collective that no gradient size or packing explains."""
+    import torch
+    import torch.distributed as dist
+
+    one = torch.zeros(1)
+    out = torch.zeros(dist.get_world_size())
+    waits = []
+    for i in range(calls + 50):
+        forward(x)
+        t0 = time.perf_counter()
+        dist.all_gather_into_tensor(out, one)
+        if i >= 50:
+            waits.append(time.perf_counter() - t0)
+    w = np.array(waits) * 1e6
+    return {"probe_median_us": float(np.median(w)), "probe_mean_us": float(w.mean()),
+            "probe_over_1ms": float((w > 1000).mean())}
 
 
 def measure(args: argparse.Namespace, nprocs: int) -> dict:
@@ -121,7 +151,8 @@ def measure(args: argparse.Namespace, nprocs: int) -> dict:
         results.append(json.loads(lines[-1][len("RESULT "):]))
     wall = time.perf_counter() - t0
     others = (_busy_cpu_s() - busy0 - (_children_cpu_s() - ours0)) / wall
-    return {"world": sum(r["world"] for r in results),
+    probe = {k: v for k, v in results[0].items() if k.startswith("probe_")}
+    return {**probe, "world": sum(r["world"] for r in results),
             "batch": sum(r["batch"] for r in results),
             "step_ms": median(r["step_ms"] for r in results),
             "samples_s": sum(r["samples_s"] for r in results), "others": max(0.0, others)}
@@ -204,6 +235,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  the machine's ceiling (2 processes that never exchange) = "
               f"{rate[-2] / rate[0]:.2f}x median; data parallel reaches "
               f"{rate[2] / rate[-2]:.0%} of it")
+        probes = runs[2]
+        print(f"  one torch.distributed all_gather of a single float after a forward pass "
+              f"(gloo, 2 ranks): median {median(r['probe_median_us'] for r in probes):.0f} us,"
+              f" mean {median(r['probe_mean_us'] for r in probes):.0f} us, "
+              f"{median(r['probe_over_1ms'] for r in probes):.0%} of calls over 1 ms; "
+              f"the step's own compute: {median(r['step_ms'] for r in runs[0]):.2f} ms")
 
 
 if __name__ == "__main__":

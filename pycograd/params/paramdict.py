@@ -17,7 +17,7 @@ import keyword
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -227,6 +227,13 @@ class ParamDict:
             self._aliases.setdefault(id(p), []).append(name)
         for name, p in entries.items():
             self._canon.setdefault(id(p), name)
+        # what every weights.grad reads, worked out once (entries, kinds and ties are fixed):
+        # (name, entry, canonical name, trainable) per name, and (name, entry) per array
+        self._layout = tuple((n, p, self._canon[id(p)], p.kind == "param")
+                             for n, p in entries.items())
+        self._trainable = tuple((n, p) for n, p, canon, trains in self._layout
+                                if trains and n == canon)
+        self._dotted = any("." in n for n in entries)
         self._namespaces: list[dict] = []
         self._active: list[tuple[dict, Any]] = []
 
@@ -357,32 +364,21 @@ class ParamDict:
     # -- ambient names ----------------------------------------------------------------
 
     def _env(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
-        given = dict(values.items()) if values is not None else {}
-        unknown = [n for n in given if n not in self._entries]
-        if unknown:
+        given = values if values is not None else {}
+        if any(n not in self._entries for n in given):
+            unknown = [n for n in given if n not in self._entries]
             raise MissingKeyError(f"bind: no weight(s) {unknown}; the weights are {list(self)}")
-        flat = {}
-        for name, p in self._entries.items():
-            flat[name] = given[name] if name in given else given.get(self._canon[id(p)], p.value)
-        return _nest(flat)
+        flat = {name: given[name] if name in given else given.get(canon, p.value)
+                for name, p, canon, _ in self._layout}
+        return _nest(flat) if self._dotted else flat
 
-    @contextmanager
     def bind(self, values: Mapping[str, Any] | None = None,
-             *functions: Callable) -> Iterator[dict[str, Any]]:
+             *functions: Callable) -> AbstractContextManager[dict[str, Any]]:
         """Bind the weight names to ``values`` (name -> any value, traced or not; names left
         out keep their current arrays, a tied name follows its canonical name) in the
-        registered namespaces and in those the ``functions`` read, for the ``with`` body."""
-        env = self._env(values)
-        namespaces = self._namespaces + [ns for ns, _ in self._active]
-        live = self._live_values(values)
-        with bound(env, plan(env, namespaces, functions)):
-            for p, v in live:
-                p.live.append(v)
-            try:
-                yield env
-            finally:
-                for p, _ in reversed(live):
-                    p.live.pop()
+        registered namespaces and in those the ``functions`` read, for the ``with`` body,
+        which gets the bound ``{name: value}``."""
+        return _Bound(self, values, functions)
 
     def _live_values(self, values: Mapping[str, Any] | None) -> list[tuple[Param, Any]]:
         """The entries ``values`` binds and their bound values (each entry once; a tied
@@ -453,10 +449,10 @@ class ParamDict:
 
             value, g = weights_value_and_grad(self, objective, *data)
         else:
-            stored = {n: p.stored for n, p in self._unique() if p.kind == "param"}
-            value, g = value_and_grad(_scalar_objective, 0)(stored, self, objective, *data)
-        return value, {n: g.get(self._canon[id(p)]) if p.kind == "param" else None
-                       for n, p in self._entries.items()}
+            stored = {n: p.stored for n, p in self._trainable}
+            value, g = _value_and_grad_of_weights(stored, self, objective, *data)
+        return value, {n: g.get(canon) if trains else None
+                       for n, _, canon, trains in self._layout}
 
     def to_torch_module(self, forward: Callable) -> Any:
         """A ``torch.nn.Module`` running ``forward`` (which reads these weights by name),
@@ -478,13 +474,11 @@ class ParamDict:
         """In-place SGD, ``w -= lr * g`` (``lr * conj(g)`` for a complex weight, the descent
         direction under pycograd's complex convention), over the trainable entries (each tied
         array once). ``None`` gradients, frozen entries and buffers are left alone."""
-        unknown = [n for n in grads if n not in self._entries]
-        if unknown:
+        if not self._entries.keys() >= grads.keys():
+            unknown = [n for n in grads if n not in self._entries]
             raise GradientMismatchError(f"step: gradients for unknown weight(s) {unknown}; the "
                                         f"weights are {list(self._entries)}")
-        for name, p in self._unique():
-            if p.kind != "param":
-                continue
+        for name, p in self._trainable:
             g = self._grad_for(grads, p)
             if g is None:
                 continue
@@ -493,7 +487,10 @@ class ParamDict:
                     f"step: {name!r} needs concrete arrays and unbound weights, "
                     "got a traced value or a weight bound by weights.bind / "
                     "weights.grad; step outside the transform")
-            g = np.conj(g) if np.iscomplexobj(p.stored) else np.asarray(g)  # descent: conj
+            stored = p.stored
+            complex_ = (stored.dtype.kind == "c" if type(stored) is np.ndarray
+                        else np.iscomplexobj(stored))
+            g = np.conj(g) if complex_ else np.asarray(g)  # descent: conj
             np.subtract(p.stored, lr * g, out=p.stored, casting="same_kind")
 
     # -- save / load ----------------------------------------------------------------
@@ -585,6 +582,34 @@ def _call_with_values(weights: ParamDict, objective: Callable, values: Mapping[s
         return routed(objective)(*data, **kwargs)
 
 
+class _Bound:
+    """What ``ParamDict.bind`` returns: on entry the names are bound in the namespaces and
+    slots ``plan`` finds, and each bound entry's value is pushed on its ``live`` stack
+    (``weights.w1`` reads it); on exit both are undone, innermost first."""
+
+    __slots__ = ("weights", "values", "functions", "env", "binding", "live")
+
+    def __init__(self, weights: ParamDict, values: Mapping[str, Any] | None,
+                 functions: tuple):
+        self.weights, self.values, self.functions = weights, values, functions
+
+    def __enter__(self) -> dict[str, Any]:
+        weights = self.weights
+        self.env = env = weights._env(self.values)
+        namespaces = weights._namespaces + [ns for ns, _ in weights._active]
+        self.live = weights._live_values(self.values)
+        self.binding = bound(env, plan(env, namespaces, self.functions))
+        self.binding.__enter__()
+        for p, v in self.live:
+            p.live.append(v)
+        return env
+
+    def __exit__(self, *exc: Any) -> None:
+        for p, _ in reversed(self.live):
+            p.live.pop()
+        self.binding.__exit__(*exc)
+
+
 def _scalar_objective(values: dict, weights: ParamDict, objective: Callable, *data: Any) -> Any:
     """What ``weights.grad`` differentiates: the objective, checked to return a scalar."""
     out = _call_with_values(weights, objective, values, *data)
@@ -596,6 +621,10 @@ def _scalar_objective(values: dict, weights: ParamDict, objective: Callable, *da
             f"weights.grad: the objective {label} returned {what}; it must return a scalar "
             "loss (reduce it with np.mean or np.sum)")
     return out
+
+
+_value_and_grad_of_weights = value_and_grad(_scalar_objective, 0)
+"""``weights.grad``'s transform, made once (it is the same for every call)."""
 
 
 class _Layout:

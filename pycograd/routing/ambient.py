@@ -22,11 +22,12 @@ from __future__ import annotations
 import dis
 import functools
 import numbers
+import operator
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -109,23 +110,79 @@ def _global_loads(code: types.CodeType) -> frozenset[str]:
     return result
 
 
-def _is_library(fn: types.FunctionType) -> bool:
-    module = fn.__globals__.get("__name__") or getattr(fn, "__module__", None) or ""
-    return module.partition(".")[0] in _LIBRARIES
+class _Walk:
+    """One walk from the roots: the slots a binding writes (each once), and every read the
+    choice of them depended on, so that a later call can check them instead of walking.
 
+    ``reads`` holds ``(holder, name, value, kind)`` for each global or closure cell read:
+    ``kind`` is ``None`` when the walk went on into ``value`` (it must still be that very
+    object), else what ``_kind`` said of it (a weight slot, or nothing to follow), which a
+    new value may share. ``attrs`` holds ``(obj, attribute, value)`` for the attributes read
+    (a function's code and defaults, ``__wrapped__``, an object's class), ``classes`` each
+    user class with the functions its dict held."""
 
-class _Plan:
-    """The slots (namespace or cell, name) a binding writes, each once."""
-
-    def __init__(self) -> None:
+    def __init__(self, names: frozenset) -> None:
+        self.names = names
         self.slots: list[tuple[Any, str]] = []
         self._seen: set[tuple[int, str]] = set()
+        self.reads: list[tuple[Any, str, Any, Any]] = []
+        self._read: set[tuple[int, str]] = set()
+        self.attrs: list[tuple] = []
+        self.classes: list[tuple[type, tuple]] = []
+        self.complete = True
 
     def add(self, holder: Any, name: str) -> None:
         key = (id(holder), name)
         if key not in self._seen:
             self._seen.add(key)
             self.slots.append((holder, name))
+
+    def read(self, holder: Any, name: str, value: Any, kind: Any) -> None:
+        key = (id(holder), name)
+        if key not in self._read:
+            self._read.add(key)
+            self.reads.append((holder, name, value if kind is None else _MISSING, kind))
+
+    def attr(self, obj: Any, attribute: str) -> Any:
+        value = getattr(obj, attribute, None)
+        self.attrs.append((obj, attribute, value))
+        return value
+
+    def detach(self, roots: tuple) -> None:
+        """Refer to the roots' own attributes by position, so that a cached walk does not
+        keep its roots alive."""
+        where = {id(r): i for i, r in enumerate(roots)}
+        self.attrs = [(where.get(id(obj), obj), attribute, value, id(obj) in where)
+                      for obj, attribute, value in self.attrs]
+
+    def still_valid(self, roots: tuple) -> bool:
+        """Whether every read would give the same walk now (after ``detach``)."""
+        names = self.names
+        for holder, name, value, kind in self.reads:
+            now = holder.get(name, _MISSING) if type(holder) is dict else _cell_value(holder)
+            if now is not value and (kind is None or _kind(holder, name in names, now) != kind):
+                return False
+        for obj, attribute, value, is_root in self.attrs:
+            if getattr(roots[obj] if is_root else obj, attribute, None) is not value:
+                return False
+        for cls, fns in self.classes:
+            if _class_functions(cls) != fns:
+                return False
+        return True
+
+
+_BIND, _SKIP = "bind", "skip"
+
+
+def _kind(holder: Any, is_name: bool, value: Any) -> str | None:
+    """What a walk does with ``value`` read from ``holder`` (globals or a closure cell)
+    under a weight name or not: ``_BIND`` its slot, follow it (``None``) or ``_SKIP`` it."""
+    if is_name and _rebindable(value):
+        return _BIND
+    if type(holder) is dict:  # a global named like a weight that is not one is left alone
+        if is_name or value is _MISSING or value is holder.get("__builtins__"):
+            return _SKIP
+    return None if callable(value) and not isinstance(value, Tracer) else _SKIP
 
 
 def _cell_value(cell: types.CellType) -> Any:
@@ -135,11 +192,48 @@ def _cell_value(cell: types.CellType) -> Any:
         return _MISSING
 
 
+_PLANS: dict[tuple, tuple[tuple, tuple, _Walk]] = {}
+"""The last walk from each tuple of roots, held by weak references to the roots: an entry
+goes when a root does, so a cached walk does not keep a user's closure (and what it holds)
+alive. ``_MAX_PLANS`` bounds the rest (roots that something in their walk refers back to)."""
+_MAX_PLANS = 256
+
+
 def plan(names: Iterable[str], namespaces: Iterable[dict], roots: Iterable[Any]) -> list:
     """The slots to bind for ``names``: all of them in ``namespaces``, and the ones the
-    functions reachable from ``roots`` read."""
+    functions reachable from ``roots`` read.
+
+    A training loop binds the same objective every step, so the last walk from the same
+    roots is reused while every read it depended on still gives the same answer (a global
+    or cell rebound to another function, a function's code or defaults replaced, a class
+    method swapped: each makes the next call walk again)."""
     names = frozenset(names)
-    out = _Plan()
+    namespaces, roots = tuple(namespaces), tuple(roots)
+    key = (names, tuple(map(id, namespaces)), tuple(map(id, roots)))
+    hit = _PLANS.get(key)
+    if hit is not None and all(ref() is r for ref, r in zip(hit[0], roots)) and all(
+            map(operator.is_, hit[1], namespaces)) and hit[2].still_valid(roots):
+        return list(hit[2].slots)  # a copy: the caller may change it, the cache may not
+    walk = _walk(names, namespaces, roots)
+    if walk.complete and roots:
+        try:
+            forget = functools.partial(_forget, key)
+            refs = tuple(weakref.ref(r, forget) for r in roots)
+        except TypeError:  # a root without weak references is walked every time
+            return walk.slots
+        walk.detach(roots)
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[key] = (refs, namespaces, walk)
+    return walk.slots
+
+
+def _forget(key: tuple, _ref: Any, plans: dict = _PLANS) -> None:
+    plans.pop(key, None)  # ``plans`` bound early: at exit the module's globals may be gone
+
+
+def _walk(names: frozenset, namespaces: tuple, roots: tuple) -> _Walk:
+    out = _Walk(names)
     user_ns: set[int] = set()
     for ns in namespaces:
         user_ns.add(id(ns))
@@ -148,27 +242,39 @@ def plan(names: Iterable[str], namespaces: Iterable[dict], roots: Iterable[Any])
     stack = list(roots)
     root_ids = {id(r) for r in stack}
     seen: set[int] = set()
-    while stack and len(seen) < _MAX_VISITS:
+    while stack:
+        if len(seen) >= _MAX_VISITS:
+            out.complete = False
+            break
         obj = stack.pop()
         if id(obj) in seen:
             continue
         seen.add(id(obj))
         if isinstance(obj, functools.partial):
+            if obj.keywords:  # a dict that can change in place: not worth tracking
+                out.complete = False
             stack.append(obj.func)
             stack.extend(a for a in (*obj.args, *obj.keywords.values()) if callable(a))
         elif isinstance(obj, types.MethodType):
-            stack.extend((obj.__func__, type(obj.__self__)))
+            stack.extend((obj.__func__, out.attr(obj.__self__, "__class__")))
         elif isinstance(obj, type):
             if obj.__module__.partition(".")[0] not in _LIBRARIES:
-                stack.extend(_class_functions(obj))
+                fns = _class_functions(obj)
+                out.classes.append((obj, fns))
+                stack.extend(fns)
         elif isinstance(obj, types.FunctionType):
-            _scan_function(obj, names, out, stack, user_ns, id(obj) in root_ids)
+            _scan_function(obj, out, stack, user_ns, id(obj) in root_ids)
         elif callable(obj) and type(obj).__module__.partition(".")[0] not in _LIBRARIES:
-            stack.append(type(obj))
-        wrapped = getattr(obj, "__wrapped__", None)
+            stack.append(out.attr(obj, "__class__"))
+        if isinstance(obj, types.FunctionType):  # in the function's dict: a fast read
+            wrapped = obj.__dict__.get("__wrapped__", _MISSING)
+            out.read(obj.__dict__, "__wrapped__", wrapped, None)
+            wrapped = None if wrapped is _MISSING else wrapped
+        else:
+            wrapped = out.attr(obj, "__wrapped__")
         if wrapped is not None:
             stack.append(wrapped)
-    return out.slots
+    return out
 
 
 def _class_functions(cls: type) -> list:
@@ -183,30 +289,41 @@ def _class_functions(cls: type) -> list:
     return fns
 
 
-def _scan_function(fn: types.FunctionType, names: frozenset, out: _Plan, stack: list,
-                   user_ns: set[int], is_root: bool) -> None:
-    code = fn.__code__
+def _scan_function(fn: types.FunctionType, out: _Walk, stack: list, user_ns: set[int],
+                   is_root: bool) -> None:
+    names = out.names
+    code = out.attr(fn, "__code__")
     for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
         value = _cell_value(cell)
-        if name in names and _rebindable(value):
+        kind = _kind(cell, name in names, value)
+        out.read(cell, name, value, kind)
+        if kind is _BIND:
             out.add(cell, name)
-        elif callable(value):
+        elif kind is None:
             stack.append(value)
     g = fn.__globals__
-    if not (is_root or id(g) in user_ns) and _is_library(fn):
-        return
+    if not (is_root or id(g) in user_ns):
+        module = g.get("__name__")
+        out.read(g, "__name__", module, None)
+        if not module:
+            module = out.attr(fn, "__module__")
+        if (module or "").partition(".")[0] in _LIBRARIES:
+            return
     # a function held as a default argument is called like a global one (a DSL pipeline
     # holds its stages so: ``lambda _0, layer=layer: layer(_0)``)
-    stack.extend(v for v in (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values())
+    kwdefaults = out.attr(fn, "__kwdefaults__") or {}
+    if kwdefaults:  # a dict that can change in place: not worth tracking
+        out.complete = False
+    stack.extend(v for v in (*(out.attr(fn, "__defaults__") or ()), *kwdefaults.values())
                  if callable(v) and not isinstance(v, Tracer))
     user_ns.add(id(g))
-    builtins = g.get("__builtins__")
     for name in _global_loads(code):
         value = g.get(name, _MISSING)
-        if name in names:
-            if _rebindable(value):
-                out.add(g, name)
-        elif value is not _MISSING and value is not builtins and callable(value):
+        kind = _kind(g, name in names, value)
+        out.read(g, name, value, kind)
+        if kind is _BIND:
+            out.add(g, name)
+        elif kind is None:
             stack.append(value)
 
 
@@ -238,20 +355,36 @@ class _Active(threading.local):
 _ACTIVE = _Active()
 
 
-@contextmanager
-def _binding(slots: list[tuple[Any, str]], values: list[Any]) -> Iterator[None]:
-    saved = []
-    try:
-        for (holder, name), value in zip(slots, values):
-            saved.append((holder, name, _read(holder, name)))
-            _write(holder, name, value)
+class _Binding:
+    """The context manager ``bound`` and ``rebound`` return: writes ``values`` into
+    ``slots`` on entry and restores what they held (or their absence) on exit, in reverse
+    order, also when the body raises. A class, not a generator: it runs on every
+    ``weights.grad``."""
+
+    __slots__ = ("slots", "values", "saved")
+
+    def __init__(self, slots: list[tuple[Any, str]], values: list[Any]):
+        self.slots, self.values, self.saved = slots, values, []
+
+    def __enter__(self) -> None:
+        saved = self.saved
+        try:
+            for (holder, name), value in zip(self.slots, self.values):
+                saved.append((holder, name, _read(holder, name)))
+                _write(holder, name, value)
+        except BaseException:
+            self._restore()
+            raise
+        _ACTIVE.slots.append(self.slots)
+
+    def __exit__(self, *exc: Any) -> None:
         active = _ACTIVE.slots
-        active.append(slots)
-        yield
-    finally:
-        active = _ACTIVE.slots
-        if active and active[-1] is slots:
+        if active and active[-1] is self.slots:
             active.pop()
+        self._restore()
+
+    def _restore(self) -> None:
+        saved, self.saved = self.saved, []
         for holder, name, old in reversed(saved):
             _write(holder, name, old)
 
@@ -259,7 +392,7 @@ def _binding(slots: list[tuple[Any, str]], values: list[Any]) -> Iterator[None]:
 def bound(env: Mapping[str, Any], slots: list[tuple[Any, str]]) -> Any:
     """Context manager: write ``env[name]`` into each slot for the duration; restore the old
     contents (or their absence) afterwards, in reverse order, also when the body raises."""
-    return _binding(slots, [env[name] for _, name in slots])
+    return _Binding(slots, [env[name] for _, name in slots])
 
 
 def ambient_slots() -> tuple[list[tuple[Any, str]], list[Any]]:
@@ -280,4 +413,4 @@ def ambient_slots() -> tuple[list[tuple[Any, str]], list[Any]]:
 
 def rebound(slots: list[tuple[Any, str]], values: list[Any]) -> Any:
     """Context manager binding ``slots`` (from ``ambient_slots``) to ``values``."""
-    return _binding(list(slots), list(values))
+    return _Binding(list(slots), list(values))
