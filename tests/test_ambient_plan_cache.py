@@ -134,3 +134,18 @@ def test_a_cached_walk_does_not_keep_its_objective_alive(ns, weights):
     del objective
     gc.collect()
     assert not any(k in ambient._PLANS for k in keys)
+
+
+def test_a_cached_walk_holds_no_traced_value(ns):
+    from pycograd import grad
+    from pycograd.core.trace import Tracer
+
+    def f(x):
+        ns["a"], ns["X"] = x, x * 2.0  # a weight slot and plain data, both traced now
+        ambient.plan(frozenset({"a", "b"}), (), (ns["objective"],))
+        ambient.plan(frozenset({"a", "b"}), (), (ns["objective"],))  # a hit, revalidated
+        return np.sum(x)
+
+    grad(f)(np.ones(2))
+    held = [read[2] for _, _, walk in ambient._PLANS.values() for read in walk.reads]
+    assert held and not any(isinstance(v, Tracer) for v in held)

@@ -114,10 +114,11 @@ class _Walk:
     """One walk from the roots: the slots a binding writes (each once), and every read the
     choice of them depended on, so that a later call can check them instead of walking.
 
-    ``reads`` holds ``(holder, name, value, kind)`` for each global or closure cell read:
+    ``reads`` holds ``[holder, name, value, kind]`` for each global or closure cell read:
     ``kind`` is ``None`` when the walk went on into ``value`` (it must still be that very
     object), else what ``_kind`` said of it (a weight slot, or nothing to follow), which a
-    new value may share. ``attrs`` holds ``(obj, attribute, value)`` for the attributes read
+    new value may share (``value`` is then what ``_kept`` keeps of it, a shortcut for the
+    next check). ``attrs`` holds ``(obj, attribute, value)`` for the attributes read
     (a function's code and defaults, ``__wrapped__``, an object's class), ``classes`` each
     user class with the functions its dict held."""
 
@@ -125,7 +126,7 @@ class _Walk:
         self.names = names
         self.slots: list[tuple[Any, str]] = []
         self._seen: set[tuple[int, str]] = set()
-        self.reads: list[tuple[Any, str, Any, Any]] = []
+        self.reads: list[list] = []
         self._read: set[tuple[int, str]] = set()
         self.attrs: list[tuple] = []
         self.classes: list[tuple[type, tuple]] = []
@@ -141,7 +142,7 @@ class _Walk:
         key = (id(holder), name)
         if key not in self._read:
             self._read.add(key)
-            self.reads.append((holder, name, value if kind is None else _MISSING, kind))
+            self.reads.append([holder, name, _kept(value, kind), kind])
 
     def attr(self, obj: Any, attribute: str) -> Any:
         value = getattr(obj, attribute, None)
@@ -158,10 +159,13 @@ class _Walk:
     def still_valid(self, roots: tuple) -> bool:
         """Whether every read would give the same walk now (after ``detach``)."""
         names = self.names
-        for holder, name, value, kind in self.reads:
+        for read in self.reads:
+            holder, name, value, kind = read
             now = holder.get(name, _MISSING) if type(holder) is dict else _cell_value(holder)
-            if now is not value and (kind is None or _kind(holder, name in names, now) != kind):
-                return False
+            if now is not value:
+                if kind is None or _kind(holder, name in names, now) != kind:
+                    return False
+                read[2] = _kept(now, kind)  # the next check of an unchanged value is quick
         for obj, attribute, value, is_root in self.attrs:
             if getattr(roots[obj] if is_root else obj, attribute, None) is not value:
                 return False
@@ -172,6 +176,14 @@ class _Walk:
 
 
 _BIND, _SKIP = "bind", "skip"
+_PLAIN = frozenset({np.ndarray, float, int, complex, bool, str, np.float64, type(None)})
+
+
+def _kept(value: Any, kind: Any) -> Any:
+    """What a walk keeps of a value it read, to know it again by identity: the value when
+    the walk followed it (``kind is None``) or when it is plain data, else nothing: a
+    traced value must never be held past its transform."""
+    return value if kind is None or type(value) in _PLAIN else _MISSING
 
 
 def _kind(holder: Any, is_name: bool, value: Any) -> str | None:
