@@ -382,8 +382,12 @@ class _Binding:
         saved = self.saved
         try:
             for (holder, name), value in zip(self.slots, self.values):
-                saved.append((holder, name, _read(holder, name)))
-                _write(holder, name, value)
+                if type(holder) is dict and value is not _MISSING:  # the common slot
+                    saved.append((holder, name, holder.get(name, _MISSING)))
+                    holder[name] = value
+                else:
+                    saved.append((holder, name, _read(holder, name)))
+                    _write(holder, name, value)
         except BaseException:
             self._restore()
             raise
