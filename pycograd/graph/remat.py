@@ -33,21 +33,21 @@ computes.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 import numpy as np
 
+from pycograd.backends.arrays.registry import NUMPY, resolve
 from pycograd.core.errors import ArgumentError, PycogradError
 from pycograd.core.pytree import tree_unflatten
 from pycograd.core.trace import apply_impl
-from pycograd.graph.cost import node_flops
+from pycograd.graph.cost import node_bytes, node_flops
 from pycograd.graph.ir import Graph, Value
+from pycograd.graph.spill import SpillStore, transfer_rate
 
 KEEP, RECOMPUTE, SPILL = "keep", "recompute", "spill"
 MILP_NODES = 300
@@ -78,29 +78,43 @@ class RematInfeasibleError(PycogradError, ValueError):
 _RATES: dict[str, float] = {}
 
 
+def _median_time(fn: Callable[[], Any], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return max(median(times), 1e-9)
+
+
 def machine_rates() -> dict[str, float]:
-    """``{"flops": per second, "bandwidth": bytes per second}``, measured once: a float64
-    matmul, and a round trip of 16 MiB through a memory-mapped temporary file."""
+    """``{"flops": per second, "memory": bytes per second, "bandwidth": bytes per
+    second}``, measured once per process, each the median of a few rounds: a float64
+    matmul; an elementwise add of 8 MiB arrays into a fresh one (what an elementwise node
+    costs, its page faults included); and a round trip of 8 MiB through the very store
+    ``eval_scheduled`` spills to (``spill.transfer_rate``)."""
     if not _RATES:
         a = np.ones((256, 256))
         a @ a
-        t0 = time.perf_counter()
-        for _ in range(4):
-            a @ a
-        _RATES["flops"] = 4 * 2 * 256 ** 3 / max(time.perf_counter() - t0, 1e-9)
-        d = tempfile.mkdtemp(prefix="pycograd-bw-")
-        try:
-            x = np.ones(2 ** 21)
-            t0 = time.perf_counter()
-            m = np.memmap(os.path.join(d, "probe"), dtype=x.dtype, mode="w+", shape=x.shape)
-            m[:] = x
-            m.flush()
-            np.array(m)
-            del m
-            _RATES["bandwidth"] = 2 * x.nbytes / max(time.perf_counter() - t0, 1e-9)
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+        _RATES["flops"] = 2 * 256 ** 3 / _median_time(lambda: a @ a, 7)
+        b = np.ones(2 ** 20)
+        _RATES["memory"] = 3 * b.nbytes / _median_time(lambda: b + b, 5)
+        _RATES["bandwidth"] = transfer_rate()
     return dict(_RATES)
+
+
+def device_rates(device: Any) -> dict[str, float]:
+    """``machine_rates()`` with ``"bandwidth"`` the rate of a spill on ``device`` (a
+    ``Device`` or its name): there a spill is a download to host memory and an upload
+    back, measured once per device through the same store ``eval_scheduled`` uses."""
+    dev = resolve(device)
+    rates = machine_rates()
+    if dev is not NUMPY:
+        key = f"bandwidth:{dev.name}"
+        if key not in _RATES:
+            _RATES[key] = transfer_rate(device=dev)
+        rates["bandwidth"] = _RATES[key]
+    return rates
 
 
 @dataclass
@@ -135,7 +149,9 @@ def _problem(graph: Graph, rates: dict[str, float]) -> _Problem:
     for o in graph.outputs:
         if o.id in where:
             uses[where[o.id]].append(n)
-    flop_s = [float(node_flops(node)) / rates["flops"] for node in graph.nodes]
+    memory = rates.get("memory", np.inf)  # a structural op (no flops) costs nothing
+    flop_s = [max(fl / rates["flops"], float(node_bytes(node)) / memory) if fl else 0.0
+              for fl, node in ((float(node_flops(node)), node) for node in graph.nodes)]
     io_s = [s / rates["bandwidth"] for s in size]
     return _Problem(graph, size, [sorted(set(u)) for u in uses], reads, flop_s, io_s, n)
 
@@ -513,7 +529,8 @@ class RematPlan:
 
 
 def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool = True,
-               time_limit: float = 10.0, rates: dict[str, float] | None = None) -> RematPlan:
+               time_limit: float = 10.0, rates: dict[str, float] | None = None,
+               device: Any = None) -> RematPlan:
     """Decide, per activation of ``graph`` (a value+grad graph from ``grad_graph``), to
     keep, recompute or spill it so that the peak memory of ``eval_scheduled`` stays within
     ``budget`` bytes at the least added time (see the module docstring for the model).
@@ -523,7 +540,10 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     nodes; each of them recomputes only from kept values, and is compared with multi-level
     plans (segments recomputed from a kept or spilled checkpoint, the sqrt(N) scheme),
     the cheaper feasible one chosen. ``spill=False`` keeps everything in memory.
-    ``rates`` overrides the measured ``{"flops", "bandwidth"}``. ``reserve(n)`` bytes of
+    ``rates`` overrides the measured ``{"flops", "memory", "bandwidth"}``
+    (``machine_rates``); ``device`` (a name such as ``"cupy"``) says the graph will run on
+    that device, where a spill goes to host memory: its measured transfer rate prices
+    spills instead of the disk's (``device_rates``). ``reserve(n)`` bytes of
     the budget are held back for the executor's own bookkeeping. Raises
     ``RematInfeasibleError`` naming the smallest budget the planner can meet.
 
@@ -536,7 +556,7 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
         >>> plan.peak <= plan.budget, plan.counts()["recompute"]
         (True, 0)
     """
-    p = _problem(graph, rates or machine_rates())
+    p = _problem(graph, rates or (machine_rates() if device is None else device_rates(device)))
     ext = _extent(p)
     options = _options(p, spill)
     held = reserve(p.n)
@@ -615,33 +635,28 @@ def eval_scheduled(plan: RematPlan, *args: Any,
     for c in graph.consts:
         env[c.id] = c.const
     ids = [node.out.id for node in graph.nodes]
-    tmp = tempfile.mkdtemp(prefix="pycograd-spill-")
-    spilled: dict[int, Any] = {}
+    nodes = graph.nodes
 
-    def run(i: int) -> Any:
-        node = graph.nodes[i]
-        if on_eval is not None:
-            on_eval(i)
-        vals = [env[a.id] if isinstance(a, Value) else a for a in node.args]
-        return apply_impl(node.prim, vals, node.params)
-
-    try:
-        for kind, i, frees in s.events:
-            env[ids[i]] = np.array(spilled[i]) if kind == "load" else run(i)
-            if kind == "node" and how[i] == SPILL:
-                m = np.memmap(os.path.join(tmp, f"v{ids[i]}"), dtype=np.result_type(env[ids[i]]),
-                              mode="w+", shape=np.shape(env[ids[i]]))
-                m[...] = env[ids[i]]
-                m.flush()
-                spilled[i] = m
-            for j in frees:
-                env.pop(ids[j], None)
-        return tree_unflatten(graph.out_tree, [env[o.id] for o in graph.outputs])
-    finally:
-        spilled.clear()
-        env.clear()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with SpillStore() as store:
+        try:
+            for kind, i, frees in s.events:
+                if kind == "load":
+                    env[ids[i]] = store.get(i)
+                else:
+                    node = nodes[i]
+                    if on_eval is not None:
+                        on_eval(i)
+                    env[ids[i]] = apply_impl(node.prim, [env[a.id] if isinstance(a, Value) else a
+                                                         for a in node.args], node.params)
+                    if kind == "node" and how[i] == SPILL:
+                        store.put(i, env[ids[i]])
+                for j in frees:
+                    env.pop(ids[j], None)
+            out = [env[o.id] for o in graph.outputs]
+        finally:
+            env.clear()
+    return tree_unflatten(graph.out_tree, out)
 
 
-__all__ = ["RematInfeasibleError", "RematPlan", "eval_scheduled", "machine_rates",
-           "plan_remat"]
+__all__ = ["RematInfeasibleError", "RematPlan", "device_rates", "eval_scheduled",
+           "machine_rates", "plan_remat"]
