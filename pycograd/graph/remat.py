@@ -13,13 +13,16 @@ inputs and constants belong to the caller and are not counted. An activation is
   its last use and is freed after it (``_schedule``), so it is remade once for the window
   of its later uses, and a run of dropped values on a chain is remade once from its
   checkpoint: sqrt(N) memory for about one extra forward pass on an N-layer chain;
-- *spilled*: written to a memory-mapped file in a temporary directory when it is made,
-  live until its first use, read back into memory for each later use and dropped after.
+- *spilled*: written to a file in a temporary directory when it is made (an array on a
+  device: copied to host memory instead; ``spill.SpillStore``), live until its first use,
+  read back (to its device) for each later use and dropped after.
 
 Memory at a step is the bytes of the activations live then, the peak its maximum (a
 view is charged like a copy, so the model never undercounts). The cost of a plan is the
-time it adds: recomputation at the flop rate, spills at the disk bandwidth, both measured
-once per process (``machine_rates``). ``plan_remat`` solves this model exactly with a
+time it adds: recomputation at the flop rate (or, for an elementwise node, the memory
+bandwidth, whichever is slower), spills at the rate of the spill store's own round trip
+(to disk, or for a device to host memory), all measured once per process
+(``machine_rates``, ``device_rates``). ``plan_remat`` solves this model exactly with a
 mixed-integer program (``scipy.optimize.milp``, Checkmate's idea of 0/1 decisions under a
 per-step memory constraint, here one decision per activation, recomputing only from
 kept inputs) for graphs of up to ``MILP_NODES`` nodes, and with a greedy heuristic beyond;
@@ -556,7 +559,8 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
         >>> plan.peak <= plan.budget, plan.counts()["recompute"]
         (True, 0)
     """
-    p = _problem(graph, rates or (machine_rates() if device is None else device_rates(device)))
+    p = _problem(graph, rates or (machine_rates() if device is None
+                                  else device_rates(device)))
     ext = _extent(p)
     options = _options(p, spill)
     held = reserve(p.n)
@@ -606,10 +610,12 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
 def eval_scheduled(plan: RematPlan, *args: Any,
                    on_eval: Callable[[int], None] | None = None) -> Any:
     """Run ``plan.graph`` on ``args`` (structured as at capture) as planned: each
-    activation freed when the plan drops it, recomputed or read back from its spill file
-    right before a later use; the spill files live in a temporary directory removed
-    afterwards. Returns what ``plan.graph(*args)`` returns, to the bit. ``on_eval(i)`` is
-    called each time node ``i`` runs (a test's counter).
+    activation freed when the plan drops it, recomputed or read back from where it was
+    spilled right before a later use: a file in a temporary directory removed afterwards,
+    or, for an array on a device (``DeviceArray``, run inside a ``device(...)`` block),
+    host memory, uploaded back to its device on load. Returns what ``plan.graph(*args)``
+    returns, to the bit. ``on_eval(i)`` is called each time node ``i`` runs (a test's
+    counter).
 
     Examples:
         >>> import numpy as np
