@@ -107,14 +107,22 @@ def test_device_spills_are_priced_by_the_host_transfer_rate(monkeypatch):
     def f(x):
         return np.sum(np.tanh(np.exp(x)))
     g = grad_graph(capture(f, np.linspace(-1, 1, 200_000)))
-    monkeypatch.setattr(R, "_RATES", {"flops": 1e12, "memory": 1e12, "bandwidth": 1e6,
-                                      f"bandwidth:{STRICT}": 1e13})
+    probed = []
+
+    def rate(nbytes, rounds=5, device=None):
+        probed.append((nbytes, device))
+        return 1e6 if device is None else 1e13
+
+    monkeypatch.setattr(R, "_RATES", {"flops": 1e12, "memory": 1e12})
+    monkeypatch.setattr(R, "transfer_rate", rate)
     plain = plan_remat(g, 10 ** 12).plain_peak
     on_numpy = plan_remat(g, int(0.8 * plain))
     on_dev = plan_remat(g, int(0.8 * plain), device=STRICT)
     assert on_numpy.counts()[RECOMPUTE] >= 1 and on_numpy.counts()[SPILL] == 0
     assert on_dev.counts()[SPILL] >= 1 and on_dev.counts()[RECOMPUTE] == 0
-    assert R.device_rates("numpy")["bandwidth"] == 1e6
+    assert R.device_rates("numpy", 1_600_000)["bandwidth"] == 1e6
+    # measured once per place and size, at the size of the activations to spill
+    assert sorted(probed, key=str) == [(2 ** 21, None), (2 ** 21, R.resolve(STRICT))]
 
 
 def test_device_transfer_rate_is_measured_through_host():

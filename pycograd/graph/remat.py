@@ -90,32 +90,47 @@ def _median_time(fn: Callable[[], Any], rounds: int) -> float:
     return max(median(times), 1e-9)
 
 
-def machine_rates() -> dict[str, float]:
+def _probe_bytes(spill_bytes: int | None) -> int:
+    """The size the spill rate is measured at: ``spill_bytes`` rounded up to a power of
+    two between 64 KiB and 16 MiB (8 MiB when not given)."""
+    if spill_bytes is None:
+        return 8 * 2 ** 20
+    return 1 << int(min(max(int(spill_bytes), 2 ** 16), 2 ** 24) - 1).bit_length()
+
+
+def machine_rates(spill_bytes: int | None = None) -> dict[str, float]:
     """``{"flops": per second, "memory": bytes per second, "bandwidth": bytes per
     second}``, measured once per process, each the median of a few rounds: a float64
     matmul; an elementwise add of 8 MiB arrays into a fresh one (what an elementwise node
-    costs, its page faults included); and a round trip of 8 MiB through the very store
-    ``eval_scheduled`` spills to (``spill.transfer_rate``)."""
-    if not _RATES:
-        a = np.ones((256, 256))
+    costs, its page faults included); and a round trip through the very store
+    ``eval_scheduled`` spills to (``spill.transfer_rate``), of an array sized like the
+    activations to spill (``spill_bytes``, rounded to a power of two and measured once per
+    size; ``plan_remat`` passes its graph's)."""
+    if "flops" not in _RATES:
+        a = np.ones((512, 512))
         a @ a
-        _RATES["flops"] = 2 * 256 ** 3 / _median_time(lambda: a @ a, 7)
+        _RATES["flops"] = 2 * 512 ** 3 / _median_time(lambda: a @ a, 5)
         b = np.ones(2 ** 20)
         _RATES["memory"] = 3 * b.nbytes / _median_time(lambda: b + b, 5)
-        _RATES["bandwidth"] = transfer_rate()
-    return dict(_RATES)
+    size = _probe_bytes(spill_bytes)
+    key = f"bandwidth@{size}"
+    if key not in _RATES:
+        _RATES[key] = transfer_rate(size)
+    return {"flops": _RATES["flops"], "memory": _RATES["memory"], "bandwidth": _RATES[key]}
 
 
-def device_rates(device: Any) -> dict[str, float]:
+def device_rates(device: Any, spill_bytes: int | None = None) -> dict[str, float]:
     """``machine_rates()`` with ``"bandwidth"`` the rate of a spill on ``device`` (a
     ``Device`` or its name): there a spill is a download to host memory and an upload
-    back, measured once per device through the same store ``eval_scheduled`` uses."""
+    back, measured once per device and size through the same store ``eval_scheduled``
+    uses."""
     dev = resolve(device)
-    rates = machine_rates()
+    rates = machine_rates(spill_bytes)
     if dev is not NUMPY:
-        key = f"bandwidth:{dev.name}"
+        size = _probe_bytes(spill_bytes)
+        key = f"bandwidth:{dev.name}@{size}"
         if key not in _RATES:
-            _RATES[key] = transfer_rate(device=dev)
+            _RATES[key] = transfer_rate(size, device=dev)
         rates["bandwidth"] = _RATES[key]
     return rates
 
@@ -157,6 +172,18 @@ def _problem(graph: Graph, rates: dict[str, float]) -> _Problem:
               for fl, node in ((float(node_flops(node)), node) for node in graph.nodes)]
     io_s = [s / rates["bandwidth"] for s in size]
     return _Problem(graph, size, [sorted(set(u)) for u in uses], reads, flop_s, io_s, n)
+
+
+def _spill_size(graph: Graph) -> int | None:
+    """The median bytes of the activations read more than once (those a plan may spill):
+    the size ``machine_rates`` measures the spill rate at."""
+    where = {node.out.id: i for i, node in enumerate(graph.nodes)}
+    reads = [0] * len(graph.nodes)
+    for node in graph.nodes:
+        for v in {v.id: v for v in node.inputs if v.id in where}.values():
+            reads[where[v.id]] += 1
+    sizes = [int(node.out.nbytes) for node, k in zip(graph.nodes, reads) if k > 1]
+    return int(median(sizes)) if sizes else None
 
 
 def _extent(p: _Problem) -> list[int]:
@@ -559,8 +586,10 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
         >>> plan.peak <= plan.budget, plan.counts()["recompute"]
         (True, 0)
     """
-    p = _problem(graph, rates or (machine_rates() if device is None
-                                  else device_rates(device)))
+    if rates is None:
+        rates = machine_rates(_spill_size(graph)) if device is None else \
+            device_rates(device, _spill_size(graph))
+    p = _problem(graph, rates)
     ext = _extent(p)
     options = _options(p, spill)
     held = reserve(p.n)
