@@ -48,6 +48,7 @@ from pycograd.backends.arrays.registry import NUMPY, resolve
 from pycograd.core.errors import ArgumentError, PycogradError
 from pycograd.core.pytree import tree_unflatten
 from pycograd.core.trace import apply_impl
+from pycograd.graph import checkmate
 from pycograd.graph.cost import node_bytes, node_flops
 from pycograd.graph.ir import Graph, Value
 from pycograd.graph.spill import SpillStore, transfer_rate
@@ -471,6 +472,29 @@ def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
     return _Schedule(events, peak, cost, runs)
 
 
+def _from_events(p: _Problem, events: list[tuple[str, int, list[int]]]) -> _Schedule:
+    """The ``_Schedule`` of given events (Checkmate's): its peak counted as the executor
+    holds values (a value remade while still live is held twice while it runs), its cost
+    the remakes' time."""
+    live: set[int] = set()
+    mem = peak = 0
+    cost = 0.0
+    runs: dict[int, int] = {}
+    for kind, j, frees in events:
+        mem += p.size[j]
+        peak = max(peak, mem)
+        if j in live:
+            mem -= p.size[j]
+        live.add(j)
+        if kind == "run":
+            runs[j] = runs.get(j, 0) + 1
+            cost += p.flop_s[j]
+        for i in frees:
+            live.discard(i)
+            mem -= p.size[i]
+    return _Schedule(events, peak, cost, runs)
+
+
 def _deep_plans(p: _Problem, ext: list[int],
                 allow_spill: bool) -> list[tuple[list[str], _Schedule]]:
     """Chen et al.'s sqrt(N) checkpointing, generalised to a DAG in graph order. The
@@ -569,7 +593,11 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     ``"heuristic"`` (greedy, linear passes), or ``"auto"``: the MILP up to ``MILP_NODES``
     nodes; each of them recomputes only from kept values, and is compared with multi-level
     plans (segments recomputed from a kept or spilled checkpoint, the sqrt(N) scheme),
-    the cheaper feasible one chosen. ``spill=False`` keeps everything in memory.
+    the cheaper feasible one chosen. ``"checkmate"`` is ``"auto"`` plus Checkmate's MILP
+    (``checkmate.solve``: the exact optimum of recompute-only schedules, any number of
+    levels deep, within ``time_limit``), the cheapest of them chosen; it grows with the
+    square of the nodes, so it is asked for, not the default. ``spill=False`` keeps
+    everything in memory.
     ``rates`` overrides the measured ``{"flops", "memory", "bandwidth"}``
     (``machine_rates``); ``device`` (a name such as ``"cupy"``) says the graph will run on
     that device, where a spill goes to host memory: its measured transfer rate prices
@@ -595,9 +623,10 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     held = reserve(p.n)
     room = int(budget) - held
     plain = int(_profile(p, [KEEP] * p.n, ext).max(initial=0)) + held
-    if method not in ("auto", "milp", "heuristic"):
-        raise ArgumentError(f"plan_remat: method={method!r}; use 'auto', 'milp' or 'heuristic'")
-    use_milp = method == "milp" or (method == "auto" and p.n <= MILP_NODES)
+    if method not in ("auto", "milp", "heuristic", "checkmate"):
+        raise ArgumentError(f"plan_remat: method={method!r}; use 'auto', 'milp', "
+                            "'heuristic' or 'checkmate'")
+    use_milp = method == "milp" or (method in ("auto", "checkmate") and p.n <= MILP_NODES)
     found: tuple[list[str], _Schedule] | None = None
     least = None
     if use_milp:
@@ -623,6 +652,15 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
                 found = (decisions, s)
             if least is not None:
                 least = min(least, s.peak)
+    won = "milp" if use_milp else "heuristic"
+    if method == "checkmate" and room >= 0:  # Checkmate's recompute-only optimum competes
+        events = checkmate.solve(p.size, p.reads, {i for i in range(p.n) if p.n in p.uses[i]},
+                                 p.flop_s, room, time_limit)
+        if events is not None:
+            s = _from_events(p, events)
+            if s.peak <= room and (found is None or s.cost < found[1].cost - 1e-12):
+                found = ([RECOMPUTE if i in s.runs else KEEP for i in range(p.n)], s)
+                won = "checkmate"
     if found is None:
         assert least is not None
         what = "feasible budget" if use_milp else "budget the heuristic meets"
@@ -633,7 +671,7 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     recomputes = {graph.nodes[i].out.id: k for i, k in s.runs.items()}
     return RematPlan(graph, int(budget),
                      {graph.nodes[i].out.id: h for i, h in enumerate(decisions)}, s.peak + held,
-                     s.cost, "milp" if use_milp else "heuristic", recomputes, plain, s)
+                     s.cost, won, recomputes, plain, s)
 
 
 def eval_scheduled(plan: RematPlan, *args: Any,
