@@ -28,8 +28,10 @@ per-step memory constraint, here one decision per activation, recomputing only f
 kept inputs) for graphs of up to ``MILP_NODES`` nodes, and with a greedy heuristic beyond;
 either way it also tries multi-level plans (sqrt(N) checkpointing swept over segment
 sizes, ``_deep_plans``) when the one-level plan does not fit, and on graphs of up to
-``DEEP_NODES`` nodes when they may be cheaper. ``eval_scheduled`` runs the very schedule
-the planner costed, freeing and spilling as planned, to the very values the graph
+``DEEP_NODES`` nodes when they may be cheaper. ``method="checkmate"`` adds Checkmate's own
+formulation (``checkmate.py``: per-stage compute/resident/free decisions, recomputation any
+number of levels deep, no spills) under the time limit. ``eval_scheduled`` runs the very
+schedule the planner costed, freeing and spilling as planned, to the very values the graph
 computes.
 """
 
@@ -596,7 +598,8 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     the cheaper feasible one chosen. ``"checkmate"`` is ``"auto"`` plus Checkmate's MILP
     (``checkmate.solve``: the exact optimum of recompute-only schedules, any number of
     levels deep, within ``time_limit``), the cheapest of them chosen; it grows with the
-    square of the nodes, so it is asked for, not the default. ``spill=False`` keeps
+    square of the nodes, so it is asked for, not the default (its budgets below the
+    others' reach are not in ``RematInfeasibleError.smallest``). ``spill=False`` keeps
     everything in memory.
     ``rates`` overrides the measured ``{"flops", "memory", "bandwidth"}``
     (``machine_rates``); ``device`` (a name such as ``"cupy"``) says the graph will run on
