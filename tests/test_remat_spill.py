@@ -6,8 +6,9 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 
-from pycograd.graph.spill import SpillStore, transfer_rate
+from pycograd.graph.spill import SpillFileError, SpillStore, transfer_rate
 
 
 def test_round_trips_to_the_bit():
@@ -55,3 +56,11 @@ def test_transfer_rate_is_positive_and_leaves_nothing():
     assert transfer_rate(2 ** 16, rounds=3) > 0
     assert {d for d in os.listdir(tempfile.gettempdir())
             if d.startswith("pycograd-spill-")} <= before
+
+
+def test_a_short_spill_file_raises_a_named_error():
+    with SpillStore() as store:
+        store.put(0, np.arange(100.0))
+        os.truncate(os.path.join(store._dir, "spill"), 10)
+        with pytest.raises(SpillFileError, match="ended 790 bytes before"):
+            store.get(0)

@@ -27,6 +27,18 @@ from typing import Any
 import numpy as np
 
 from pycograd.backends.arrays.placed import DeviceArray
+from pycograd.core.errors import PycogradError
+
+
+class SpillFileError(PycogradError, OSError):
+    """The spill file gave back less than was written to it (the temporary directory was
+    changed or its disk failed while ``eval_scheduled`` ran).
+
+    Examples:
+        >>> from pycograd.graph.spill import SpillFileError
+        >>> isinstance(SpillFileError("short read"), OSError)
+        True
+    """
 
 
 class SpillStore:
@@ -89,7 +101,10 @@ class SpillStore:
         while done < len(view):
             got = self._file.readinto(view[done:])
             if not got:
-                raise OSError(f"spill file ended {len(view) - done} bytes early")
+                raise SpillFileError(
+                    f"eval_scheduled: the spill file {self._dir}/spill ended {len(view) - done} "
+                    f"bytes before the end of spilled value {key}; was the temporary "
+                    "directory cleaned while it ran? Set TMPDIR to a directory left alone")
             done += got
         return out
 
@@ -139,4 +154,4 @@ def transfer_rate(nbytes: int = 8 * 2 ** 20, rounds: int = 5,
     return 2 * x.size * 8 / max(median(times), 1e-9)
 
 
-__all__ = ["SpillStore", "transfer_rate"]
+__all__ = ["SpillFileError", "SpillStore", "transfer_rate"]
