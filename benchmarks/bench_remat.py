@@ -5,11 +5,23 @@ width 256, float64 (one activation is 8 MiB), gradient with respect to the weigh
 budgets of 1.0x, 0.5x and 0.4x the plain peak: the plan's decisions, the peak measured by
 tracemalloc while ``eval_scheduled`` runs, and its median time against replaying the graph
 with every activation kept until its last use (the 1.0x plan, which keeps all: the
-scheduler's own replay, freeing as it goes); ``graph(*args)``, which frees nothing until
-it returns, is shown too. Target: <= 1.3x plain replay at 0.5x the budget (issue 12).
-Spilling uses the disk bandwidth and recomputation the flop rate ``machine_rates``
-measures, so the plan (spills, or segments recomputed from spilled checkpoints), and the
+scheduler's own replay, freeing as it goes). Target: <= 1.3x plain replay at 0.5x the
+budget (issue 12). Spilling is priced at the rate ``machine_rates`` measures through the
+very spill store ``eval_scheduled`` writes to (a file, positioned writes and
+``readinto``), recomputation at the measured flop rate and, for elementwise nodes, memory
+bandwidth, so the plan (spills, or segments recomputed from spilled checkpoints), and the
 time, depend on the machine. Also printed: the least budget recomputation alone reaches.
+
+``graph(*args)`` is shown too, and is several times slower than plain replay, for memory,
+not arithmetic: it runs the same nodes, but its environment keeps every value until it
+returns (548 MiB here against plain replay's 88 MiB peak), and fresh memory is expensive
+where first touching a page costs a fault. On the Firecracker VM these numbers were taken
+on, the guest returns freed memory to the host (virtio-balloon free page reporting), and
+touching such memory again measured ~6 ms per MiB against ~0.1 ms when it is reused: 512
+MiB of fresh ``np.ones`` took 3.3 s, then 60 ms. Called back to back, so that its memory
+is reused, ``graph(*args)`` measured 1.15x plain replay (355 ms against 310); called after
+5 s idle, 3.5-6.4 s. Every contender pays this for the memory it touches, which is also
+why all the timings here swing between runs; compare the ratios within one run.
 
     python benchmarks/bench_remat.py [--repeats N] [--layers L]
 """

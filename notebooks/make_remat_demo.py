@@ -15,9 +15,9 @@ CELLS = [
 
 `plan_remat(graph, budget)` decides, for each activation of a value+grad graph, whether to
 **keep** it, **recompute** it when backward needs it again, or **spill** it to a
-memory-mapped file and read it back; `eval_scheduled(plan, *args)` runs the plan and
-returns exactly what the graph returns. The peak below is measured by `tracemalloc` while
-`eval_scheduled` runs, not the planner's own estimate."""),
+temporary file (on a device: to host memory) and read it back; `eval_scheduled(plan,
+*args)` runs the plan and returns exactly what the graph returns. The peak below is
+measured by `tracemalloc` while `eval_scheduled` runs, not the planner's own estimate."""),
     ("code", """import time, tracemalloc
 import numpy as np
 import matplotlib.pyplot as plt

@@ -11,7 +11,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from pycograd.graph import capture, grad_graph
+from pycograd.graph import capture, grad_graph, spill
 from pycograd.graph import remat as R
 from pycograd.graph.remat import (
     KEEP,
@@ -83,8 +83,9 @@ def test_spill_files_are_removed(monkeypatch):
                       rates=RATES)
     assert plan.counts()[SPILL] > 0
     made = []
-    mkdtemp = R.tempfile.mkdtemp
-    monkeypatch.setattr(R.tempfile, "mkdtemp", lambda **k: made.append(mkdtemp(**k)) or made[-1])
+    mkdtemp = spill.tempfile.mkdtemp
+    monkeypatch.setattr(spill.tempfile, "mkdtemp",
+                        lambda **k: made.append(mkdtemp(**k)) or made[-1])
     _same(eval_scheduled(plan, *args), g(*args))
     assert made and not any(os.path.exists(d) for d in made)
 

@@ -13,41 +13,47 @@ inputs and constants belong to the caller and are not counted. An activation is
   its last use and is freed after it (``_schedule``), so it is remade once for the window
   of its later uses, and a run of dropped values on a chain is remade once from its
   checkpoint: sqrt(N) memory for about one extra forward pass on an N-layer chain;
-- *spilled*: written to a memory-mapped file in a temporary directory when it is made,
-  live until its first use, read back into memory for each later use and dropped after.
+- *spilled*: written to a file in a temporary directory when it is made (an array on a
+  device: copied to host memory instead; ``spill.SpillStore``), live until its first use,
+  read back (to its device) for each later use and dropped after.
 
 Memory at a step is the bytes of the activations live then, the peak its maximum (a
 view is charged like a copy, so the model never undercounts). The cost of a plan is the
-time it adds: recomputation at the flop rate, spills at the disk bandwidth, both measured
-once per process (``machine_rates``). ``plan_remat`` solves this model exactly with a
+time it adds: recomputation at the flop rate (or, for an elementwise node, the memory
+bandwidth, whichever is slower), spills at the rate of the spill store's own round trip
+(to disk, or for a device to host memory), all measured once per process
+(``machine_rates``, ``device_rates``). ``plan_remat`` solves this model exactly with a
 mixed-integer program (``scipy.optimize.milp``, Checkmate's idea of 0/1 decisions under a
 per-step memory constraint, here one decision per activation, recomputing only from
 kept inputs) for graphs of up to ``MILP_NODES`` nodes, and with a greedy heuristic beyond;
 either way it also tries multi-level plans (sqrt(N) checkpointing swept over segment
 sizes, ``_deep_plans``) when the one-level plan does not fit, and on graphs of up to
-``DEEP_NODES`` nodes when they may be cheaper. ``eval_scheduled`` runs the very schedule
-the planner costed, freeing and spilling as planned, to the very values the graph
+``DEEP_NODES`` nodes when they may be cheaper. ``method="checkmate"`` adds Checkmate's own
+formulation (``checkmate.py``: per-stage compute/resident/free decisions, recomputation any
+number of levels deep, no spills) under the time limit. ``eval_scheduled`` runs the very
+schedule the planner costed, freeing and spilling as planned, to the very values the graph
 computes.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 import numpy as np
 
+from pycograd.backends.arrays.registry import NUMPY, resolve
 from pycograd.core.errors import ArgumentError, PycogradError
 from pycograd.core.pytree import tree_unflatten
 from pycograd.core.trace import apply_impl
-from pycograd.graph.cost import node_flops
+from pycograd.graph import checkmate
+from pycograd.graph.cost import node_bytes, node_flops
 from pycograd.graph.ir import Graph, Value
+from pycograd.graph.spill import SpillStore, transfer_rate
 
 KEEP, RECOMPUTE, SPILL = "keep", "recompute", "spill"
 MILP_NODES = 300
@@ -78,29 +84,58 @@ class RematInfeasibleError(PycogradError, ValueError):
 _RATES: dict[str, float] = {}
 
 
-def machine_rates() -> dict[str, float]:
-    """``{"flops": per second, "bandwidth": bytes per second}``, measured once: a float64
-    matmul, and a round trip of 16 MiB through a memory-mapped temporary file."""
-    if not _RATES:
-        a = np.ones((256, 256))
-        a @ a
+def _median_time(fn: Callable[[], Any], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
         t0 = time.perf_counter()
-        for _ in range(4):
-            a @ a
-        _RATES["flops"] = 4 * 2 * 256 ** 3 / max(time.perf_counter() - t0, 1e-9)
-        d = tempfile.mkdtemp(prefix="pycograd-bw-")
-        try:
-            x = np.ones(2 ** 21)
-            t0 = time.perf_counter()
-            m = np.memmap(os.path.join(d, "probe"), dtype=x.dtype, mode="w+", shape=x.shape)
-            m[:] = x
-            m.flush()
-            np.array(m)
-            del m
-            _RATES["bandwidth"] = 2 * x.nbytes / max(time.perf_counter() - t0, 1e-9)
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
-    return dict(_RATES)
+        fn()
+        times.append(time.perf_counter() - t0)
+    return max(median(times), 1e-9)
+
+
+def _probe_bytes(spill_bytes: int | None) -> int:
+    """The size the spill rate is measured at: ``spill_bytes`` rounded up to a power of
+    two between 64 KiB and 16 MiB (8 MiB when not given)."""
+    if spill_bytes is None:
+        return 8 * 2 ** 20
+    return 1 << int(min(max(int(spill_bytes), 2 ** 16), 2 ** 24) - 1).bit_length()
+
+
+def machine_rates(spill_bytes: int | None = None) -> dict[str, float]:
+    """``{"flops": per second, "memory": bytes per second, "bandwidth": bytes per
+    second}``, measured once per process, each the median of a few rounds: a float64
+    matmul; an elementwise add of 8 MiB arrays into a fresh one (what an elementwise node
+    costs, its page faults included); and a round trip through the very store
+    ``eval_scheduled`` spills to (``spill.transfer_rate``), of an array sized like the
+    activations to spill (``spill_bytes``, rounded to a power of two and measured once per
+    size; ``plan_remat`` passes its graph's)."""
+    if "flops" not in _RATES:
+        a = np.ones((512, 512))
+        a @ a
+        _RATES["flops"] = 2 * 512 ** 3 / _median_time(lambda: a @ a, 5)
+        b = np.ones(2 ** 20)
+        _RATES["memory"] = 3 * b.nbytes / _median_time(lambda: b + b, 5)
+    size = _probe_bytes(spill_bytes)
+    key = f"bandwidth@{size}"
+    if key not in _RATES:
+        _RATES[key] = transfer_rate(size)
+    return {"flops": _RATES["flops"], "memory": _RATES["memory"], "bandwidth": _RATES[key]}
+
+
+def device_rates(device: Any, spill_bytes: int | None = None) -> dict[str, float]:
+    """``machine_rates()`` with ``"bandwidth"`` the rate of a spill on ``device`` (a
+    ``Device`` or its name): there a spill is a download to host memory and an upload
+    back, measured once per device and size through the same store ``eval_scheduled``
+    uses."""
+    dev = resolve(device)
+    rates = machine_rates(spill_bytes)
+    if dev is not NUMPY:
+        size = _probe_bytes(spill_bytes)
+        key = f"bandwidth:{dev.name}@{size}"
+        if key not in _RATES:
+            _RATES[key] = transfer_rate(size, device=dev)
+        rates["bandwidth"] = _RATES[key]
+    return rates
 
 
 @dataclass
@@ -135,9 +170,23 @@ def _problem(graph: Graph, rates: dict[str, float]) -> _Problem:
     for o in graph.outputs:
         if o.id in where:
             uses[where[o.id]].append(n)
-    flop_s = [float(node_flops(node)) / rates["flops"] for node in graph.nodes]
+    memory = rates.get("memory", np.inf)  # a structural op (no flops) costs nothing
+    flop_s = [max(fl / rates["flops"], float(node_bytes(node)) / memory) if fl else 0.0
+              for fl, node in ((float(node_flops(node)), node) for node in graph.nodes)]
     io_s = [s / rates["bandwidth"] for s in size]
     return _Problem(graph, size, [sorted(set(u)) for u in uses], reads, flop_s, io_s, n)
+
+
+def _spill_size(graph: Graph) -> int | None:
+    """The median bytes of the activations read more than once (those a plan may spill):
+    the size ``machine_rates`` measures the spill rate at."""
+    where = {node.out.id: i for i, node in enumerate(graph.nodes)}
+    reads = [0] * len(graph.nodes)
+    for node in graph.nodes:
+        for v in {v.id: v for v in node.inputs if v.id in where}.values():
+            reads[where[v.id]] += 1
+    sizes = [int(node.out.nbytes) for node, k in zip(graph.nodes, reads) if k > 1]
+    return int(median(sizes)) if sizes else None
 
 
 def _extent(p: _Problem) -> list[int]:
@@ -425,6 +474,29 @@ def _schedule(p: _Problem, decisions: list[str], ext: list[int]) -> _Schedule:
     return _Schedule(events, peak, cost, runs)
 
 
+def _from_events(p: _Problem, events: list[tuple[str, int, list[int]]]) -> _Schedule:
+    """The ``_Schedule`` of given events (Checkmate's): its peak counted as the executor
+    holds values (a value remade while still live is held twice while it runs), its cost
+    the remakes' time."""
+    live: set[int] = set()
+    mem = peak = 0
+    cost = 0.0
+    runs: dict[int, int] = {}
+    for kind, j, frees in events:
+        mem += p.size[j]
+        peak = max(peak, mem)
+        if j in live:
+            mem -= p.size[j]
+        live.add(j)
+        if kind == "run":
+            runs[j] = runs.get(j, 0) + 1
+            cost += p.flop_s[j]
+        for i in frees:
+            live.discard(i)
+            mem -= p.size[i]
+    return _Schedule(events, peak, cost, runs)
+
+
 def _deep_plans(p: _Problem, ext: list[int],
                 allow_spill: bool) -> list[tuple[list[str], _Schedule]]:
     """Chen et al.'s sqrt(N) checkpointing, generalised to a DAG in graph order. The
@@ -513,7 +585,8 @@ class RematPlan:
 
 
 def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool = True,
-               time_limit: float = 10.0, rates: dict[str, float] | None = None) -> RematPlan:
+               time_limit: float = 10.0, rates: dict[str, float] | None = None,
+               device: Any = None) -> RematPlan:
     """Decide, per activation of ``graph`` (a value+grad graph from ``grad_graph``), to
     keep, recompute or spill it so that the peak memory of ``eval_scheduled`` stays within
     ``budget`` bytes at the least added time (see the module docstring for the model).
@@ -522,8 +595,16 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     ``"heuristic"`` (greedy, linear passes), or ``"auto"``: the MILP up to ``MILP_NODES``
     nodes; each of them recomputes only from kept values, and is compared with multi-level
     plans (segments recomputed from a kept or spilled checkpoint, the sqrt(N) scheme),
-    the cheaper feasible one chosen. ``spill=False`` keeps everything in memory.
-    ``rates`` overrides the measured ``{"flops", "bandwidth"}``. ``reserve(n)`` bytes of
+    the cheaper feasible one chosen. ``"checkmate"`` is ``"auto"`` plus Checkmate's MILP
+    (``checkmate.solve``: the exact optimum of recompute-only schedules, any number of
+    levels deep, within ``time_limit``), the cheapest of them chosen; it grows with the
+    square of the nodes, so it is asked for, not the default (its budgets below the
+    others' reach are not in ``RematInfeasibleError.smallest``). ``spill=False`` keeps
+    everything in memory.
+    ``rates`` overrides the measured ``{"flops", "memory", "bandwidth"}``
+    (``machine_rates``); ``device`` (a name such as ``"cupy"``) says the graph will run on
+    that device, where a spill goes to host memory: its measured transfer rate prices
+    spills instead of the disk's (``device_rates``). ``reserve(n)`` bytes of
     the budget are held back for the executor's own bookkeeping. Raises
     ``RematInfeasibleError`` naming the smallest budget the planner can meet.
 
@@ -536,15 +617,19 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
         >>> plan.peak <= plan.budget, plan.counts()["recompute"]
         (True, 0)
     """
-    p = _problem(graph, rates or machine_rates())
+    if rates is None:
+        rates = machine_rates(_spill_size(graph)) if device is None else \
+            device_rates(device, _spill_size(graph))
+    p = _problem(graph, rates)
     ext = _extent(p)
     options = _options(p, spill)
     held = reserve(p.n)
     room = int(budget) - held
     plain = int(_profile(p, [KEEP] * p.n, ext).max(initial=0)) + held
-    if method not in ("auto", "milp", "heuristic"):
-        raise ArgumentError(f"plan_remat: method={method!r}; use 'auto', 'milp' or 'heuristic'")
-    use_milp = method == "milp" or (method == "auto" and p.n <= MILP_NODES)
+    if method not in ("auto", "milp", "heuristic", "checkmate"):
+        raise ArgumentError(f"plan_remat: method={method!r}; use 'auto', 'milp', "
+                            "'heuristic' or 'checkmate'")
+    use_milp = method == "milp" or (method in ("auto", "checkmate") and p.n <= MILP_NODES)
     found: tuple[list[str], _Schedule] | None = None
     least = None
     if use_milp:
@@ -570,6 +655,15 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
                 found = (decisions, s)
             if least is not None:
                 least = min(least, s.peak)
+    won = "milp" if use_milp else "heuristic"
+    if method == "checkmate" and room >= 0:  # Checkmate's recompute-only optimum competes
+        events = checkmate.solve(p.size, p.reads, {i for i in range(p.n) if p.n in p.uses[i]},
+                                 p.flop_s, room, time_limit)
+        if events is not None:
+            s = _from_events(p, events)
+            if s.peak <= room and (found is None or s.cost < found[1].cost - 1e-12):
+                found = ([RECOMPUTE if i in s.runs else KEEP for i in range(p.n)], s)
+                won = "checkmate"
     if found is None:
         assert least is not None
         what = "feasible budget" if use_milp else "budget the heuristic meets"
@@ -580,16 +674,18 @@ def plan_remat(graph: Graph, budget: int, *, method: str = "auto", spill: bool =
     recomputes = {graph.nodes[i].out.id: k for i, k in s.runs.items()}
     return RematPlan(graph, int(budget),
                      {graph.nodes[i].out.id: h for i, h in enumerate(decisions)}, s.peak + held,
-                     s.cost, "milp" if use_milp else "heuristic", recomputes, plain, s)
+                     s.cost, won, recomputes, plain, s)
 
 
 def eval_scheduled(plan: RematPlan, *args: Any,
                    on_eval: Callable[[int], None] | None = None) -> Any:
     """Run ``plan.graph`` on ``args`` (structured as at capture) as planned: each
-    activation freed when the plan drops it, recomputed or read back from its spill file
-    right before a later use; the spill files live in a temporary directory removed
-    afterwards. Returns what ``plan.graph(*args)`` returns, to the bit. ``on_eval(i)`` is
-    called each time node ``i`` runs (a test's counter).
+    activation freed when the plan drops it, recomputed or read back from where it was
+    spilled right before a later use: a file in a temporary directory removed afterwards,
+    or, for an array on a device (``DeviceArray``, run inside a ``device(...)`` block),
+    host memory, uploaded back to its device on load. Returns what ``plan.graph(*args)``
+    returns, to the bit. ``on_eval(i)`` is called each time node ``i`` runs (a test's
+    counter).
 
     Examples:
         >>> import numpy as np
@@ -615,33 +711,28 @@ def eval_scheduled(plan: RematPlan, *args: Any,
     for c in graph.consts:
         env[c.id] = c.const
     ids = [node.out.id for node in graph.nodes]
-    tmp = tempfile.mkdtemp(prefix="pycograd-spill-")
-    spilled: dict[int, Any] = {}
+    nodes = graph.nodes
 
-    def run(i: int) -> Any:
-        node = graph.nodes[i]
-        if on_eval is not None:
-            on_eval(i)
-        vals = [env[a.id] if isinstance(a, Value) else a for a in node.args]
-        return apply_impl(node.prim, vals, node.params)
-
-    try:
-        for kind, i, frees in s.events:
-            env[ids[i]] = np.array(spilled[i]) if kind == "load" else run(i)
-            if kind == "node" and how[i] == SPILL:
-                m = np.memmap(os.path.join(tmp, f"v{ids[i]}"), dtype=np.result_type(env[ids[i]]),
-                              mode="w+", shape=np.shape(env[ids[i]]))
-                m[...] = env[ids[i]]
-                m.flush()
-                spilled[i] = m
-            for j in frees:
-                env.pop(ids[j], None)
-        return tree_unflatten(graph.out_tree, [env[o.id] for o in graph.outputs])
-    finally:
-        spilled.clear()
-        env.clear()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with SpillStore() as store:
+        try:
+            for kind, i, frees in s.events:
+                if kind == "load":
+                    env[ids[i]] = store.get(i)
+                else:
+                    node = nodes[i]
+                    if on_eval is not None:
+                        on_eval(i)
+                    env[ids[i]] = apply_impl(node.prim, [env[a.id] if isinstance(a, Value) else a
+                                                         for a in node.args], node.params)
+                    if kind == "node" and how[i] == SPILL:
+                        store.put(i, env[ids[i]])
+                for j in frees:
+                    env.pop(ids[j], None)
+            out = [env[o.id] for o in graph.outputs]
+        finally:
+            env.clear()
+    return tree_unflatten(graph.out_tree, out)
 
 
-__all__ = ["RematInfeasibleError", "RematPlan", "eval_scheduled", "machine_rates",
-           "plan_remat"]
+__all__ = ["RematInfeasibleError", "RematPlan", "device_rates", "eval_scheduled",
+           "machine_rates", "plan_remat"]
