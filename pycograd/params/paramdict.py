@@ -613,7 +613,8 @@ class _Bound:
 def _scalar_objective(values: dict, weights: ParamDict, objective: Callable, *data: Any) -> Any:
     """What ``weights.grad`` differentiates: the objective, checked to return a scalar."""
     out = _call_with_values(weights, objective, values, *data)
-    if isinstance(out, (tuple, list)) or np.shape(out) != ():
+    shape = getattr(out, "shape", None)
+    if isinstance(out, (tuple, list)) or (np.shape(out) if shape is None else shape) != ():
         what = (f"a {type(out).__name__}" if isinstance(out, (tuple, list))
                 else f"an array of shape {np.shape(out)}")
         label = getattr(objective, "__qualname__", None) or repr(objective)

@@ -132,7 +132,7 @@ def _scalar_output(out: Any, fname: str, complex_ok: bool = False) -> Any:
         raise NonScalarOutputError(
             f"{fname} needs f to return a scalar array or number, but it returned "
             f"{type(out).__name__}")
-    shape = np.shape(out)
+    shape = tuple(out.shape) if hasattr(out, "shape") else ()  # np.shape dispatches: slower
     if shape != ():
         raise NonScalarOutputError(
             f"{fname} needs f to return a scalar, but it returned an array of shape {shape}; "
