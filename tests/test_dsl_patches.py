@@ -123,3 +123,37 @@ def test_every_mode_gives_the_same_training_run(runs):
 def test_env_values(monkeypatch, value, off):
     monkeypatch.setenv(patches.ENV, value)
     assert patches.disabled() is off
+
+
+NOTES = r"""
+import ast, json, sys
+from pycograd.dsl import patches, register, stagecache
+register()
+from pipescript.patches.traceback_patch import frame_to_node_mapping as mapping
+frame = eval(compile("sys._getframe(0)", "<ipython-input-7-0123abcd>", "eval"))
+key = (frame.f_code.co_filename, frame.f_lineno)
+ours, theirs, again = ast.Name("ours"), ast.Name("theirs"), ast.Name("again")
+seen = []
+stagecache.note_node(frame, ours)
+seen.append(mapping.get(key))
+mapping[key] = theirs  # pipescript's handlers write the mapping itself
+seen.append(mapping.get(key))
+stagecache.note_node(frame, again)
+seen.append(mapping.get(key))
+seen.append(mapping[key])
+print("@@" + json.dumps([getattr(n, "id", None) for n in seen]
+                        + [patches.INSTALLED["stagecache"]]))
+"""
+
+
+def test_the_last_note_at_a_line_is_the_one_read():
+    """``note_node`` keeps its notes out of pipescript's (weak, slow) mapping; a read of the
+    mapping still finds whichever note, ours or pipescript's, was made last."""
+    proc = subprocess.run([sys.executable, "-c", NOTES], capture_output=True, text=True,
+                          timeout=120, env={k: v for k, v in os.environ.items()
+                                            if k != patches.ENV})
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")]
+    assert line, proc.stdout[-2000:] + proc.stderr[-3000:]
+    *seen, installed = json.loads(line[0][2:])
+    assert installed
+    assert seen == ["ours", "theirs", "again", "again"]

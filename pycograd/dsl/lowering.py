@@ -19,11 +19,12 @@ their source; the handlers on these events are checked at each rewrite). The pip
 
     __pycograd_pipe__(x, f, <node id>, star, last)
 
-which applies ``f`` to ``x`` by pipescript's own ``PipelineTracer._apply`` (its application
-hooks, and its diagnostic note on an error, included), passes ``pipeline_null`` along and
-maps it to ``None`` at the end of a pipeline, as the handlers would; an operand ``x`` that
-the handlers note as the running node (for IPython's traceback display) before it runs
-becomes ``__pycograd_mark__(<node id>) or x``. A stage with a ``$`` hole becomes
+which applies ``f`` to ``x`` as pipescript's ``PipelineTracer._apply`` does (its
+application hooks, and its diagnostic note on an error, included; the node is looked up only
+for the note), passes ``pipeline_null`` along and maps it to ``None`` at the end of a
+pipeline, as the handlers would; an operand ``x`` that the handlers note as the running node
+(for IPython's traceback display) before it runs becomes ``__pycograd_mark__(<node id>) or
+x``. A stage with a ``$`` hole becomes
 ``__pycograd_stage__(<node id>, lambda: <stage>)``, which asks pipescript's stage handler
 (with ``stagecache``, compiled once) for the lambda, exactly as the event would. Everything
 else in the expression (the operands) is instrumented as before. With pipescript's tracer
@@ -62,21 +63,31 @@ _EXPECTED = {
 (``stagecache``'s wrappers count as the handlers they wrap)."""
 
 _RT: dict[str, Any] = {}
-"""What the run-time helpers read, filled by ``install``: pyccolo's tracer stack and node
-tables, pipescript's ``pipeline_null``, the two tracer classes."""
+"""What the slow paths read, filled by ``install``: pyccolo's ``before_right_binop_arg``
+event and the two tracer classes."""
 _ACTIVE: dict[str, Any] = {"pipe": None, "route": None}
 """The tracer instance last found on pyccolo's stack, per kind: pipescript's
 ``PipelineTracer`` ("pipe") and ``routing.CellRoutingTracer`` ("route")."""
+
+# What the run-time helpers read on every call, as module globals (a global is read faster
+# than a dict item); ``install`` binds them to pyccolo's and pipescript's objects.
+_STACK: list[Any] = []
+"""pyccolo's tracer stack (the list itself, which pyccolo mutates in place)."""
+_NODES: dict[int, Any] = {}
+"""pyccolo's ``ast_node_by_id``."""
+_REMAP: dict[str, dict[int, int]] = {}
+"""pyccolo's node id remapping per file (code loaded from its bytecode cache)."""
+_NULL: Any = object()
+"""pipescript's ``pipeline_null``."""
 
 
 def _active(kind: str) -> Any:
     """The tracer of ``kind`` that pyccolo would dispatch the lowered event to, or ``None``
     (off, or hard-disabled: then the woven code would have gone on unchanged)."""
-    stack = _RT["stack"]
     tracer = _ACTIVE[kind]
-    if tracer is None or tracer not in stack:
+    if tracer is None or tracer not in _STACK:
         cls = _RT[kind]
-        tracer = next((t for t in stack if isinstance(t, cls)), None)
+        tracer = next((t for t in _STACK if isinstance(t, cls)), None)
         if tracer is None:
             return None
         _ACTIVE[kind] = tracer
@@ -86,33 +97,58 @@ def _active(kind: str) -> Any:
 def _node(node_id: int, frame: Any) -> Any:
     """The (bookkept copy of the) AST node ``node_id`` names, as pyccolo finds it for an
     event emitted in ``frame``."""
-    remap = _RT["remap"]
-    if remap:
-        node_id = remap.get(frame.f_code.co_filename, {}).get(node_id, node_id)
-    return _RT["nodes"].get(node_id)
+    if _REMAP:
+        node_id = _REMAP.get(frame.f_code.co_filename, {}).get(node_id, node_id)
+    return _NODES.get(node_id)
 
 
 def pipe(value: Any, func: Any, node_id: int, star: int, last: bool) -> Any:
     """``value |> func`` as pipescript's handlers evaluate it (see the module docstring):
-    ``star`` 1 / 2 for ``*|>`` / ``**|>``, ``last`` for the pipeline's outermost pipe."""
+    ``star`` 1 / 2 for ``*|>`` / ``**|>``, ``last`` for the pipeline's outermost pipe.
+
+    The application is ``PipelineTracer._apply``'s (its hooks, then the call; on an error,
+    its diagnostic note), written out here so that the pipe's node is looked up only for
+    the note."""
     __hide_pyccolo_frame__ = True  # noqa: F841
-    tracer = _active("pipe")
-    if tracer is None:
-        return value | func
-    node = _node(node_id, sys._getframe(1))
-    null = _RT["null"]
-    out = null if value is null else tracer._apply(func, value, node, star)
-    return None if last and out is null else out
+    tracer = _ACTIVE["pipe"]
+    if tracer is None or tracer._is_tracing_hard_disabled or tracer not in _STACK:
+        tracer = _active("pipe")
+        if tracer is None:
+            return value | func
+    if value is _NULL:
+        return None if last else _NULL
+    applied = func
+    for hook in type(tracer).application_hooks:  # PipelineTracer._resolve_piped
+        applied = hook(applied, value)
+    try:
+        out = applied(value) if not star else applied(*value) if star == 1 \
+            else applied(**value)
+    except Exception as exc:
+        _diagnose(exc, node_id, sys._getframe(1), value, func)
+        raise
+    return None if last and out is _NULL else out
+
+
+def _diagnose(exc: Exception, node_id: int, frame: Any, value: Any, func: Any) -> None:
+    """``PipelineTracer._apply``'s note on an error of a stage."""
+    from pipescript.patches.diagnostics import add_note, diagnose
+
+    hint = diagnose(exc, node=_node(node_id, frame), value=value, func=func)
+    if hint:
+        add_note(exc, hint)
 
 
 def mark(node_id: int) -> None:
     """What pipescript's handlers do before a pipe's operand runs: note the operand as the
     node running at this line, for IPython's tracebacks."""
-    if _active("pipe") is not None:
-        frame = sys._getframe(1)
-        node = _node(node_id, frame)
-        if node is not None:
-            note_node(frame, node)
+    tracer = _ACTIVE["pipe"]
+    if tracer is None or tracer._is_tracing_hard_disabled or tracer not in _STACK:
+        if _active("pipe") is None:
+            return
+    frame = sys._getframe(1)
+    node = _NODES.get(node_id) if not _REMAP else _node(node_id, frame)
+    if node is not None:
+        note_node(frame, node)
 
 
 def stage(node_id: int, fallback: Any) -> Any:
@@ -120,14 +156,15 @@ def stage(node_id: int, fallback: Any) -> Any:
     makes of it (``fallback`` evaluates the operand as written, as the woven code does when
     the handler declines or fails)."""
     __hide_pyccolo_frame__ = True  # noqa: F841
-    tracer = _active("pipe")
-    if tracer is None:
-        return fallback()
+    tracer = _ACTIVE["pipe"]
+    if tracer is None or tracer._is_tracing_hard_disabled or tracer not in _STACK:
+        tracer = _active("pipe")
+        if tracer is None:
+            return fallback()
     frame = sys._getframe(1)
-    node = _node(node_id, frame)
+    node = _NODES.get(node_id) if not _REMAP else _node(node_id, frame)
     fn = None if node is None else reuse(node, frame)
     if fn is not None:  # what stagecache's handler does with a stage compiled before
-        note_node(frame, node)
         return fn
     event = _RT["event"]
     handler = _rhs_handler(tracer)
@@ -328,9 +365,11 @@ def install() -> None:
 
     from pycograd.dsl.routing import CellRoutingTracer
 
-    _RT.update(stack=_TRACER_STACK, null=pipeline_null,
-               nodes=BaseTracer.ast_node_by_id, remap=BaseTracer.node_id_remapping_by_fname,
-               event=TraceEvent.before_right_binop_arg, pipe=PipelineTracer,
+    global _STACK, _NODES, _REMAP, _NULL
+    _STACK, _NODES, _REMAP = _TRACER_STACK, BaseTracer.ast_node_by_id, \
+        BaseTracer.node_id_remapping_by_fname
+    _NULL = pipeline_null
+    _RT.update(event=TraceEvent.before_right_binop_arg, pipe=PipelineTracer,
                route=CellRoutingTracer)
     _ORIGINAL.append(rewriter.ExprRewriter)
     rewriter.ExprRewriter = _make_rewriter(rewriter.ExprRewriter)

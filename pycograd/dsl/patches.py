@@ -75,14 +75,21 @@ def _fastemit_targets() -> list[Any]:
 
 def _stagecache_targets() -> list[Any]:
     from pipescript.analysis.placeholders import SingletonArgCounterMixin
+    from pipescript.patches import diagnostics, traceback_patch
     from pipescript.tracers.macro_tracer import MacroTracer
     from pipescript.tracers.pipeline_tracer import PipelineTracer
 
     from pycograd.dsl import capture
 
     lam = capture._ORIGINAL or SingletonArgCounterMixin.create_placeholder_lambda
+    # and what reads and writes the node notes (``stagecache._NoteMapping``)
     return [PipelineTracer.transform_pipeline_rhs_placeholders,
-            PipelineTracer.transform_pipeline_lhs_placeholders, MacroTracer.handle_macro, lam]
+            PipelineTracer.transform_pipeline_lhs_placeholders, MacroTracer.handle_macro, lam,
+            traceback_patch.find_node_ipython, traceback_patch.patch_find_node_ipython,
+            diagnostics.annotate_pipescript_exception,
+            PipelineTracer.handle_chain_placeholder_rewrites,
+            PipelineTracer.transform_pipeline_apply_ops,
+            PipelineTracer.transform_pipeline_compose_ops]
 
 
 def _lowering_targets() -> list[Any]:
@@ -99,6 +106,7 @@ def _lowering_targets() -> list[Any]:
     return [AstRewriter.visit, rewriter.visit_BinOp, rewriter.visit_Call, rewriter.emit,
             _emit_event, BaseTracer._emit_event,
             BaseTracer._handle_normal_emit_return, PipelineTracer._apply,
+            PipelineTracer._resolve_piped,
             PipelineTracer.search_left_descendant_placeholder,
             PipelineTracer.transform_pipeline_lhs_placeholders,
             PipelineTracer.transform_pipeline_apply_ops,
@@ -129,11 +137,11 @@ def _install_stagecache() -> None:
 
 PATCHES = [
     # pipescript 0.0.27 with pyccolo 0.0.94 - 0.0.96 (the same source in each; 0.0.96 is the floor)
-    Patch("stagecache", _stagecache_targets, frozenset({"c4374a67b4ecfd54"}),
+    Patch("stagecache", _stagecache_targets, frozenset({"87cd7c78e0bd596e"}),
           _install_stagecache),
     Patch("fastemit", _fastemit_targets, frozenset({"3b7461fc560cf74d"}), _install_fastemit),
     # lowering: pipescript 0.0.27 with pyccolo 0.0.96
-    Patch("lowering", _lowering_targets, frozenset({"d7bfdf80fd8c1ccf"}), _install_lowering),
+    Patch("lowering", _lowering_targets, frozenset({"3b2acbfc5bc22154"}), _install_lowering),
 ]
 
 INSTALLED: dict[str, bool] = {}

@@ -41,12 +41,14 @@ class _Entry:
     """What is known about one stage node: its free names and a compiled template per
     resolution pattern (``None`` where the result cannot be reused)."""
 
-    __slots__ = ("__weakref__", "names", "state", "variants")
+    __slots__ = ("__weakref__", "names", "state", "variants", "ref")
 
     def __init__(self, names: tuple[str, ...]):
         self.names = names
         self.state = ""
         self.variants: dict[tuple, _Template | None] = {}
+        self.ref: Callable[[], Any] = lambda: None
+        """A weak reference to the entry's node."""
 
 
 class _Template:
@@ -108,27 +110,27 @@ def _template(fn: Any, frame: FrameType) -> _Template | None:
 
 _BUILTINS = vars(builtins)
 
-_ENTRIES: dict[tuple[str, int], _Entry] = {}
-"""``(handler kind, id(node))`` -> entry; removed when the node is collected."""
-_REFS: dict[tuple[str, int], weakref.ref] = {}
+_ENTRIES: dict[str, dict[int, _Entry]] = {"rhs": {}, "lhs": {}, "macro": {}}
+"""Handler kind -> ``id(node)`` -> entry; removed when the node is collected."""
+_RHS = _ENTRIES["rhs"]
 
 
 def _entry(kind: str, node: ast.AST) -> _Entry:
-    key = (kind, id(node))
-    ref = _REFS.get(key)
-    if ref is not None and ref() is node:
-        return _ENTRIES[key]
+    table = _ENTRIES[kind]
+    key = id(node)
+    entry = table.get(key)
+    if entry is not None and entry.ref() is node:
+        return entry
     from pipescript.analysis.extract_names import ExtractNames
 
     entry = _Entry(tuple(sorted(ExtractNames.extract_names(node))))
 
-    def drop(_: weakref.ref, key: tuple[str, int] = key, entry: _Entry = entry) -> None:
-        if _ENTRIES.get(key) is entry:
-            del _ENTRIES[key]
-            del _REFS[key]
+    def drop(_: weakref.ref, key: int = key, entry: _Entry = entry) -> None:
+        if table.get(key) is entry:
+            del table[key]
 
-    _ENTRIES[key] = entry
-    _REFS[key] = weakref.ref(node, drop)
+    entry.ref = weakref.ref(node, drop)
+    table[key] = entry
     return entry
 
 
@@ -137,11 +139,16 @@ def _pattern(names: tuple[str, ...], frame: FrameType) -> tuple:
     ``create_placeholder_lambda`` (and ``capture``'s weights) decide the lambda by."""
     glob = frame.f_globals
     loc = frame.f_locals
+    out = [loc is glob]  # a loop, not a generator: this runs for each stage of each step
     if loc is glob:
         weights = capture.weight_names(glob)
-        return (True, *(n in glob and n not in weights for n in names))
-    built = _BUILTINS  # ``n in`` its dict is ``hasattr(builtins, n)``, without the raise
-    return (False, *((n in loc) + 2 * (n in glob) + 4 * (n in built) for n in names))
+        for n in names:
+            out.append(n in glob and n not in weights)
+    else:
+        built = _BUILTINS  # ``n in`` its dict is ``hasattr(builtins, n)``, without the raise
+        for n in names:
+            out.append((n in loc) + 2 * (n in glob) + 4 * (n in built))
+    return tuple(out)
 
 
 def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[], Any],
@@ -165,22 +172,31 @@ def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[],
 
 def reuse(node: ast.expr, frame: FrameType) -> FunctionType | None:
     """The compiled stage the ``|> <expr with $>`` handler would reuse for ``node`` in
-    ``frame``, else ``None`` (not installed, or not compiled for this resolution yet: ask the
-    handler). ``lowering`` calls this, then ``note_node``, as the handler would."""
+    ``frame``, noted as the node running (``note_node``) as the handler does, else ``None``
+    (not installed, or not compiled for this resolution yet: ask the handler). ``lowering``
+    calls this for each stage of a lowered pipe."""
     if not _INSTALLED[0]:
         return None
-    entry = _entry("rhs", node)
+    entry = _RHS.get(id(node))
+    if entry is None or entry.ref() is not node:
+        entry = _entry("rhs", node)
     if entry.state == _PASS:
         return None
     template = entry.variants.get(_pattern(entry.names, frame))
-    return template.make(frame) if template else None
+    if not template:
+        return None
+    note_node(frame, node)
+    return template.plain or template.make(frame)
 
 
 def note_node(frame: FrameType, node: ast.AST) -> None:
     """What pipescript's handlers do on each run: note ``node`` as the one running at the
-    frame's line, for IPython's traceback display. Its one reader (pipescript's patch of
-    ``executing.find_node_ipython``) reads it for IPython cells only, so it is set only for
-    a line of a cell (and only when it changes)."""
+    frame's line, for IPython's traceback display. Its readers (pipescript's patch of
+    ``executing.find_node_ipython``, and its display-time diagnostics, both in IPython)
+    look notes up for the frames of a traceback; the one of a cell's line is the one that
+    decides what IPython highlights, so only those are noted, in ``_NOTES`` (a plain dict:
+    pipescript's weak mapping costs ~0.6 us a write), which the mapping reads first (see
+    ``_NoteMapping``)."""
     filename = frame.f_code.co_filename
     cell = _CELL_FILES.get(filename)
     if cell is None:
@@ -188,10 +204,7 @@ def note_node(frame: FrameType, node: ast.AST) -> None:
             _CELL_FILES.clear()
         cell = _CELL_FILES[filename] = _is_cell(filename)
     if cell:
-        mapping = _FRAME_MAP[0]
-        key = (filename, frame.f_lineno)
-        if mapping.get(key) is not node:
-            mapping[key] = node
+        _NOTES[filename, frame.f_lineno] = node
 
 
 def _is_cell(filename: str) -> bool:
@@ -202,10 +215,34 @@ def _is_cell(filename: str) -> bool:
     return is_ipython_cell_filename(filename)
 
 
-_FRAME_MAP: list[Any] = []
-"""pipescript's ``frame_to_node_mapping`` (filled by ``install``)."""
+_NOTES: dict[tuple[str, int], ast.AST] = {}
+"""``(cell file, line)`` -> the node ``note_node`` noted last there, unless pipescript's
+own handlers noted one there since (in its mapping, which then drops this one). It holds
+one node per line of the cells run (their nodes stay in pyccolo's bookkeeping anyway)."""
 _CELL_FILES: dict[str, bool] = {}
 """File name -> whether it is an IPython cell's (``executing``'s test)."""
+
+
+class _NoteMapping(weakref.WeakValueDictionary):
+    """pipescript's ``frame_to_node_mapping`` (its class is swapped for this one, so every
+    reference to it sees this): a read finds ``note_node``'s note first, a write of
+    pipescript's replaces it. The last note made at a line is the one read, as when both
+    wrote the one mapping."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        _NOTES.pop(key, None)
+        super().__setitem__(key, value)
+
+    def __getitem__(self, key: Any) -> Any:
+        node = _NOTES.get(key)
+        return super().__getitem__(key) if node is None else node
+
+    def __contains__(self, key: Any) -> bool:
+        return key in _NOTES or super().__contains__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        node = _NOTES.get(key)
+        return super().get(key, default) if node is None else node
 
 
 # ---- the wrapped handlers ---------------------------------------------------------------
@@ -299,7 +336,7 @@ def install() -> None:
     from pipescript.tracers.pipeline_tracer import PipelineTracer
     from pyccolo.tracer import _InternalBaseTracer
 
-    _FRAME_MAP.append(frame_to_node_mapping)
+    frame_to_node_mapping.__class__ = _NoteMapping
     for cls in (PipelineTracer, MacroTracer):
         tables = [cls.EVENT_HANDLERS_BY_CLASS[cls]]
         if cls.initialized():
@@ -320,5 +357,6 @@ def install() -> None:
 
 def stats() -> dict[str, int]:
     """Cache size: stage nodes known and compiled variants (for tests and diagnostics)."""
-    return {"cached_stages": len(_ENTRIES),
-            "cached_variants": sum(len(e.variants) for e in _ENTRIES.values())}
+    entries = [e for table in _ENTRIES.values() for e in table.values()]
+    return {"cached_stages": len(entries),
+            "cached_variants": sum(len(e.variants) for e in entries)}
