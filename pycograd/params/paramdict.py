@@ -234,6 +234,7 @@ class ParamDict:
         self._trainable = tuple((n, p) for n, p, canon, trains in self._layout
                                 if trains and n == canon)
         self._dotted = any("." in n for n in entries)
+        self._untied = all(n == canon for n, _, canon, _ in self._layout)
         self._namespaces: list[dict] = []
         self._active: list[tuple[dict, Any]] = []
 
@@ -383,8 +384,13 @@ class ParamDict:
     def _live_values(self, values: Mapping[str, Any] | None) -> list[tuple[Param, Any]]:
         """The entries ``values`` binds and their bound values (each entry once; a tied
         name binds its array)."""
+        if not values:
+            return []
+        if self._untied:
+            entries = self._entries
+            return [(entries[name], v) for name, v in values.items()]
         out: dict[int, tuple[Param, Any]] = {}
-        for name, v in (values or {}).items():
+        for name, v in values.items():
             p = self._entries[name]
             if id(p) not in out or name == self._canon[id(p)]:
                 out[id(p)] = (p, v)
@@ -488,10 +494,11 @@ class ParamDict:
                     "got a traced value or a weight bound by weights.bind / "
                     "weights.grad; step outside the transform")
             stored = p.stored
-            complex_ = (stored.dtype.kind == "c" if type(stored) is np.ndarray
-                        else np.iscomplexobj(stored))
-            g = np.conj(g) if complex_ else np.asarray(g)  # descent: conj
-            np.subtract(p.stored, lr * g, out=p.stored, casting="same_kind")
+            if type(stored) is np.ndarray and stored.dtype.kind != "c":
+                stored -= lr * np.asarray(g)  # in place, same_kind casting, as below
+                continue
+            g = np.conj(g) if np.iscomplexobj(stored) else np.asarray(g)  # descent: conj
+            np.subtract(stored, lr * g, out=stored, casting="same_kind")
 
     # -- save / load ----------------------------------------------------------------
 
@@ -596,7 +603,9 @@ class _Bound:
     def __enter__(self) -> dict[str, Any]:
         weights = self.weights
         self.env = env = weights._env(self.values)
-        namespaces = weights._namespaces + [ns for ns, _ in weights._active]
+        namespaces = weights._namespaces
+        if weights._active:
+            namespaces = namespaces + [ns for ns, _ in weights._active]
         self.live = weights._live_values(self.values)
         self.binding = bound(env, plan(env, namespaces, self.functions))
         self.binding.__enter__()

@@ -238,7 +238,7 @@ class _Plan:
     that verdict depends on, and (lazily) its woven code."""
 
     __slots__ = ("code", "globals", "needs", "deps", "attrs", "plain", "library", "icode",
-                 "routed")
+                 "routed", "callees")
 
     def __init__(self, code: CodeType, glob: dict, needs: bool, deps: tuple, attrs: frozenset):
         self.code, self.globals, self.needs, self.deps, self.attrs = code, glob, needs, deps, attrs
@@ -246,6 +246,7 @@ class _Plan:
         self.library = not _is_user(code)
         self.icode: Any = _UNKNOWN
         self.routed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.callees: dict[int, tuple[FunctionType, Any]] = {}
 
     def valid(self) -> bool:
         for ns, name, value in self.deps:
@@ -710,15 +711,34 @@ def routed(f: Callable) -> Callable:
         return _routed_other(f)
     code = f.__code__
     plan = _PLANS.get(id(code))
-    if (plan is not None and plan.plain and plan.code is code and plan.globals is f.__globals__
-            and f.__closure__ is None and f.__defaults__ is None and not plan.library
-            and plan.valid()):
-        return f
+    if plan is not None and plan.code is code and plan.globals is f.__globals__:
+        if plan.library:  # its route is known already (``_remember_callee``)
+            hit = plan.callees.get(id(f))
+            if hit is not None and hit[0] is f:
+                return hit[1]
+        elif (plan.plain and f.__closure__ is None and f.__defaults__ is None
+              and plan.valid()):
+            return f
     plan = _needs(f)
     if plan is None:
-        return _library_callee(f)
+        return _remember_callee(f, _library_callee(f))
     pair = plan.routed.get(f) or _bind(f, plan)
     return f if pair is None else pair[1]
+
+
+def _remember_callee(f: FunctionType, route: Any) -> Any:
+    """Keep the route of library function ``f`` on its code's plan: it depends only on
+    which function ``f`` is (ROUTES is keyed by identity and only scipy's entries are added
+    later), so ``relu`` or ``cross_entropy`` called in a DSL stage every step look it up
+    once. scipy's functions, whose routes arrive when their submodule is imported, and
+    closures, made anew by the call, are not kept; a few per code at most."""
+    plan = _PLANS.get(id(f.__code__))
+    if (plan is not None and plan.library and plan.code is f.__code__
+            and f.__closure__ is None and not _from_scipy(f)):
+        if len(plan.callees) >= 8:
+            plan.callees.clear()
+        plan.callees[id(f)] = (f, route)
+    return route
 
 
 def _library_callee(f: Any) -> Any:
