@@ -235,6 +235,7 @@ class ParamDict:
                                 if trains and n == canon)
         self._dotted = any("." in n for n in entries)
         self._untied = all(n == canon for n, _, canon, _ in self._layout)
+        self._names = frozenset(n.partition(".")[0] for n in entries)  # the env's names
         self._namespaces: list[dict] = []
         self._active: list[tuple[dict, Any]] = []
 
@@ -485,7 +486,7 @@ class ParamDict:
             raise GradientMismatchError(f"step: gradients for unknown weight(s) {unknown}; the "
                                         f"weights are {list(self._entries)}")
         for name, p in self._trainable:
-            g = self._grad_for(grads, p)
+            g = grads.get(name) if self._untied else self._grad_for(grads, p)
             if g is None:
                 continue
             if isinstance(g, Tracer) or p.live:
@@ -607,7 +608,7 @@ class _Bound:
         if weights._active:
             namespaces = namespaces + [ns for ns, _ in weights._active]
         self.live = weights._live_values(self.values)
-        self.binding = bound(env, plan(env, namespaces, self.functions))
+        self.binding = bound(env, plan(weights._names, namespaces, self.functions))
         self.binding.__enter__()
         for p, v in self.live:
             p.live.append(v)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dis
 import functools
 import numbers
-import operator
 import sys
 import threading
 import types
@@ -219,12 +218,12 @@ def plan(names: Iterable[str], namespaces: Iterable[dict], roots: Iterable[Any])
     roots is reused while every read it depended on still gives the same answer (a global
     or cell rebound to another function, a function's code or defaults replaced, a class
     method swapped: each makes the next call walk again)."""
-    names = frozenset(names)
+    names = names if type(names) is frozenset else frozenset(names)
     namespaces, roots = tuple(namespaces), tuple(roots)
     key = (names, tuple(map(id, namespaces)), tuple(map(id, roots)))
     hit = _PLANS.get(key)
-    if hit is not None and all(ref() is r for ref, r in zip(hit[0], roots)) and all(
-            map(operator.is_, hit[1], namespaces)) and hit[2].still_valid(roots):
+    if hit is not None and _same(hit[0], hit[1], roots, namespaces) and hit[2].still_valid(
+            roots):
         return list(hit[2].slots)  # a copy: the caller may change it, the cache may not
     walk = _walk(names, namespaces, roots)
     if walk.complete and roots:
@@ -238,6 +237,18 @@ def plan(names: Iterable[str], namespaces: Iterable[dict], roots: Iterable[Any])
             _PLANS.clear()
         _PLANS[key] = (refs, namespaces, walk)
     return walk.slots
+
+
+def _same(refs: tuple, namespaces: tuple, roots: tuple, now: tuple) -> bool:
+    """Whether a cached walk's roots and namespaces are these very objects (ids can be
+    reused once an object is gone)."""
+    for ref, r in zip(refs, roots):
+        if ref() is not r:
+            return False
+    for ns, n in zip(namespaces, now):
+        if ns is not n:
+            return False
+    return True
 
 
 def _forget(key: tuple, _ref: Any, plans: dict = _PLANS) -> None:

@@ -251,8 +251,11 @@ class _Plan:
     def valid(self) -> bool:
         for ns, name, value in self.deps:
             now = ns.get(name, _MISSING)
-            if now is not value and (value is not _DATA or not _is_data(now)):
-                return False
+            if now is not value:
+                if value is not _DATA:
+                    return False
+                if type(now) not in _INERT and not isinstance(now, Tracer):  # _is_data, inline
+                    return False
         return True
 
 
