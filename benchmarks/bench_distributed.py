@@ -57,6 +57,9 @@ GOAL = 1.6
 def worker(args: argparse.Namespace) -> None:
     """One rank: warm up, then time ``--repeats`` runs of ``--steps`` steps; rank 0 prints
     the median samples/s as one ``RESULT {json}`` line."""
+    if args.pin:  # this process (and the threads it starts) on one core of its own
+        slot = int(os.environ.get("LOCAL_RANK", os.environ.get("BENCH_SLOT", "0")))
+        os.sched_setaffinity(0, {slot % os.cpu_count()})
     import torch
 
     from pycograd import distributed, nn
@@ -130,7 +133,7 @@ def measure(args: argparse.Namespace, nprocs: int) -> dict:
     script = [str(HERE / "bench_distributed.py"), "--worker", "--nprocs-now",
               str(max(nprocs, 0)), "--steps", str(args.steps), "--repeats", str(args.repeats),
               "--batch", str(args.batch), "--scaling", args.scaling,
-              "--accumulate", str(args.accumulate)]
+              "--accumulate", str(args.accumulate)] + (["--pin"] if args.pin else [])
     if nprocs > 0:
         torchrun = Path(sys.executable).with_name("torchrun")
         cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nprocs}", "--local-addr",
@@ -139,8 +142,8 @@ def measure(args: argparse.Namespace, nprocs: int) -> dict:
         cmd = [sys.executable, *script]
     env = dict(os.environ, **ONE_THREAD, PYTHONPATH=str(HERE.parent))
     busy0, ours0, t0 = _busy_cpu_s(), _children_cpu_s(), time.perf_counter()
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(max(1, -nprocs))]
+    procs = [subprocess.Popen(cmd, env=dict(env, BENCH_SLOT=str(i)), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(max(1, -nprocs))]
     results = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=1800)
@@ -186,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--accumulate", type=int, default=1,
                     help="batches averaged per optimizer step (one exchange per step)")
     ap.add_argument("--scaling", choices=("weak", "strong"), default="weak")
+    ap.add_argument("--pin", action="store_true",
+                    help="bind each process to a core of its own (local rank i: core i)")
     ap.add_argument("--nprocs", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--nprocs-now", type=int, default=0, help=argparse.SUPPRESS)
@@ -200,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
               "pip install 'pycograd[torch,examples]')")
         return
     print("env:", environment(), "| children:", " ".join(f"{k}=1" for k in ONE_THREAD))
-    print(f"digits MLP 64-64-10, Adam, float32, {args.scaling} scaling, batch {args.batch}"
+    pinned = "one core per process, " if args.pin else ""
+    print(f"digits MLP 64-64-10, Adam, float32, {args.scaling} scaling, {pinned}batch {args.batch}"
           f"{' per rank' if args.scaling == 'weak' else ''}, accumulate {args.accumulate}, "
           f"{args.steps} steps x {args.repeats} (median); load average before "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
