@@ -5,6 +5,7 @@ host-transfer rate, not the disk's."""
 
 import numpy as np
 import pytest
+from test_remat import _mlp_graph as mlp_graph
 
 from pycograd import device, on_cpu, on_device
 from pycograd.backends.arrays.placed import DeviceArray
@@ -19,18 +20,8 @@ RATES = {"flops": 1e9, "bandwidth": 1e8}
 STRICT = "array_api_strict:device1"
 
 
-def _mlp_graph(layers: int = 4, batch: int = 2048, width: int = 128):
-    rng = np.random.default_rng(0)
-    ws = [rng.normal(size=(width, width)) / 11 for _ in range(layers)]
-    x = rng.normal(size=(batch, width))
-
-    def f(x, ws):
-        h = x
-        for w in ws:
-            h = np.tanh(h @ w + 0.1)
-        return np.sum(h * h)
-
-    return grad_graph(capture(f, x, ws), argnums=1), (x, ws)
+def _mlp_graph():
+    return mlp_graph(4, 2048, 128)
 
 
 class _Recording(spill.SpillStore):
