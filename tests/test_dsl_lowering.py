@@ -38,6 +38,15 @@ def both(x, k):  # k is a local and a global
 def only_local(x, kk):  # kk is only a local: read from the live stack
     return x |> $ * kk
 
+def count(x):  # a stage run in a function's frame, where ``len`` resolves afresh each run
+    return x |> len($) + 1
+
+out["shadowed"] = [count([1, 2])]
+len = lambda v: 100  # a global now shadows the builtin
+out["shadowed"].append(count([1, 2]))
+del len
+out["shadowed"].append(count([1, 2]))
+
 k = 10.0
 out["locals"] = [both(1.0, 2.0), both(2.0, 3.0), only_local(1.0, 2.0), only_local(1.0, 4.0)]
 f = $ |> $ * k |> fork[$ + 1, $] *|> $ * $
@@ -146,6 +155,7 @@ def test_lowered_pipes_give_what_pipescripts_handlers_give(runs):
     assert own["null"] == "None" and own["tuple"] == "3" and own["dict"] == 2
     assert own["locals"] == [3.0, 7.0, 2.0, 4.0] and own["fork"] == [110.0, 110.0]
     assert own["late"] == [6.0]
+    assert own["shadowed"] == [3, 101, 3]
     assert own["not_callable"][0] == "PipelineStageError"
     assert own["branch_misuse"][2], own["branch_misuse"]  # pipescript's note is kept
 

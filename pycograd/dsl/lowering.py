@@ -41,9 +41,13 @@ from __future__ import annotations
 import ast
 import builtins
 import sys
+from types import FunctionType
 from typing import Any
 
+from pycograd.core.trace import Tracer
 from pycograd.dsl.stagecache import note_node, reuse
+from pycograd.dsl.stages import check_stage
+from pycograd.routing.transparent import routed
 
 PIPE = "__pycograd_pipe__"
 STAGE = "__pycograd_stage__"
@@ -64,7 +68,8 @@ _EXPECTED = {
 
 _RT: dict[str, Any] = {}
 """What the slow paths read, filled by ``install``: pyccolo's ``before_right_binop_arg``
-event and the two tracer classes."""
+event, the two tracer classes and ``CellRoutingTracer.swap_callee`` (which ``route`` runs
+inline for a function unless a subclass has its own)."""
 _ACTIVE: dict[str, Any] = {"pipe": None, "route": None}
 """The tracer instance last found on pyccolo's stack, per kind: pipescript's
 ``PipelineTracer`` ("pipe") and ``routing.CellRoutingTracer`` ("route")."""
@@ -117,9 +122,13 @@ def pipe(value: Any, func: Any, node_id: int, star: int, last: bool) -> Any:
             return value | func
     if value is _NULL:
         return None if last else _NULL
-    applied = func
-    for hook in type(tracer).application_hooks:  # PipelineTracer._resolve_piped
-        applied = hook(applied, value)
+    hooks = type(tracer).application_hooks  # PipelineTracer._resolve_piped
+    if len(hooks) == 1 and hooks[0] is check_stage and callable(func):
+        applied = routed(func) if isinstance(value, Tracer) else func  # the hook, inline
+    else:
+        applied = func
+        for hook in hooks:
+            applied = hook(applied, value)
     try:
         out = applied(value) if not star else applied(*value) if star == 1 \
             else applied(**value)
@@ -140,15 +149,28 @@ def _diagnose(exc: Exception, node_id: int, frame: Any, value: Any, func: Any) -
 
 def mark(node_id: int) -> None:
     """What pipescript's handlers do before a pipe's operand runs: note the operand as the
-    node running at this line, for IPython's tracebacks."""
+    node running at this line, for IPython's tracebacks (only a cell's lines are read, so
+    an operand outside the cells, as in a ``$ |>`` pipeline's lambda, is left alone)."""
+    known = _OUTSIDE_CELLS.get(node_id)
+    if known is not None and known is _NODES.get(node_id):
+        return
     tracer = _ACTIVE["pipe"]
     if tracer is None or tracer._is_tracing_hard_disabled or tracer not in _STACK:
         if _active("pipe") is None:
             return
     frame = sys._getframe(1)
     node = _NODES.get(node_id) if not _REMAP else _node(node_id, frame)
-    if node is not None:
-        note_node(frame, node)
+    if node is None:
+        return
+    if not note_node(frame, node) and not _REMAP:
+        if len(_OUTSIDE_CELLS) > 100_000:
+            _OUTSIDE_CELLS.clear()
+        _OUTSIDE_CELLS[node_id] = node
+
+
+_OUTSIDE_CELLS: dict[int, Any] = {}
+"""Marked operands found in code that is not an IPython cell's, by node id (a node's code
+stays in one file; ids read from a bytecode cache are remapped per file, then none are kept)."""
 
 
 def stage(node_id: int, fallback: Any) -> Any:
@@ -182,10 +204,14 @@ def stage(node_id: int, fallback: Any) -> Any:
 def route(func: Any) -> Any:
     """A call's callee as ``routing.CellRoutingTracer``'s ``before_call`` handler swaps it
     (pyccolo drops an exception of the handler and keeps the callee; so does this)."""
-    tracer = _active("route")
-    if tracer is None:
-        return func
+    tracer = _ACTIVE["route"]
+    if tracer is None or tracer._is_tracing_hard_disabled or tracer not in _STACK:
+        tracer = _active("route")
+        if tracer is None:
+            return func
     try:
+        if type(func) is FunctionType and type(tracer).swap_callee is _RT["swap"]:
+            return routed(func)  # what the handler does with a function, inline
         out = tracer.swap_callee(func)
     except Exception:
         return func
@@ -370,7 +396,7 @@ def install() -> None:
         BaseTracer.node_id_remapping_by_fname
     _NULL = pipeline_null
     _RT.update(event=TraceEvent.before_right_binop_arg, pipe=PipelineTracer,
-               route=CellRoutingTracer)
+               route=CellRoutingTracer, swap=CellRoutingTracer.swap_callee)
     _ORIGINAL.append(rewriter.ExprRewriter)
     rewriter.ExprRewriter = _make_rewriter(rewriter.ExprRewriter)
     setattr(builtins, PIPE, pipe)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import inspect
 import weakref
 from collections.abc import Callable
-from types import FrameType, FunctionType
+from types import CodeType, FrameType, FunctionType
 from typing import Any
 
 from pycograd.dsl import capture
@@ -138,6 +139,15 @@ def _pattern(names: tuple[str, ...], frame: FrameType) -> tuple:
     """How each free name resolves in ``frame``: everything pipescript's
     ``create_placeholder_lambda`` (and ``capture``'s weights) decide the lambda by."""
     glob = frame.f_globals
+    code = frame.f_code
+    if code.co_flags & _CO_OPTIMIZED and not _may_be_local(code, names):
+        # a function's frame, where no free name is one of its variables: no name is in
+        # its locals, so they need not be read (``f_locals`` copies them all on each read)
+        out = [False]
+        built = _BUILTINS
+        for n in names:
+            out.append(2 * (n in glob) + 4 * (n in built))
+        return tuple(out)
     loc = frame.f_locals
     out = [loc is glob]  # a loop, not a generator: this runs for each stage of each step
     if loc is glob:
@@ -149,6 +159,26 @@ def _pattern(names: tuple[str, ...], frame: FrameType) -> tuple:
         for n in names:
             out.append((n in loc) + 2 * (n in glob) + 4 * (n in built))
     return tuple(out)
+
+
+_CO_OPTIMIZED = inspect.CO_OPTIMIZED
+_VARIABLES: dict[tuple[int, tuple[str, ...]], tuple[CodeType, bool]] = {}
+"""``(id(code), names)`` -> whether one of ``names`` is a variable of ``code``."""
+
+
+def _may_be_local(code: CodeType, names: tuple[str, ...]) -> bool:
+    """Whether a function frame running ``code`` can hold one of ``names`` as a local (its
+    ``f_locals`` has its arguments and locals, cell and free variables, nothing else)."""
+    key = (id(code), names)
+    hit = _VARIABLES.get(key)
+    if hit is not None and hit[0] is code:
+        return hit[1]
+    variables = {*code.co_varnames, *code.co_cellvars, *code.co_freevars}
+    result = any(n in variables for n in names)
+    if len(_VARIABLES) > 10_000:  # code of re-run cells piles up
+        _VARIABLES.clear()
+    _VARIABLES[key] = (code, result)
+    return result
 
 
 def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[], Any],
@@ -165,6 +195,7 @@ def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[],
     out = compile_()
     if out is _PASS:
         entry.state = _PASS
+        _LAST.pop(id(node), None)
     elif template is False:
         entry.variants[pattern] = _template(unwrap(out), frame)
     return out, None
@@ -175,6 +206,17 @@ def reuse(node: ast.expr, frame: FrameType) -> FunctionType | None:
     ``frame``, noted as the node running (``note_node``) as the handler does, else ``None``
     (not installed, or not compiled for this resolution yet: ask the handler). ``lowering``
     calls this for each stage of a lowered pipe."""
+    last = _LAST.get(id(node))
+    if last is not None and last[0] is node and last[1] is frame.f_code \
+            and last[2] is frame.f_globals:
+        glob, built = last[2], _BUILTINS
+        for name, resolution in zip(last[3], last[4]):
+            if 2 * (name in glob) + 4 * (name in built) != resolution:
+                break
+        else:
+            if last[6]:
+                note_node(frame, node)
+            return last[5]
     if not _INSTALLED[0]:
         return None
     entry = _RHS.get(id(node))
@@ -182,21 +224,39 @@ def reuse(node: ast.expr, frame: FrameType) -> FunctionType | None:
         entry = _entry("rhs", node)
     if entry.state == _PASS:
         return None
-    template = entry.variants.get(_pattern(entry.names, frame))
+    pattern = _pattern(entry.names, frame)
+    template = entry.variants.get(pattern)
     if not template:
         return None
     note_node(frame, node)
-    return template.plain or template.make(frame)
+    if template.plain is None:
+        return template.make(frame)
+    code = frame.f_code
+    if code.co_flags & _CO_OPTIMIZED and not _may_be_local(code, entry.names):  # ``_LAST``
+        if len(_LAST) > 10_000:
+            _LAST.clear()
+        _LAST[id(node)] = (node, code, frame.f_globals, entry.names, pattern[1:],
+                           template.plain, _CELL_FILES.get(code.co_filename, True))
+    return template.plain
 
 
-def note_node(frame: FrameType, node: ast.AST) -> None:
+_LAST: dict[int, tuple] = {}
+"""``id(node)`` -> the stage ``reuse`` found last for a node run in a function's frame whose
+variables include none of the stage's free names, with what decided it: ``(node, code,
+globals, names, resolution, function, noted)``. The stage runs in that frame every step, and
+there only whether each name is a global or a builtin can change the resolution, so a run
+of the same code with the same globals that finds each name where it was gets the same
+function (noted as the running node only in an IPython cell, as ``note_node`` would)."""
+
+
+def note_node(frame: FrameType, node: ast.AST) -> bool:
     """What pipescript's handlers do on each run: note ``node`` as the one running at the
     frame's line, for IPython's traceback display. Its readers (pipescript's patch of
     ``executing.find_node_ipython``, and its display-time diagnostics, both in IPython)
     look notes up for the frames of a traceback; the one of a cell's line is the one that
     decides what IPython highlights, so only those are noted, in ``_NOTES`` (a plain dict:
     pipescript's weak mapping costs ~0.6 us a write), which the mapping reads first (see
-    ``_NoteMapping``)."""
+    ``_NoteMapping``). Returns whether it noted (whether the frame runs a cell's code)."""
     filename = frame.f_code.co_filename
     cell = _CELL_FILES.get(filename)
     if cell is None:
@@ -205,6 +265,7 @@ def note_node(frame: FrameType, node: ast.AST) -> None:
         cell = _CELL_FILES[filename] = _is_cell(filename)
     if cell:
         _NOTES[filename, frame.f_lineno] = node
+    return cell
 
 
 def _is_cell(filename: str) -> bool:

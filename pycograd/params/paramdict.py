@@ -367,7 +367,7 @@ class ParamDict:
 
     def _env(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
         given = values if values is not None else {}
-        if any(n not in self._entries for n in given):
+        if not given.keys() <= self._entries.keys():
             unknown = [n for n in given if n not in self._entries]
             raise MissingKeyError(f"bind: no weight(s) {unknown}; the weights are {list(self)}")
         flat = {name: given[name] if name in given else given.get(canon, p.value)
@@ -495,10 +495,12 @@ class ParamDict:
                     "got a traced value or a weight bound by weights.bind / "
                     "weights.grad; step outside the transform")
             stored = p.stored
+            if type(g) is not np.ndarray:
+                g = np.asarray(g)
             if type(stored) is np.ndarray and stored.dtype.kind != "c":
-                stored -= lr * np.asarray(g)  # in place, same_kind casting, as below
+                stored -= lr * g  # in place, same_kind casting, as below
                 continue
-            g = np.conj(g) if np.iscomplexobj(stored) else np.asarray(g)  # descent: conj
+            g = np.conj(g) if np.iscomplexobj(stored) else g  # descent: conj
             np.subtract(stored, lr * g, out=stored, casting="same_kind")
 
     # -- save / load ----------------------------------------------------------------
@@ -622,7 +624,8 @@ class _Bound:
 
 def _scalar_objective(values: dict, weights: ParamDict, objective: Callable, *data: Any) -> Any:
     """What ``weights.grad`` differentiates: the objective, checked to return a scalar."""
-    out = _call_with_values(weights, objective, values, *data)
+    with weights.bind(values, objective):  # ``_call_with_values``, inline: it runs every step
+        out = routed(objective)(*data)
     shape = getattr(out, "shape", None)
     if isinstance(out, (tuple, list)) or (np.shape(out) if shape is None else shape) != ():
         what = (f"a {type(out).__name__}" if isinstance(out, (tuple, list))

@@ -42,6 +42,10 @@ _LIBRARIES = frozenset(sys.stdlib_module_names) | {
     "sklearn", "matplotlib",
 }
 _MAX_VISITS = 2000
+_WOVEN = ("__pycograd_", "_X5ix_")
+"""Prefixes of the names that instrumented DSL code calls besides the user's: pycograd's
+lowered pipes and pyccolo's event emitters (``pyccolo.extra_builtins``), builtins that read
+no weights. A walk skips them."""
 
 
 class Group(Mapping):
@@ -341,6 +345,8 @@ def _scan_function(fn: types.FunctionType, out: _Walk, stack: list, user_ns: set
                  if callable(v) and not isinstance(v, Tracer))
     user_ns.add(id(g))
     for name in _global_loads(code):
+        if name.startswith(_WOVEN):
+            continue
         value = g.get(name, _MISSING)
         kind = _kind(g, name in names, value)
         out.read(g, name, value, kind)
@@ -413,7 +419,10 @@ class _Binding:
     def _restore(self) -> None:
         saved, self.saved = self.saved, []
         for holder, name, old in reversed(saved):
-            _write(holder, name, old)
+            if type(holder) is dict and old is not _MISSING:  # the common slot
+                holder[name] = old
+            else:
+                _write(holder, name, old)
 
 
 def bound(env: Mapping[str, Any], slots: list[tuple[Any, str]]) -> Any:
