@@ -26,7 +26,7 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -154,27 +154,44 @@ class _Walk:
 
     def detach(self, roots: tuple) -> None:
         """Refer to the roots' own attributes by position, so that a cached walk does not
-        keep its roots alive."""
+        keep its roots alive, and lay the reads out for ``still_valid``, which a training
+        loop runs every step: each global's read with its dict's ``get`` bound."""
         where = {id(r): i for i, r in enumerate(roots)}
-        self.attrs = [(where.get(id(obj), obj), attribute, value, id(obj) in where)
-                      for obj, attribute, value in self.attrs]
+        self.root_attrs = [(where[id(obj)], attribute, value)
+                           for obj, attribute, value in self.attrs if id(obj) in where]
+        self.attrs = [a for a in self.attrs if id(a[0]) not in where]
+        self._global_reads = [(read[0].get, read[1], read) for read in self.reads
+                              if type(read[0]) is dict]
+        self._cell_reads = [read for read in self.reads if type(read[0]) is not dict]
 
     def still_valid(self, roots: tuple) -> bool:
         """Whether every read would give the same walk now (after ``detach``)."""
-        names = self.names
-        for read in self.reads:
-            holder, name, value, kind = read
-            now = holder.get(name, _MISSING) if type(holder) is dict else _cell_value(holder)
-            if now is not value:
-                if kind is None or _kind(holder, name in names, now) != kind:
-                    return False
-                read[2] = _kept(now, kind)  # the next check of an unchanged value is quick
-        for obj, attribute, value, is_root in self.attrs:
-            if getattr(roots[obj] if is_root else obj, attribute, None) is not value:
+        for get, name, read in self._global_reads:
+            if get(name, _MISSING) is not read[2] and not self._recheck(read):
+                return False
+        for read in self._cell_reads:
+            if _cell_value(read[0]) is not read[2] and not self._recheck(read):
+                return False
+        for i, attribute, value in self.root_attrs:
+            if getattr(roots[i], attribute, None) is not value:
+                return False
+        for obj, attribute, value in self.attrs:
+            if getattr(obj, attribute, None) is not value:
                 return False
         for cls, fns in self.classes:
             if _class_functions(cls) != fns:
                 return False
+        return True
+
+    def _recheck(self, read: list) -> bool:
+        """Whether a read whose value changed still gives the same walk: only where the walk
+        did not follow it, and the new value is one it treats alike (which the read then
+        keeps, so that the next check of an unchanged value is quick)."""
+        holder, name, _, kind = read
+        now = holder.get(name, _MISSING) if type(holder) is dict else _cell_value(holder)
+        if kind is None or _kind(holder, name in self.names, now) != kind:
+            return False
+        read[2] = _kept(now, kind)
         return True
 
 
@@ -214,7 +231,8 @@ alive. ``_MAX_PLANS`` bounds the rest (roots that something in their walk refers
 _MAX_PLANS = 256
 
 
-def plan(names: Iterable[str], namespaces: Iterable[dict], roots: Iterable[Any]) -> list:
+def plan(names: Iterable[str], namespaces: Iterable[dict],
+         roots: Iterable[Any]) -> Sequence[tuple[Any, str]]:
     """The slots to bind for ``names``: all of them in ``namespaces``, and the ones the
     functions reachable from ``roots`` read.
 
@@ -224,11 +242,11 @@ def plan(names: Iterable[str], namespaces: Iterable[dict], roots: Iterable[Any])
     method swapped: each makes the next call walk again)."""
     names = names if type(names) is frozenset else frozenset(names)
     namespaces, roots = tuple(namespaces), tuple(roots)
-    key = (names, tuple(map(id, namespaces)), tuple(map(id, roots)))
+    key = (names, *map(id, namespaces), None, *map(id, roots))
     hit = _PLANS.get(key)
     if hit is not None and _same(hit[0], hit[1], roots, namespaces) and hit[2].still_valid(
             roots):
-        return list(hit[2].slots)  # a copy: the caller may change it, the cache may not
+        return hit[2].slots
     walk = _walk(names, namespaces, roots)
     if walk.complete and roots:
         try:
@@ -237,6 +255,7 @@ def plan(names: Iterable[str], namespaces: Iterable[dict], roots: Iterable[Any])
         except TypeError:  # a root without weak references is walked every time
             return walk.slots
         walk.detach(roots)
+        walk.slots = tuple(walk.slots)  # shared by every hit: nobody may change it
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         _PLANS[key] = (refs, namespaces, walk)
@@ -392,7 +411,7 @@ class _Binding:
 
     __slots__ = ("slots", "values", "saved")
 
-    def __init__(self, slots: list[tuple[Any, str]], values: list[Any]):
+    def __init__(self, slots: Sequence[tuple[Any, str]], values: list[Any]):
         self.slots, self.values, self.saved = slots, values, []
 
     def __enter__(self) -> None:
@@ -425,7 +444,7 @@ class _Binding:
                 _write(holder, name, old)
 
 
-def bound(env: Mapping[str, Any], slots: list[tuple[Any, str]]) -> Any:
+def bound(env: Mapping[str, Any], slots: Sequence[tuple[Any, str]]) -> Any:
     """Context manager: write ``env[name]`` into each slot for the duration; restore the old
     contents (or their absence) afterwards, in reverse order, also when the body raises."""
     return _Binding(slots, [env[name] for _, name in slots])
