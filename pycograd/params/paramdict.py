@@ -236,6 +236,10 @@ class ParamDict:
         self._dotted = any("." in n for n in entries)
         self._untied = all(n == canon for n, _, canon, _ in self._layout)
         self._names = frozenset(n.partition(".")[0] for n in entries)  # the env's names
+        self._order = list(entries) if self._untied and not self._dotted else None
+        self._simple = self._order is not None and len(self._trainable) == len(self._layout)
+        """Every entry its own trainable array under a plain name: ``grad``'s gradients are
+        the transform's, name for name."""
         self._namespaces: list[dict] = []
         self._active: list[tuple[dict, Any]] = []
 
@@ -370,6 +374,8 @@ class ParamDict:
         if not given.keys() <= self._entries.keys():
             unknown = [n for n in given if n not in self._entries]
             raise MissingKeyError(f"bind: no weight(s) {unknown}; the weights are {list(self)}")
+        if list(given) == self._order:  # every name, in order (as ``grad`` binds): the env
+            return dict(given)
         flat = {name: given[name] if name in given else given.get(canon, p.value)
                 for name, p, canon, _ in self._layout}
         return _nest(flat) if self._dotted else flat
@@ -458,6 +464,8 @@ class ParamDict:
         else:
             stored = {n: p.stored for n, p in self._trainable}
             value, g = _value_and_grad_of_weights(stored, self, objective, *data)
+            if self._simple:
+                return value, g
         return value, {n: g.get(canon) if trains else None
                        for n, _, canon, trains in self._layout}
 

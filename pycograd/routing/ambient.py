@@ -33,6 +33,7 @@ import numpy as np
 
 from pycograd.core.errors import MissingAttributeError
 from pycograd.core.trace import Tracer
+from pycograd.routing.source import WOVEN_HELPERS
 
 _MISSING = object()
 _LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS"})
@@ -42,10 +43,6 @@ _LIBRARIES = frozenset(sys.stdlib_module_names) | {
     "sklearn", "matplotlib",
 }
 _MAX_VISITS = 2000
-_WOVEN = ("__pycograd_", "_X5ix_")
-"""Prefixes of the names that instrumented DSL code calls besides the user's: pycograd's
-lowered pipes and pyccolo's event emitters (``pyccolo.extra_builtins``), builtins that read
-no weights. A walk skips them."""
 
 
 class Group(Mapping):
@@ -364,7 +361,7 @@ def _scan_function(fn: types.FunctionType, out: _Walk, stack: list, user_ns: set
                  if callable(v) and not isinstance(v, Tracer))
     user_ns.add(id(g))
     for name in _global_loads(code):
-        if name.startswith(_WOVEN):
+        if name.startswith(WOVEN_HELPERS):
             continue
         value = g.get(name, _MISSING)
         kind = _kind(g, name in names, value)

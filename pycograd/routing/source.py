@@ -171,6 +171,12 @@ def function_node(code: CodeType, glob: dict) -> ast.AST | None:
     return found[0] if len(found) == 1 else None
 
 
+WOVEN_HELPERS = ("__pycograd_", "_X5ix_")
+"""Prefixes of the names that instrumented code calls besides the user's: pycograd's lowered
+DSL pipes and pyccolo's event emitters (``pyccolo.extra_builtins``), builtins that read no
+weights and need no routing. Analyses of a function's globals skip them."""
+
+
 def is_woven(code: CodeType) -> bool:
     """Whether ``code`` came out of ``recompile`` (then it is instrumented already)."""
     return _WOVEN.get(id(code)) is code

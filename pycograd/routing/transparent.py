@@ -83,7 +83,13 @@ from pycograd.numpy_api import list_args
 from pycograd.numpy_api.construction import INDEX_ROUTES
 from pycograd.routing.constructors import CONSTRUCTOR_NAMES, CONSTRUCTOR_ROUTES, holds_tracer
 from pycograd.routing.scalar_math import MATH_NAMES, MATH_ROUTES
-from pycograd.routing.source import function_node, is_woven, local_names, recompile
+from pycograd.routing.source import (
+    WOVEN_HELPERS,
+    function_node,
+    is_woven,
+    local_names,
+    recompile,
+)
 
 ROUTES: dict[Callable, Callable] = {**MATH_ROUTES, **CONSTRUCTOR_ROUTES}
 """Callee -> its routed replacement."""
@@ -238,7 +244,7 @@ class _Plan:
     that verdict depends on, and (lazily) its woven code."""
 
     __slots__ = ("code", "globals", "needs", "deps", "attrs", "plain", "library", "icode",
-                 "routed", "callees")
+                 "routed", "callees", "_same", "_data")
 
     def __init__(self, code: CodeType, glob: dict, needs: bool, deps: tuple, attrs: frozenset):
         self.code, self.globals, self.needs, self.deps, self.attrs = code, glob, needs, deps, attrs
@@ -247,15 +253,19 @@ class _Plan:
         self.icode: Any = _UNKNOWN
         self.routed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.callees: dict[int, tuple[FunctionType, Any]] = {}
+        # ``valid``'s two kinds of dependency, with each namespace's ``get`` bound: it runs
+        # for every routed call of a training step
+        self._same = tuple((ns.get, name, v) for ns, name, v in deps if v is not _DATA)
+        self._data = tuple((ns.get, name) for ns, name, v in deps if v is _DATA)
 
     def valid(self) -> bool:
-        for ns, name, value in self.deps:
-            now = ns.get(name, _MISSING)
-            if now is not value:
-                if value is not _DATA:
-                    return False
-                if type(now) not in _INERT and not isinstance(now, Tracer):  # _is_data, inline
-                    return False
+        for get, name, value in self._same:
+            if get(name, _MISSING) is not value:
+                return False
+        for get, name in self._data:
+            now = get(name, _MISSING)
+            if type(now) not in _INERT and not isinstance(now, Tracer):  # _is_data, inline
+                return False
         return True
 
 
@@ -362,6 +372,8 @@ def _analyze(code: CodeType, glob: dict, walk: _Walk) -> _Plan:
     walk.visiting.add(code)
     needs = False
     for name in names:
+        if name.startswith(WOVEN_HELPERS):
+            continue
         v = glob.get(name, _MISSING)
         if _is_data(v):  # a weight rebound every step (an array, a traced value): no re-plan
             deps.append((glob, name, _DATA))
