@@ -9,7 +9,10 @@ global batch grows with the ranks, as data parallelism is used; ``--scaling stro
 the global batch at ``--batch``. ``--accumulate K`` averages K such batches per optimizer
 step in every configuration (the one-process rows too), so each process does the same
 work per step everywhere and the ranks exchange gradients once per K batches; the
-effective batch of a step is then K x the global batch. The row "1 (no data parallel)" is
+effective batch of a step is then K x the global batch. Several values (``--accumulate 1
+8 64``) run one after the other, each for ``--steps / K`` steps (at least 40), and end in a
+summary: the speedup by the rows each rank computes between two exchanges, which is what
+decides it (the exchange costs about the same whatever the rows). The row "1 (no data parallel)" is
 plain ``train`` in one process, the baseline of the speedup: the distance to it is the
 cost of the collectives. The row "2 plain, no exchange" runs two such plain processes at
 once and adds their samples/s: the most two processes get from this machine with no
@@ -30,7 +33,7 @@ seconds per second from ``/proc/stat`` minus this benchmark's own), since two pr
 cannot run at once on a 2-core machine where something else holds a core.
 
     python benchmarks/bench_distributed.py [--steps 200] [--repeats 5] [--rounds 3]
-                                           [--batch 64] [--accumulate 1]
+                                           [--batch 64] [--accumulate 1 [8 64 ...]] [--pin]
                                            [--scaling weak|strong] [--nprocs 1 2]
 """
 
@@ -181,13 +184,15 @@ def _children_cpu_s() -> float:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=200,
+                    help="steps per run at accumulate 1 (at K: steps / K, at least 40)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64,
                     help="rows per rank (weak scaling) or in all (strong scaling)")
-    ap.add_argument("--accumulate", type=int, default=1,
-                    help="batches averaged per optimizer step (one exchange per step)")
+    ap.add_argument("--accumulate", type=int, nargs="+", default=[1],
+                    help="batches averaged per optimizer step (one exchange per step); "
+                         "several values run one after the other, then a summary")
     ap.add_argument("--scaling", choices=("weak", "strong"), default="weak")
     ap.add_argument("--pin", action="store_true",
                     help="bind each process to a core of its own (local rank i: core i)")
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nprocs-now", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
+        args.accumulate = args.accumulate[0]
         worker(args)
         return
     from harness import environment, optional
@@ -205,6 +211,25 @@ def main(argv: list[str] | None = None) -> None:
               "pip install 'pycograd[torch,examples]')")
         return
     print("env:", environment(), "| children:", " ".join(f"{k}=1" for k in ONE_THREAD))
+    summary = []
+    for k in args.accumulate:
+        one = argparse.Namespace(**{**vars(args), "accumulate": k,
+                                    "steps": max(40, args.steps // k)})
+        summary.append(run_configs(one))
+    if len(summary) > 1 and all(row is not None for row in summary):
+        print(f"summary: speedup of 2 processes against 1 by the rows each rank computes "
+              f"per exchange ({'one core per process' if args.pin else 'unpinned'})")
+        print(f"  {'rows/rank/step':>15}{'1-process ms/step':>19}{'speedup':>9}{'best':>7}"
+              f"{'ceiling':>9}  goal >= {GOAL}x")
+        for row in summary:
+            print(f"  {row['rows']:>15}{row['ms']:>19.2f}{row['speedup']:>8.2f}x"
+                  f"{row['best']:>6.2f}x{row['ceiling']:>8.2f}x  "
+                  f"{'met' if row['speedup'] >= GOAL else 'missed'}")
+
+
+def run_configs(args: argparse.Namespace) -> dict | None:
+    """One accumulate value: every configuration for ``--rounds`` rounds, then its table;
+    returns the 2-process row of the summary (``None`` without a 2-process run)."""
     pinned = "one core per process, " if args.pin else ""
     print(f"digits MLP 64-64-10, Adam, float32, {args.scaling} scaling, {pinned}batch {args.batch}"
           f"{' per rank' if args.scaling == 'weak' else ''}, accumulate {args.accumulate}, "
@@ -247,6 +272,9 @@ def main(argv: list[str] | None = None) -> None:
               f" mean {median(r['probe_mean_us'] for r in probes):.0f} us, "
               f"{median(r['probe_over_1ms'] for r in probes):.0%} of calls over 1 ms; "
               f"the step's own compute: {median(r['step_ms'] for r in runs[0]):.2f} ms")
+        return {"rows": runs[0][0]["batch"], "ms": median(r["step_ms"] for r in runs[0]),
+                "speedup": ratio, "best": best[2] / best[0], "ceiling": rate[-2] / rate[0]}
+    return None
 
 
 if __name__ == "__main__":

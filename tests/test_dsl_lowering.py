@@ -47,7 +47,13 @@ out["shadowed"].append(count([1, 2]))
 del len
 out["shadowed"].append(count([1, 2]))
 
+def maybe_local(x, flag):  # k is a local only when flag is set, else the global
+    if flag:
+        k = 5.0
+    return x |> $ + k
+
 k = 10.0
+out["maybe_local"] = [maybe_local(1.0, True), maybe_local(1.0, False), maybe_local(1.0, True)]
 out["locals"] = [both(1.0, 2.0), both(2.0, 3.0), only_local(1.0, 2.0), only_local(1.0, 4.0)]
 f = $ |> $ * k |> fork[$ + 1, $] *|> $ * $
 out["fork"] = [f(1.0)]
@@ -156,6 +162,7 @@ def test_lowered_pipes_give_what_pipescripts_handlers_give(runs):
     assert own["locals"] == [3.0, 7.0, 2.0, 4.0] and own["fork"] == [110.0, 110.0]
     assert own["late"] == [6.0]
     assert own["shadowed"] == [3, 101, 3]
+    assert own["maybe_local"] == [6.0, 11.0, 6.0]
     assert own["not_callable"][0] == "PipelineStageError"
     assert own["branch_misuse"][2], own["branch_misuse"]  # pipescript's note is kept
 
