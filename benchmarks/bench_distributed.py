@@ -9,15 +9,16 @@ global batch grows with the ranks, as data parallelism is used; ``--scaling stro
 the global batch at ``--batch``. ``--accumulate K`` averages K such batches per optimizer
 step in every configuration (the one-process rows too), so each process does the same
 work per step everywhere and the ranks exchange gradients once per K batches; the
-effective batch of a step is then K x the global batch. Several values (``--accumulate 1
-8 64``) run one after the other, each for ``--steps / K`` steps (at least 40), and end in a
-summary: the speedup by the rows each rank computes between two exchanges, which is what
-decides it (the exchange costs about the same whatever the rows). The row "1 (no data parallel)" is
-plain ``train`` in one process, the baseline of the speedup: the distance to it is the
-cost of the collectives. The row "2 plain, no exchange" runs two such plain processes at
-once and adds their samples/s: the most two processes get from this machine with no
-communication at all (its cores, caches and memory shared), the ceiling of the speedup.
-Goal: >= 1.6x samples/s at 2 processes. Needs torch and scikit-learn.
+effective batch of a step is then K x the global batch. The values given (by default 1, 8,
+32 and 64) run one after the other, each for ``--steps / K`` steps (at least 40), and end
+in a summary: the speedup by the rows each rank computes between two exchanges, which is
+what decides it (an exchange costs about the same whatever the rows). The row "1 (no data
+parallel)" is plain ``train`` in one process, the baseline of the speedup: the distance to
+it is the cost of the collectives. The row "2 plain, no exchange" runs two such plain
+processes at once and adds their samples/s: the most two processes get from this machine
+with no communication at all (its cores, caches and memory shared), the ceiling of the
+speedup. Goal: >= 1.6x samples/s at 2 processes (the summary says at which rows per
+exchange it is met). Needs torch and scikit-learn.
 
 Each 2-process run ends with a probe of the collective itself: a forward pass, then
 ``all_gather_into_tensor`` of one float, 400 times; its median, mean and the share of calls
@@ -33,7 +34,7 @@ seconds per second from ``/proc/stat`` minus this benchmark's own), since two pr
 cannot run at once on a 2-core machine where something else holds a core.
 
     python benchmarks/bench_distributed.py [--steps 200] [--repeats 5] [--rounds 3]
-                                           [--batch 64] [--accumulate 1 [8 64 ...]] [--pin]
+                                           [--batch 64] [--accumulate 1 8 32 64] [--pin]
                                            [--scaling weak|strong] [--nprocs 1 2]
 """
 
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64,
                     help="rows per rank (weak scaling) or in all (strong scaling)")
-    ap.add_argument("--accumulate", type=int, nargs="+", default=[1],
+    ap.add_argument("--accumulate", type=int, nargs="+", default=[1, 8, 32, 64],
                     help="batches averaged per optimizer step (one exchange per step); "
                          "several values run one after the other, then a summary")
     ap.add_argument("--scaling", choices=("weak", "strong"), default="weak")
