@@ -237,6 +237,7 @@ class ParamDict:
         self._untied = all(n == canon for n, _, canon, _ in self._layout)
         self._names = frozenset(n.partition(".")[0] for n in entries)  # the env's names
         self._order = list(entries) if self._untied and not self._dotted else None
+        self._params = [p for _, p, _, _ in self._layout]
         self._simple = self._order is not None and len(self._trainable) == len(self._layout)
         """Every entry its own trainable array under a plain name: ``grad``'s gradients are
         the transform's, name for name."""
@@ -609,35 +610,58 @@ class _Bound:
     slots ``plan`` finds, and each bound entry's value is pushed on its ``live`` stack
     (``weights.w1`` reads it); on exit both are undone, innermost first."""
 
-    __slots__ = ("weights", "values", "functions", "env", "binding", "live")
+    __slots__ = ("weights", "values", "functions", "binding", "live")
 
     def __init__(self, weights: ParamDict, values: Mapping[str, Any] | None,
                  functions: tuple):
         self.weights, self.values, self.functions = weights, values, functions
 
     def __enter__(self) -> dict[str, Any]:
-        weights = self.weights
-        self.env = env = weights._env(self.values)
-        namespaces = weights._namespaces
-        if weights._active:
-            namespaces = namespaces + [ns for ns, _ in weights._active]
-        self.live = weights._live_values(self.values)
-        self.binding = bound(env, plan(weights._names, namespaces, self.functions))
-        self.binding.__enter__()
-        for p, v in self.live:
-            p.live.append(v)
+        env = self.weights._env(self.values)
+        self.binding, self.live = _enter(self.weights, self.values, self.functions, env)
         return env
 
     def __exit__(self, *exc: Any) -> None:
-        for p, _ in reversed(self.live):
-            p.live.pop()
-        self.binding.__exit__(*exc)
+        _exit(self.binding, self.live, exc)
+
+
+def _enter(weights: ParamDict, values: Mapping[str, Any] | None, functions: tuple,
+           env: Mapping[str, Any] | None = None) -> tuple[Any, list]:
+    """Bind the weight names to ``values`` (``env``: the whole env, when the caller has it)
+    and push the live values; returns what ``_exit`` undoes. ``weights.grad`` binds every
+    step through here without building an env when ``values`` names every weight in
+    order."""
+    namespaces = weights._namespaces
+    if weights._active:
+        namespaces = namespaces + [ns for ns, _ in weights._active]
+    slots = plan(weights._names, namespaces, functions)
+    if values is not None and list(values) == weights._order:  # every name, in order
+        binding = bound(values, slots)
+        live = list(zip(weights._params, values.values()))
+    else:
+        binding = bound(weights._env(values) if env is None else env, slots)
+        live = weights._live_values(values)
+    binding.__enter__()
+    for p, v in live:
+        p.live.append(v)
+    return binding, live
+
+
+def _exit(binding: Any, live: list, exc: tuple) -> None:
+    for p, _ in reversed(live):
+        p.live.pop()
+    binding.__exit__(*exc)
 
 
 def _scalar_objective(values: dict, weights: ParamDict, objective: Callable, *data: Any) -> Any:
     """What ``weights.grad`` differentiates: the objective, checked to return a scalar."""
-    with weights.bind(values, objective):  # ``_call_with_values``, inline: it runs every step
+    binding, live = _enter(weights, values, (objective,))  # ``bind``, for every step
+    try:
         out = routed(objective)(*data)
+    except BaseException as e:
+        _exit(binding, live, (type(e), e, e.__traceback__))
+        raise
+    _exit(binding, live, (None, None, None))
     shape = getattr(out, "shape", None)
     if isinstance(out, (tuple, list)) or (np.shape(out) if shape is None else shape) != ():
         what = (f"a {type(out).__name__}" if isinstance(out, (tuple, list))
