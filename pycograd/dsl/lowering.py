@@ -41,13 +41,9 @@ from __future__ import annotations
 import ast
 import builtins
 import sys
-from types import FunctionType
 from typing import Any
 
-from pycograd.core.trace import Tracer
 from pycograd.dsl.stagecache import note_node, reuse
-from pycograd.dsl.stages import check_stage
-from pycograd.routing.transparent import routed
 
 PIPE = "__pycograd_pipe__"
 STAGE = "__pycograd_stage__"
@@ -68,8 +64,7 @@ _EXPECTED = {
 
 _RT: dict[str, Any] = {}
 """What the slow paths read, filled by ``install``: pyccolo's ``before_right_binop_arg``
-event, the two tracer classes and ``CellRoutingTracer.swap_callee`` (which ``route`` runs
-inline for a function unless a subclass has its own)."""
+event and the two tracer classes."""
 _ACTIVE: dict[str, Any] = {"pipe": None, "route": None}
 """The tracer instance last found on pyccolo's stack, per kind: pipescript's
 ``PipelineTracer`` ("pipe") and ``routing.CellRoutingTracer`` ("route")."""
@@ -126,13 +121,9 @@ def pipe(value: Any, func: Any, node_id: int, star: int, last: bool, stage_id: i
         func = _staged(tracer, stage_id, func, sys._getframe(1))
     if value is _NULL:
         return None if last else _NULL
-    hooks = type(tracer).application_hooks  # PipelineTracer._resolve_piped
-    if len(hooks) == 1 and hooks[0] is check_stage and callable(func):
-        applied = routed(func) if isinstance(value, Tracer) else func  # the hook, inline
-    else:
-        applied = func
-        for hook in hooks:
-            applied = hook(applied, value)
+    applied = func
+    for hook in type(tracer).application_hooks:  # PipelineTracer._resolve_piped
+        applied = hook(applied, value)
     try:
         out = applied(value) if not star else applied(*value) if star == 1 \
             else applied(**value)
@@ -214,14 +205,10 @@ def _staged(tracer: Any, node_id: int, fallback: Any, frame: Any) -> Any:
 def route(func: Any) -> Any:
     """A call's callee as ``routing.CellRoutingTracer``'s ``before_call`` handler swaps it
     (pyccolo drops an exception of the handler and keeps the callee; so does this)."""
-    tracer = _ACTIVE["route"]
-    if tracer is None or tracer._is_tracing_hard_disabled or tracer not in _STACK:
-        tracer = _active("route")
-        if tracer is None:
-            return func
+    tracer = _active("route")
+    if tracer is None:
+        return func
     try:
-        if type(func) is FunctionType and type(tracer).swap_callee is _RT["swap"]:
-            return routed(func)  # what the handler does with a function, inline
         out = tracer.swap_callee(func)
     except Exception:
         return func
@@ -404,7 +391,7 @@ def install() -> None:
         BaseTracer.node_id_remapping_by_fname
     _NULL = pipeline_null
     _RT.update(event=TraceEvent.before_right_binop_arg, pipe=PipelineTracer,
-               route=CellRoutingTracer, swap=CellRoutingTracer.swap_callee)
+               route=CellRoutingTracer)
     _ORIGINAL.append(rewriter.ExprRewriter)
     rewriter.ExprRewriter = _make_rewriter(rewriter.ExprRewriter)
     setattr(builtins, PIPE, pipe)
