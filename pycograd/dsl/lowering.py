@@ -144,28 +144,15 @@ def _diagnose(exc: Exception, node_id: int, frame: Any, value: Any, func: Any) -
 
 def mark(node_id: int) -> None:
     """What pipescript's handlers do before a pipe's operand runs: note the operand as the
-    node running at this line, for IPython's tracebacks (only a cell's lines are read, so
-    an operand outside the cells, as in a ``$ |>`` pipeline's lambda, is left alone)."""
-    known = _OUTSIDE_CELLS.get(node_id)
-    if known is not None and known is _NODES.get(node_id):
-        return
+    node running at this line, for IPython's tracebacks."""
     tracer = _ACTIVE["pipe"]
     if tracer is None or tracer._is_tracing_hard_disabled or tracer not in _STACK:
         if _active("pipe") is None:
             return
     frame = sys._getframe(1)
     node = _NODES.get(node_id) if not _REMAP else _node(node_id, frame)
-    if node is None:
-        return
-    if not note_node(frame, node) and not _REMAP:
-        if len(_OUTSIDE_CELLS) > 100_000:
-            _OUTSIDE_CELLS.clear()
-        _OUTSIDE_CELLS[node_id] = node
-
-
-_OUTSIDE_CELLS: dict[int, Any] = {}
-"""Marked operands found in code that is not an IPython cell's, by node id (a node's code
-stays in one file; ids read from a bytecode cache are remapped per file, then none are kept)."""
+    if node is not None:
+        note_node(frame, node)
 
 
 def stage(node_id: int, fallback: Any) -> Any:

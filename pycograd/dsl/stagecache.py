@@ -139,15 +139,6 @@ def _pattern(names: tuple[str, ...], frame: FrameType) -> tuple:
     """How each free name resolves in ``frame``: everything pipescript's
     ``create_placeholder_lambda`` (and ``capture``'s weights) decide the lambda by."""
     glob = frame.f_globals
-    code = frame.f_code
-    if code.co_flags & _CO_OPTIMIZED and not _may_be_local(code, names):
-        # a function's frame, where no free name is one of its variables: no name is in
-        # its locals, so they need not be read (``f_locals`` copies them all on each read)
-        out = [False]
-        built = _BUILTINS
-        for n in names:
-            out.append(2 * (n in glob) + 4 * (n in built))
-        return tuple(out)
     loc = frame.f_locals
     out = [loc is glob]  # a loop, not a generator: this runs for each stage of each step
     if loc is glob:
@@ -162,23 +153,13 @@ def _pattern(names: tuple[str, ...], frame: FrameType) -> tuple:
 
 
 _CO_OPTIMIZED = inspect.CO_OPTIMIZED
-_VARIABLES: dict[tuple[int, tuple[str, ...]], tuple[CodeType, bool]] = {}
-"""``(id(code), names)`` -> whether one of ``names`` is a variable of ``code``."""
 
 
 def _may_be_local(code: CodeType, names: tuple[str, ...]) -> bool:
     """Whether a function frame running ``code`` can hold one of ``names`` as a local (its
     ``f_locals`` has its arguments and locals, cell and free variables, nothing else)."""
-    key = (id(code), names)
-    hit = _VARIABLES.get(key)
-    if hit is not None and hit[0] is code:
-        return hit[1]
     variables = {*code.co_varnames, *code.co_cellvars, *code.co_freevars}
-    result = any(n in variables for n in names)
-    if len(_VARIABLES) > 10_000:  # code of re-run cells piles up
-        _VARIABLES.clear()
-    _VARIABLES[key] = (code, result)
-    return result
+    return any(n in variables for n in names)
 
 
 def _compiled(kind: str, node: ast.AST, frame: FrameType, compile_: Callable[[], Any],
@@ -249,14 +230,14 @@ of the same code with the same globals that finds each name where it was gets th
 function (noted as the running node only in an IPython cell, as ``note_node`` would)."""
 
 
-def note_node(frame: FrameType, node: ast.AST) -> bool:
+def note_node(frame: FrameType, node: ast.AST) -> None:
     """What pipescript's handlers do on each run: note ``node`` as the one running at the
     frame's line, for IPython's traceback display. Its readers (pipescript's patch of
     ``executing.find_node_ipython``, and its display-time diagnostics, both in IPython)
     look notes up for the frames of a traceback; the one of a cell's line is the one that
     decides what IPython highlights, so only those are noted, in ``_NOTES`` (a plain dict:
     pipescript's weak mapping costs ~0.6 us a write), which the mapping reads first (see
-    ``_NoteMapping``). Returns whether it noted (whether the frame runs a cell's code)."""
+    ``_NoteMapping``)."""
     filename = frame.f_code.co_filename
     cell = _CELL_FILES.get(filename)
     if cell is None:
@@ -265,7 +246,6 @@ def note_node(frame: FrameType, node: ast.AST) -> bool:
         cell = _CELL_FILES[filename] = _is_cell(filename)
     if cell:
         _NOTES[filename, frame.f_lineno] = node
-    return cell
 
 
 def _is_cell(filename: str) -> bool:
