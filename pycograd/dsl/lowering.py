@@ -24,9 +24,9 @@ application hooks, and its diagnostic note on an error, included; the node is lo
 for the note), passes ``pipeline_null`` along and maps it to ``None`` at the end of a
 pipeline, as the handlers would; an operand ``x`` that the handlers note as the running node
 (for IPython's traceback display) before it runs becomes ``__pycograd_mark__(<node id>) or
-x``. A stage with a ``$`` hole is handed over as ``lambda: <stage>``, its node id after
-``last``; ``pipe`` first asks pipescript's stage handler (with ``stagecache``, compiled once)
-for its lambda, exactly as the event would. Everything
+x``. A stage with a ``$`` hole becomes
+``__pycograd_stage__(<node id>, lambda: <stage>)``, which asks pipescript's stage handler
+(with ``stagecache``, compiled once) for the lambda, exactly as the event would. Everything
 else in the expression (the operands) is instrumented as before. With pipescript's tracer
 off, both fall back to what the woven code does then (a plain ``|``).
 
@@ -102,11 +102,9 @@ def _node(node_id: int, frame: Any) -> Any:
     return _NODES.get(node_id)
 
 
-def pipe(value: Any, func: Any, node_id: int, star: int, last: bool, stage_id: int = 0) -> Any:
+def pipe(value: Any, func: Any, node_id: int, star: int, last: bool) -> Any:
     """``value |> func`` as pipescript's handlers evaluate it (see the module docstring):
-    ``star`` 1 / 2 for ``*|>`` / ``**|>``, ``last`` for the pipeline's outermost pipe. With
-    ``stage_id``, ``func`` is the thunk of a stage holding a ``$`` hole (node ``stage_id``),
-    whose function is asked for first, as ``stage`` would give it.
+    ``star`` 1 / 2 for ``*|>`` / ``**|>``, ``last`` for the pipeline's outermost pipe.
 
     The application is ``PipelineTracer._apply``'s (its hooks, then the call; on an error,
     its diagnostic note), written out here so that the pipe's node is looked up only for
@@ -116,9 +114,7 @@ def pipe(value: Any, func: Any, node_id: int, star: int, last: bool, stage_id: i
     if tracer is None or tracer._is_tracing_hard_disabled or tracer not in _STACK:
         tracer = _active("pipe")
         if tracer is None:
-            return value | (func() if stage_id else func)
-    if stage_id:
-        func = _staged(tracer, stage_id, func, sys._getframe(1))
+            return value | func
     if value is _NULL:
         return None if last else _NULL
     applied = func
@@ -158,20 +154,14 @@ def mark(node_id: int) -> None:
 def stage(node_id: int, fallback: Any) -> Any:
     """A pipe's right operand holding a ``$`` hole: the function pipescript's stage handler
     makes of it (``fallback`` evaluates the operand as written, as the woven code does when
-    the handler declines or fails). Lowered pipes hand such a stage to ``pipe`` instead;
-    this serves code lowered before they did."""
+    the handler declines or fails)."""
     __hide_pyccolo_frame__ = True  # noqa: F841
     tracer = _ACTIVE["pipe"]
     if tracer is None or tracer._is_tracing_hard_disabled or tracer not in _STACK:
         tracer = _active("pipe")
         if tracer is None:
             return fallback()
-    return _staged(tracer, node_id, fallback, sys._getframe(1))
-
-
-def _staged(tracer: Any, node_id: int, fallback: Any, frame: Any) -> Any:
-    """``stage``'s function, asked of the pipe tracer ``tracer`` for code running in
-    ``frame``."""
+    frame = sys._getframe(1)
     node = _NODES.get(node_id) if not _REMAP else _node(node_id, frame)
     fn = None if node is None else reuse(node, frame)
     if fn is not None:  # what stagecache's handler does with a stage compiled before
@@ -333,9 +323,11 @@ def _make_rewriter(base: type) -> type:
             def at(new: Any) -> Any:
                 return ast.copy_location(new, node)
 
-            if staged:  # its thunk, whose function ``pipe`` asks for
-                right = at(ast.Lambda(ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
+            if staged:
+                thunk = at(ast.Lambda(ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
                                                     kw_defaults=[], defaults=[]), right))
+                right = at(ast.Call(at(ast.Name(STAGE, ast.Load())),
+                                    [at(ast.Constant(id(right_copy))), thunk], []))
             def marked(operand: ast.expr, operand_copy: ast.AST) -> ast.expr:
                 """``__pycograd_mark__(<id>) or <operand>``: noted, then evaluated."""
                 note = at(ast.Call(at(ast.Name(MARK, ast.Load())),
@@ -349,7 +341,7 @@ def _make_rewriter(base: type) -> type:
                 left = marked(left, self.orig_to_copy_mapping[id(node.left)])
             if not staged:
                 right = marked(right, right_copy)
-            consts = (id(copy), star, last) + ((id(right_copy),) if staged else ())
+            consts = (id(copy), star, last)
             return at(ast.Call(at(ast.Name(PIPE, ast.Load())),
                                [left, right, *(at(ast.Constant(c)) for c in consts)], []))
 
