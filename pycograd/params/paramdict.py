@@ -496,11 +496,6 @@ class ParamDict:
                                         f"weights are {list(self._entries)}")
         for name, p in self._trainable:
             g = grads.get(name) if self._untied else self._grad_for(grads, p)
-            stored = p.stored
-            if type(g) is np.ndarray and type(stored) is np.ndarray and not p.live \
-                    and stored.dtype.kind != "c":  # the common case, as below
-                stored -= lr * g
-                continue
             if g is None:
                 continue
             if isinstance(g, Tracer) or p.live:
@@ -508,6 +503,7 @@ class ParamDict:
                     f"step: {name!r} needs concrete arrays and unbound weights, "
                     "got a traced value or a weight bound by weights.bind / "
                     "weights.grad; step outside the transform")
+            stored = p.stored
             if type(g) is not np.ndarray:
                 g = np.asarray(g)
             if type(stored) is np.ndarray and stored.dtype.kind != "c":
