@@ -151,44 +151,27 @@ class _Walk:
 
     def detach(self, roots: tuple) -> None:
         """Refer to the roots' own attributes by position, so that a cached walk does not
-        keep its roots alive, and lay the reads out for ``still_valid``, which a training
-        loop runs every step: each global's read with its dict's ``get`` bound."""
+        keep its roots alive."""
         where = {id(r): i for i, r in enumerate(roots)}
-        self.root_attrs = [(where[id(obj)], attribute, value)
-                           for obj, attribute, value in self.attrs if id(obj) in where]
-        self.attrs = [a for a in self.attrs if id(a[0]) not in where]
-        self._global_reads = [(read[0].get, read[1], read) for read in self.reads
-                              if type(read[0]) is dict]
-        self._cell_reads = [read for read in self.reads if type(read[0]) is not dict]
+        self.attrs = [(where.get(id(obj), obj), attribute, value, id(obj) in where)
+                      for obj, attribute, value in self.attrs]
 
     def still_valid(self, roots: tuple) -> bool:
         """Whether every read would give the same walk now (after ``detach``)."""
-        for get, name, read in self._global_reads:
-            if get(name, _MISSING) is not read[2] and not self._recheck(read):
-                return False
-        for read in self._cell_reads:
-            if _cell_value(read[0]) is not read[2] and not self._recheck(read):
-                return False
-        for i, attribute, value in self.root_attrs:
-            if getattr(roots[i], attribute, None) is not value:
-                return False
-        for obj, attribute, value in self.attrs:
-            if getattr(obj, attribute, None) is not value:
+        names = self.names
+        for read in self.reads:
+            holder, name, value, kind = read
+            now = holder.get(name, _MISSING) if type(holder) is dict else _cell_value(holder)
+            if now is not value:
+                if kind is None or _kind(holder, name in names, now) != kind:
+                    return False
+                read[2] = _kept(now, kind)  # the next check of an unchanged value is quick
+        for obj, attribute, value, is_root in self.attrs:
+            if getattr(roots[obj] if is_root else obj, attribute, None) is not value:
                 return False
         for cls, fns in self.classes:
             if _class_functions(cls) != fns:
                 return False
-        return True
-
-    def _recheck(self, read: list) -> bool:
-        """Whether a read whose value changed still gives the same walk: only where the walk
-        did not follow it, and the new value is one it treats alike (which the read then
-        keeps, so that the next check of an unchanged value is quick)."""
-        holder, name, _, kind = read
-        now = holder.get(name, _MISSING) if type(holder) is dict else _cell_value(holder)
-        if kind is None or _kind(holder, name in self.names, now) != kind:
-            return False
-        read[2] = _kept(now, kind)
         return True
 
 
@@ -239,7 +222,7 @@ def plan(names: Iterable[str], namespaces: Iterable[dict],
     method swapped: each makes the next call walk again)."""
     names = names if type(names) is frozenset else frozenset(names)
     namespaces, roots = tuple(namespaces), tuple(roots)
-    key = (names, *map(id, namespaces), None, *map(id, roots))
+    key = (names, tuple(map(id, namespaces)), tuple(map(id, roots)))
     hit = _PLANS.get(key)
     if hit is not None and _same(hit[0], hit[1], roots, namespaces) and hit[2].still_valid(
             roots):

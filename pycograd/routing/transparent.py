@@ -244,7 +244,7 @@ class _Plan:
     that verdict depends on, and (lazily) its woven code."""
 
     __slots__ = ("code", "globals", "needs", "deps", "attrs", "plain", "library", "icode",
-                 "routed", "callees", "_same", "_data")
+                 "routed", "callees")
 
     def __init__(self, code: CodeType, glob: dict, needs: bool, deps: tuple, attrs: frozenset):
         self.code, self.globals, self.needs, self.deps, self.attrs = code, glob, needs, deps, attrs
@@ -253,19 +253,15 @@ class _Plan:
         self.icode: Any = _UNKNOWN
         self.routed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.callees: dict[int, tuple[FunctionType, Any]] = {}
-        # ``valid``'s two kinds of dependency, with each namespace's ``get`` bound: it runs
-        # for every routed call of a training step
-        self._same = tuple((ns.get, name, v) for ns, name, v in deps if v is not _DATA)
-        self._data = tuple((ns.get, name) for ns, name, v in deps if v is _DATA)
 
     def valid(self) -> bool:
-        for get, name, value in self._same:
-            if get(name, _MISSING) is not value:
-                return False
-        for get, name in self._data:
-            now = get(name, _MISSING)
-            if type(now) not in _INERT and not isinstance(now, Tracer):  # _is_data, inline
-                return False
+        for ns, name, value in self.deps:
+            now = ns.get(name, _MISSING)
+            if now is not value:
+                if value is not _DATA:
+                    return False
+                if type(now) not in _INERT and not isinstance(now, Tracer):  # _is_data, inline
+                    return False
         return True
 
 
