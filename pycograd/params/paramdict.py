@@ -375,8 +375,6 @@ class ParamDict:
         if not given.keys() <= self._entries.keys():
             unknown = [n for n in given if n not in self._entries]
             raise MissingKeyError(f"bind: no weight(s) {unknown}; the weights are {list(self)}")
-        if list(given) == self._order:  # every name, in order (as ``grad`` binds): the env
-            return dict(given)
         flat = {name: given[name] if name in given else given.get(canon, p.value)
                 for name, p, canon, _ in self._layout}
         return _nest(flat) if self._dotted else flat
@@ -618,7 +616,7 @@ class _Bound:
         return env
 
     def __exit__(self, *exc: Any) -> None:
-        _exit(self.binding, self.live, exc)
+        _exit(self.binding, self.live)
 
 
 def _enter(weights: ParamDict, values: Mapping[str, Any] | None, functions: tuple,
@@ -643,10 +641,11 @@ def _enter(weights: ParamDict, values: Mapping[str, Any] | None, functions: tupl
     return binding, live
 
 
-def _exit(binding: Any, live: list, exc: tuple) -> None:
+def _exit(binding: Any, live: list) -> None:
+    """Undo ``_enter``: pop the live values, then restore the slots (innermost first)."""
     for p, _ in reversed(live):
         p.live.pop()
-    binding.__exit__(*exc)
+    binding.__exit__(None, None, None)
 
 
 def _scalar_objective(values: dict, weights: ParamDict, objective: Callable, *data: Any) -> Any:
@@ -654,10 +653,8 @@ def _scalar_objective(values: dict, weights: ParamDict, objective: Callable, *da
     binding, live = _enter(weights, values, (objective,))  # ``bind``, for every step
     try:
         out = routed(objective)(*data)
-    except BaseException as e:
-        _exit(binding, live, (type(e), e, e.__traceback__))
-        raise
-    _exit(binding, live, (None, None, None))
+    finally:
+        _exit(binding, live)
     shape = getattr(out, "shape", None)
     if isinstance(out, (tuple, list)) or (np.shape(out) if shape is None else shape) != ():
         what = (f"a {type(out).__name__}" if isinstance(out, (tuple, list))
